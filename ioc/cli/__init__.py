@@ -1,0 +1,3 @@
+"""The `ioc` command line."""
+
+__all__: list[str] = []

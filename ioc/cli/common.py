@@ -1,0 +1,47 @@
+"""Shared pieces of the CLI: settings from flags, error printing, severity colours."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from ioc.config import Settings, load_settings
+
+__all__ = ["add_common", "settings_from", "fail", "console", "err_console", "SEVERITY_STYLES", "setup_logging"]
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+SEVERITY_STYLES = {
+    "info": "cyan",
+    "warning": "yellow",
+    "critical": "bold red",
+    "emergency": "bold white on red",
+}
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="settings file (default: config/ioc.yaml, or $IOC_CONFIG)")
+    parser.add_argument("--broker", help="Kafka URL, e.g. kafka://host:9092 (default: $IOC_BROKER, else embedded)")
+
+
+def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
+    flags = {"broker.url": getattr(args, "broker", None), **overrides}
+    return load_settings(getattr(args, "config", None), overrides=flags)
+
+
+def fail(message: str, code: int = 1) -> int:
+    err_console.print(f"[bold red]ioc: error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    return code
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )

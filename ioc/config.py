@@ -1,0 +1,203 @@
+"""Settings of the engine: `config/ioc.yaml`, overridden by `IOC_*` environment variables.
+
+>>> settings = load_settings("config/ioc.yaml", env={"IOC_METRICS_PORT": "9200"})
+>>> settings.metrics.port
+9200
+
+Precedence: built-in defaults < the YAML file < environment variables < command-line flags
+(the CLI passes flags as `overrides`). Errors name the file, the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ioc.exceptions import IocError
+from ioc.timeutil import parse_duration
+
+__all__ = [
+    "ConfigError",
+    "Settings",
+    "BrokerSettings",
+    "TopicSettings",
+    "MetricsSettings",
+    "WorkerSettings",
+    "load_settings",
+    "DEFAULT_CONFIG_PATH",
+    "REPO_ROOT",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = REPO_ROOT / "config" / "ioc.yaml"
+
+
+class ConfigError(IocError):
+    """The configuration is invalid; the message says where and what is allowed."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BrokerSettings(_Strict):
+    """Where Kafka is. An empty `url` starts the embedded Tansu broker."""
+
+    url: str = ""
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    embedded_port: int = Field(default=0, ge=0, le=65535)
+    startup_timeout_s: float = Field(default=15.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("kafka://", "tcp://")):
+            raise ValueError(f"{value!r} is not a broker URL (e.g. kafka://host:9092, or empty for embedded)")
+        return value
+
+
+class TopicSettings(_Strict):
+    prefix: str = Field(default="ioc.", pattern=r"^[A-Za-z0-9._-]*$")
+    partitions: int = Field(default=4, ge=1, le=1024)
+    replication: int = Field(default=1, ge=1, le=16)
+    retention: str = "7d"
+
+    @field_validator("retention")
+    @classmethod
+    def _check_retention(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class MetricsSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=9108, ge=0, le=65535)
+
+
+class WorkerSettings(_Strict):
+    app_id: str = Field(default="ioc-engine", pattern=r"^[A-Za-z0-9._-]+$")
+    web_port: int = Field(default=0, ge=0, le=65535)  # 0: Faust web server off
+    session_timeout_s: float = Field(default=6.0, gt=0)
+    allowed_lateness: str = "0s"
+    max_batch: int = Field(default=1000, ge=1)
+
+    @field_validator("allowed_lateness")
+    @classmethod
+    def _check_lateness(cls, value: str) -> str:
+        if value.strip() not in ("0", "0s"):
+            parse_duration(value)
+        return value
+
+
+class Settings(_Strict):
+    """All settings; build with `load_settings`."""
+
+    broker: BrokerSettings = BrokerSettings()
+    topics: TopicSettings = TopicSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    worker: WorkerSettings = WorkerSettings()
+    rules: list[str] = ["rules"]
+    reference: str = "config/reference"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def topic(self, name: str) -> str:
+        """Full topic name: `settings.topic("alerts") -> "ioc.alerts"`."""
+        return f"{self.topics.prefix}{name}"
+
+    def resolve(self, path: str) -> Path:
+        """A configured path, relative paths taken from the repository root."""
+        candidate = Path(path)
+        return candidate if candidate.is_absolute() else REPO_ROOT / candidate
+
+
+# Environment variable -> dotted settings path.
+ENV_VARS: dict[str, str] = {
+    "IOC_BROKER": "broker.url",
+    "IOC_TOPIC_PREFIX": "topics.prefix",
+    "IOC_PARTITIONS": "topics.partitions",
+    "IOC_METRICS_HOST": "metrics.host",
+    "IOC_METRICS_PORT": "metrics.port",
+    "IOC_WEB_PORT": "worker.web_port",
+    "IOC_APP_ID": "worker.app_id",
+    "IOC_RULES": "rules",
+    "IOC_REFERENCE": "reference",
+    "IOC_LOG_LEVEL": "log_level",
+    "IOC_SSL_CAFILE": "broker.ssl_cafile",
+    "IOC_SASL_MECHANISM": "broker.sasl_mechanism",
+    "IOC_SASL_USERNAME": "broker.sasl_username",
+    "IOC_SASL_PASSWORD": "broker.sasl_password",
+}
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[leaf] = value
+
+
+def load_settings(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read settings from `path` (default `config/ioc.yaml` when it exists), env and overrides.
+
+    Raises ConfigError with one line per problem: `file: field: problem`.
+    """
+    env = os.environ if env is None else env
+    config_path = Path(path) if path is not None else Path(env.get("IOC_CONFIG", DEFAULT_CONFIG_PATH))
+    data: dict[str, Any] = {}
+    if path is not None or config_path.exists():
+        try:
+            loaded = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{config_path}: file not found") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{config_path}:{mark.line + 1}" if mark else str(config_path)
+            raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{config_path}: the top level must be a mapping of settings")
+        data = loaded
+    for var, dotted in ENV_VARS.items():
+        if env.get(var):
+            value: Any = env[var]
+            if dotted == "rules":
+                value = [part for part in value.split(os.pathsep) if part]
+            _set_dotted(data, dotted, value)
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, dotted, value)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown setting"
+            bad = error.get("input")
+            shown = f" (got {bad!r})" if bad is not None and error["type"] != "extra_forbidden" else ""
+            lines.append(f"{config_path}: {field}: {message}{shown}")
+        raise ConfigError("\n".join(lines)) from None

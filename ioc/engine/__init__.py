@@ -1,0 +1,5 @@
+"""The rule engine (pure Python): event batches in, alert transitions out."""
+
+from ioc.engine.engine import Engine, EngineStats
+
+__all__ = ["Engine", "EngineStats"]

@@ -1,0 +1,196 @@
+"""The rule engine: batches of plain events in, alert transitions out. Pure Python, no Faust.
+
+>>> engine = Engine(ruleset)                                       # doctest: +SKIP
+>>> alerts = engine.process("reservoir", [event, event, ...])      # a fetched batch
+>>> [a.status for a in alerts]
+['firing']
+
+Event time everywhere. Each (stream, partition) has a watermark = largest `ts` seen minus the
+allowed lateness; an event older than its watermark is late: counted and not evaluated.
+Timers (`for`, and later window closes and absence) fire when the watermark passes them,
+checked after every event, so results do not depend on how events are batched. State is
+plain data (`snapshot()` / `restore()`), alert ids are deterministic.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ioc.alerts import Alert, fingerprint, make_alert_id
+from ioc.engine.runtime import EpisodeRuntime
+from ioc.refdata import EMPTY_ROW
+from ioc.rules.kinds.base import Key, State
+from ioc.rules.loader import CompiledRule, RuleSet
+
+__all__ = ["Engine", "EngineStats"]
+
+Partition = tuple[str, int]
+
+
+class EngineStats:
+    """Counts of the last `process` call, for metrics (kept out of the per-event loop)."""
+
+    __slots__ = ("events", "late", "evaluations")
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.late = 0
+        self.evaluations = 0
+
+
+class Engine:
+    """Evaluates a RuleSet over event batches, keeping per-rule, per-key state."""
+
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        *,
+        lateness_s: float = 0.0,
+        clock: Callable[[], float] = time.time,
+        evidence_limit: int = 5,
+    ) -> None:
+        self.ruleset = ruleset
+        self.lateness = lateness_s
+        self.clock = clock
+        self.states: dict[str, dict[Key, State]] = {rule.id: {} for rule in ruleset.rules}
+        self.watermarks: dict[Partition, float] = {}
+        self.timers: dict[Partition, list[tuple[float, int, str, Key]]] = {}
+        self._timer_set: set[tuple[float, str, Key]] = set()
+        self._seq = 0
+        self.rt = EpisodeRuntime(self, evidence_limit)
+        self.last_stats = EngineStats()
+
+    # -- the batch entry points -------------------------------------------------------------
+
+    def process(self, stream: str, events: Iterable[Mapping[str, Any]], partition: int = 0) -> list[Alert]:
+        """Evaluate a batch of valid events (in arrival order) of one stream partition."""
+        out: list[Alert] = []
+        rt = self.rt
+        rt.out = out
+        stats = EngineStats()
+        rules = self.ruleset.for_stream(stream)
+        table = self.ruleset.reference.table(stream)
+        lookup = table.lookup if table is not None else None
+        where_key = (stream, partition)
+        watermark = self.watermarks.get(where_key, float("-inf"))
+        lateness = self.lateness
+        states = self.states
+        heap = self.timers.get(where_key)
+        for event in events:
+            stats.events += 1
+            ts = event["ts"]
+            if ts < watermark:
+                stats.late += 1
+                continue
+            if ts - lateness > watermark:
+                watermark = ts - lateness
+                self.watermarks[where_key] = watermark
+                if heap and heap[0][0] <= watermark:
+                    rt.event = event
+                    self._fire_timers(heap, watermark, where_key)
+            if not rules:
+                continue
+            ref = lookup(event) if lookup is not None else EMPTY_ROW
+            rt.event = event
+            for rule in rules:
+                where = rule.where
+                if where is not None and not where.test(event, ref):
+                    continue
+                key = tuple([event.get(name) for name in rule.key_fields])
+                if None in key:
+                    continue
+                stats.evaluations += 1
+                rule_states = states[rule.id]
+                state = rule_states.get(key)
+                if state is None:
+                    state = rule_states[key] = {}
+                rt.rule = rule
+                rt.partition = where_key
+                rule.kind.on_event(rt, key, state, event, ref, ts)
+                heap = self.timers.get(where_key)
+        self.last_stats = stats
+        rt.event = None
+        return out
+
+    def advance(self, stream: str, watermark: float, partition: int = 0) -> list[Alert]:
+        """Move a partition's watermark forward without an event (idle streams, end of replay)."""
+        out: list[Alert] = []
+        self.rt.out = out
+        where_key = (stream, partition)
+        if watermark <= self.watermarks.get(where_key, float("-inf")):
+            return out
+        self.watermarks[where_key] = watermark
+        heap = self.timers.get(where_key)
+        if heap and heap[0][0] <= watermark:
+            self.rt.event = None
+            self._fire_timers(heap, watermark, where_key)
+        return out
+
+    def partitions(self) -> list[Partition]:
+        return sorted(self.watermarks)
+
+    # -- timers -------------------------------------------------------------------------------
+
+    def schedule(self, partition: Partition, deadline: float, rule_id: str, key: Key) -> None:
+        marker = (deadline, rule_id, key)
+        if marker in self._timer_set:
+            return
+        self._timer_set.add(marker)
+        self._seq += 1
+        heapq.heappush(self.timers.setdefault(partition, []), (deadline, self._seq, rule_id, key))
+
+    def _fire_timers(
+        self, heap: list[tuple[float, int, str, Key]], watermark: float, partition: Partition
+    ) -> None:
+        rt = self.rt
+        rt.partition = partition
+        while heap and heap[0][0] <= watermark:
+            deadline, _, rule_id, key = heapq.heappop(heap)
+            self._timer_set.discard((deadline, rule_id, key))
+            rule = self.ruleset.by_id.get(rule_id)
+            state = self.states.get(rule_id, {}).get(key)
+            if rule is None or state is None:
+                continue
+            rt.rule = rule
+            rule.kind.on_timer(rt, key, state, deadline)
+
+    # -- rules and state ----------------------------------------------------------------------
+
+    def fingerprint_of(self, rule: CompiledRule, key: Key, state: State) -> str:
+        fp = state.get("_fp")
+        if fp is None:
+            fp = state["_fp"] = fingerprint(rule.id, dict(zip(rule.key_fields, key, strict=True)))
+        return fp
+
+    def firing(self) -> list[Alert]:
+        """Alerts firing now (as their last firing records)."""
+        result = []
+        for rule in self.ruleset.rules:
+            for key, state in self.states[rule.id].items():
+                if state.get("firing"):
+                    result.append(self.rt.alert_of(rule, key, state, "firing", None))
+        return result
+
+    def snapshot(self) -> dict[str, Any]:
+        """All state as plain data (lists and dicts) that `restore` takes back."""
+        return {
+            "watermarks": [[s, p, w] for (s, p), w in self.watermarks.items()],
+            "states": {rid: [[list(k), v] for k, v in st.items()] for rid, st in self.states.items()},
+            "timers": [[s, p, d, rid, list(k)] for (s, p), h in self.timers.items() for d, _, rid, k in h],
+        }
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        self.watermarks = {(s, p): w for s, p, w in data["watermarks"]}
+        for rule_id, entries in data["states"].items():
+            if rule_id in self.states:
+                self.states[rule_id] = {tuple(k): dict(v) for k, v in entries}
+        self.timers.clear()
+        self._timer_set.clear()
+        for s, p, deadline, rule_id, key in data["timers"]:
+            self.schedule((s, p), deadline, rule_id, tuple(key))
+
+    def make_alert_id(self, fp: str, starts_at: float) -> str:
+        return make_alert_id(fp, starts_at)

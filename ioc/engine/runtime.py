@@ -1,0 +1,138 @@
+"""Episodes: what happens when a rule kind says "fire" or "resolve" for a key.
+
+The runtime owns what every kind shares: alert ids, realert suppression, evidence,
+template rendering and SLA deadlines. Kinds only decide when conditions hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ioc.alerts import Alert
+from ioc.rules.kinds.base import Key, State
+from ioc.rules.loader import CompiledRule
+
+if TYPE_CHECKING:
+    from ioc.engine.engine import Engine, Partition
+
+__all__ = ["EpisodeRuntime"]
+
+
+class EpisodeRuntime:
+    """The `Runtime` a kind sees; the engine points it at the current rule and event."""
+
+    def __init__(self, engine: Engine, evidence_limit: int) -> None:
+        self.engine = engine
+        self.evidence_limit = evidence_limit
+        self.out: list[Alert] = []
+        self.rule: CompiledRule | None = None
+        self.partition: Partition = ("", 0)
+        self.event: Mapping[str, Any] | None = None
+
+    # -- Runtime protocol ---------------------------------------------------------------------
+
+    def fire(
+        self, key: Key, state: State, *, starts_at: float, value: Any,
+        event: Mapping[str, Any] | None, ref: Mapping[str, Any],
+    ) -> None:
+        rule = self.rule
+        if rule is None or state.get("firing"):
+            return
+        now = self._event_time(starts_at)
+        resolved_at = state.get("_resolved_at")
+        realert = rule.spec.realert
+        if resolved_at is not None and realert and now < resolved_at + realert:
+            # Too soon after the last episode: try again when the realert interval is over.
+            self.schedule(resolved_at + realert, key)
+            return
+        values = self.project(event or {}, ref)
+        values.update({"value": value, "rule_id": rule.id, "severity": rule.spec.severity,
+                       "stream": rule.spec.stream})
+        if event is not None:
+            self.note(state, event)
+        state.update(
+            firing=True,
+            _starts_at=starts_at,
+            _value=value,
+            _summary=rule.summary.render(values),
+            _description=rule.description.render(values),
+        )
+        self.out.append(self.alert_of(rule, key, state, "firing", None))
+
+    def resolve(self, key: Key, state: State, *, ends_at: float) -> None:
+        rule = self.rule
+        if rule is None or not state.get("firing"):
+            return
+        alert = self.alert_of(rule, key, state, "resolved", ends_at)
+        state["firing"] = False
+        state["_resolved_at"] = ends_at
+        for name in ("_starts_at", "_value", "_summary", "_description", "_evidence", "false_since"):
+            state.pop(name, None)
+        self.out.append(alert)
+
+    def schedule(self, deadline: float, key: Key) -> None:
+        if self.rule is not None:
+            self.engine.schedule(self.partition, deadline, self.rule.id, key)
+
+    def note(self, state: State, event: Mapping[str, Any]) -> None:
+        evidence = state.get("_evidence")
+        if evidence is None:
+            evidence = state["_evidence"] = []
+        if len(evidence) < self.evidence_limit:
+            ref = event.get("id") or event.get("_pos")
+            if ref is not None and ref not in evidence:
+                evidence.append(str(ref))
+
+    def project(self, event: Mapping[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+        rule = self.rule
+        names = rule.template_fields if rule is not None else ()
+        values: dict[str, Any] = {}
+        for name in names:
+            value = event.get(name)
+            values[name] = value if value is not None else ref.get(name)
+        return values
+
+    # -- records ------------------------------------------------------------------------------
+
+    def alert_of(
+        self, rule: CompiledRule, key: Key, state: State, status: str, ends_at: float | None
+    ) -> Alert:
+        spec = rule.spec
+        starts_at = state["_starts_at"]
+        fp = self.engine.fingerprint_of(rule, key, state)
+        sla = None
+        if spec.sla is not None:
+            sla = {}
+            if spec.sla.ack is not None:
+                sla["ack_by"] = starts_at + spec.sla.ack
+            if spec.sla.resolve is not None:
+                sla["resolve_by"] = starts_at + spec.sla.resolve
+        event = self.event
+        return Alert(
+            fingerprint=fp,
+            alert_id=self.engine.make_alert_id(fp, starts_at),
+            rule_id=spec.id,
+            stream=spec.stream,
+            kind=spec.kind,
+            severity=spec.severity,
+            status=status,
+            key=dict(zip(rule.key_fields, key, strict=True)),
+            labels=dict(spec.labels),
+            summary=state.get("_summary", ""),
+            description=state.get("_description", ""),
+            starts_at=starts_at,
+            ends_at=ends_at,
+            detected_at=self.engine.clock(),
+            value=state.get("_value"),
+            evidence=list(state.get("_evidence") or ()),
+            sla=sla,
+            received_at=event.get("_received") if event is not None else None,
+        )
+
+    def _event_time(self, default: float) -> float:
+        event = self.event
+        watermark = self.engine.watermarks.get(self.partition)
+        if event is not None:
+            return float(event["ts"])
+        return watermark if watermark is not None else default

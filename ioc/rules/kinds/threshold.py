@@ -1,0 +1,116 @@
+"""`threshold`: a condition that must hold for `for` (event time) before it fires.
+
+Pending/firing as in Prometheus alerting rules, in event time:
+
+* the first event of a key where `condition` is true makes the key pending (`pending_since`);
+* it fires when the condition has held without interruption for `for`, checked at each
+  event of the key and when the watermark passes `pending_since + for` (the condition is
+  taken to hold until an event of the key says otherwise); `starts_at = pending_since`;
+* it resolves at the first event where the condition is false, or, with
+  `keep_firing_for`, once it has been false that long (`ends_at` = the resolving time).
+
+>>> # rules/reservoir.yaml
+>>> # - id: reservoir.level.near_nwl
+>>> #   stream: reservoir
+>>> #   kind: threshold
+>>> #   condition: "level_m >= nwl_m - 0.5"
+>>> #   for: 10m
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ioc.rules.kinds.base import BuildContext, Key, RuleKind, Runtime, State
+from ioc.rules.model import Duration, RuleSpec
+
+__all__ = ["ThresholdSpec", "ThresholdRule"]
+
+
+class ThresholdSpec(RuleSpec):
+    kind: Literal["threshold"] = "threshold"
+    condition: str
+    for_: Duration = Field(default=0.0, alias="for")
+    keep_firing_for: Duration = 0.0
+
+
+class ThresholdRule(RuleKind):
+    Spec = ThresholdSpec
+
+    def __init__(self, spec: ThresholdSpec, ctx: BuildContext) -> None:  # type: ignore[override]
+        super().__init__(spec, ctx)
+        self.condition = ctx.expression("condition", spec.condition)
+        # `value` of the alert: an explicit expression, else the first field the condition reads.
+        value_text = spec.value or _first_name(spec.condition, self.condition.names)
+        self.value = ctx.expression("value", value_text) if value_text else None
+        self.hold = spec.for_
+        self.keep = spec.keep_firing_for
+
+    def on_event(
+        self, rt: Runtime, key: Key, state: State, event: Mapping[str, Any], ref: Mapping[str, Any], ts: float
+    ) -> None:
+        if self.condition.test(event, ref):
+            state["false_since"] = None
+            value = _safe(self.value, event, ref)
+            if state.get("firing"):
+                return
+            pending = state.get("pending_since")
+            if pending is None:
+                pending = state["pending_since"] = ts
+            rt.note(state, event)
+            if ts - pending >= self.hold:
+                rt.fire(key, state, starts_at=pending, value=value, event=event, ref=ref)
+            else:
+                # Remember what the event said, so a timer firing later can render it.
+                state["last_value"] = value
+                state["last_event"] = rt.project(event, ref)
+                rt.schedule(pending + self.hold, key)
+            return
+        if state.get("pending_since") is not None:
+            state["pending_since"] = None
+            state.pop("last_event", None)
+            state.pop("_evidence", None)
+        if not state.get("firing"):
+            return
+        if self.keep <= 0:
+            rt.resolve(key, state, ends_at=ts)
+            return
+        false_since = state.get("false_since")
+        if false_since is None:
+            false_since = state["false_since"] = ts
+        if ts - false_since >= self.keep:
+            rt.resolve(key, state, ends_at=ts)
+        else:
+            rt.schedule(false_since + self.keep, key)
+
+    def on_timer(self, rt: Runtime, key: Key, state: State, deadline: float) -> None:
+        pending = state.get("pending_since")
+        if not state.get("firing"):
+            if pending is not None and pending + self.hold <= deadline:
+                rt.fire(
+                    key, state, starts_at=pending, value=state.get("last_value"),
+                    event=state.pop("last_event", None), ref={},
+                )
+            return
+        false_since = state.get("false_since")
+        if false_since is not None and false_since + self.keep <= deadline:
+            rt.resolve(key, state, ends_at=false_since + self.keep)
+
+
+def _first_name(text: str, names: frozenset[str]) -> str | None:
+    """The field name that appears first in the expression text (the natural 'value')."""
+    found = [(m.start(), name) for name in names if (m := re.search(rf"\b{re.escape(name)}\b", text))]
+    return min(found)[1] if found else None
+
+
+def _safe(expr: Any, event: Mapping[str, Any], ref: Mapping[str, Any]) -> Any:
+    if expr is None:
+        return None
+    try:
+        return expr(event, ref)
+    except (TypeError, ValueError, ZeroDivisionError, KeyError, IndexError):
+        return None

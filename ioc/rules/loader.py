@@ -1,0 +1,282 @@
+"""Load analyst rule YAML into a compiled, indexed `RuleSet`, collecting every error.
+
+>>> ruleset = load_rules(["rules"], load_reference("config/reference"))   # doctest: +SKIP
+>>> [rule.spec.id for rule in ruleset.for_stream("reservoir")][:1]
+['reservoir.level.near_nwl']
+
+Every problem in every file is reported as `file:line: rule 'id': field: problem`; a rule
+set with any error raises RuleError and is never returned half-loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ioc.events.schemas import STREAMS, stream_fields
+from ioc.refdata import Reference
+from ioc.rules.exceptions import RuleError, RuleProblem
+from ioc.rules.expr import Expression
+from ioc.rules.kinds import RULE_KINDS, BuildContext, KindProblem, RuleKind
+from ioc.rules.model import RuleSpec
+from ioc.rules.template import Template, TemplateError
+from ioc.rules.yamlload import LineDict, LineList, YamlProblems, load_yaml
+
+__all__ = ["CompiledRule", "RuleSet", "load_rules", "rule_files"]
+
+FILE_KEYS = ("rules", "defaults")
+RUNTIME_NAMES = frozenset({"rule_id", "severity", "stream"})
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledRule:
+    """One loaded rule: its spec, its kind's evaluator and its compiled parts."""
+
+    spec: RuleSpec
+    kind: RuleKind
+    where: Expression | None
+    key_fields: tuple[str, ...]
+    summary: Template
+    description: Template
+    template_fields: tuple[str, ...]
+    source: str
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+@dataclass(frozen=True, eq=False)
+class RuleSet:
+    """A complete, valid rule set, indexed by stream (disabled rules are left out)."""
+
+    rules: tuple[CompiledRule, ...]
+    reference: Reference
+    files: tuple[str, ...] = ()
+    by_stream: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
+    by_id: dict[str, CompiledRule] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rules: Iterable[CompiledRule], reference: Reference, files: Iterable[str] = ()) -> RuleSet:
+        active = tuple(rule for rule in rules if rule.spec.enabled)
+        by_stream = {s: tuple(r for r in active if r.spec.stream == s) for s in STREAMS}
+        return cls(active, reference, tuple(files), by_stream, {r.id: r for r in active})
+
+    def for_stream(self, stream: str) -> tuple[CompiledRule, ...]:
+        return self.by_stream.get(stream, ())
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+
+def rule_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The YAML files named, directories searched recursively, in a stable order."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()))
+        else:
+            found.append(path)
+    return found
+
+
+def load_rules(paths: Iterable[str | Path], reference: Reference | None = None) -> RuleSet:
+    """Load and compile every rule in `paths`; raises RuleError listing every problem."""
+    reference = reference if reference is not None else Reference()
+    problems: list[RuleProblem] = []
+    compiled: list[CompiledRule] = []
+    seen: dict[str, str] = {}
+    files = rule_files(paths)
+    if not files:
+        raise RuleError([RuleProblem(", ".join(str(p) for p in paths) or "(none)", 0, None, None,
+                                     "no rule files found (expected .yaml files)")])
+    for path in files:
+        problems.extend(_load_file(path, reference, compiled, seen))
+    if problems:
+        raise RuleError(problems)
+    return RuleSet.of(compiled, reference, [str(p) for p in files])
+
+
+def _load_file(
+    path: Path, reference: Reference, out: list[CompiledRule], seen: dict[str, str]
+) -> list[RuleProblem]:
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return [RuleProblem(name, 0, None, None, "file not found")]
+    except (OSError, UnicodeDecodeError) as exc:
+        return [RuleProblem(name, 0, None, None, f"cannot be read: {exc}")]
+    try:
+        document = load_yaml(text, name)
+    except YamlProblems as exc:
+        return exc.problems
+    if document is None:
+        return []
+    if not isinstance(document, LineDict):
+        return [RuleProblem(name, 1, None, None, "the file must be a mapping with a 'rules:' list")]
+    problems = [
+        RuleProblem(name, document.line_of(key), None, key, f"unknown key (allowed: {', '.join(FILE_KEYS)})")
+        for key in document
+        if key not in FILE_KEYS
+    ]
+    defaults = document.get("defaults") or LineDict()
+    if not isinstance(defaults, LineDict):
+        problems.append(RuleProblem(name, document.line_of("defaults"), None, "defaults", "must be a mapping"))
+        defaults = LineDict()
+    rules = document.get("rules")
+    if not isinstance(rules, LineList):
+        problems.append(RuleProblem(name, document.line_of("rules"), None, "rules", "must be a list of rules"))
+        return problems
+    for index, raw in enumerate(rules):
+        line = rules.item_lines[index]
+        if not isinstance(raw, LineDict):
+            problems.append(RuleProblem(name, line, f"#{index + 1}", None, "a rule must be a mapping"))
+            continue
+        rule_id = raw.get("id") if isinstance(raw.get("id"), str) else f"#{index + 1}"
+        built, rule_problems = _build_rule(name, raw, defaults, reference)
+        problems.extend(rule_problems)
+        if built is None:
+            continue
+        if built.id in seen:
+            problems.append(RuleProblem(name, raw.line_of("id"), rule_id, "id",
+                                        f"duplicate rule id (first defined at {seen[built.id]})"))
+            continue
+        seen[built.id] = built.source
+        out.append(built)
+    return problems
+
+
+def _merge_defaults(raw: LineDict, defaults: LineDict) -> tuple[dict[str, Any], dict[str, int]]:
+    merged: dict[str, Any] = {}
+    lines: dict[str, int] = {}
+    for key, value in defaults.items():
+        merged[key], lines[key] = value, defaults.line_of(key)
+    for key, value in raw.items():
+        if key == "labels" and isinstance(value, dict) and isinstance(merged.get("labels"), dict):
+            value = {**merged["labels"], **value}
+        merged[key], lines[key] = value, raw.line_of(key)
+    return merged, lines
+
+
+def _build_rule(
+    file: str, raw: LineDict, defaults: LineDict, reference: Reference
+) -> tuple[CompiledRule | None, list[RuleProblem]]:
+    data, lines = _merge_defaults(raw, defaults)
+    rule_id = data.get("id") if isinstance(data.get("id"), str) else None
+    shown_id = rule_id or "(no id)"
+
+    def problem(field_name: str | None, message: str, line: int | None = None) -> RuleProblem:
+        top = field_name.split(".")[0] if field_name else None
+        return RuleProblem(file, line or lines.get(top or "", raw.line), shown_id, field_name, message)
+
+    kind_name = data.get("kind")
+    if kind_name is None:
+        return None, [problem("kind", f"missing (allowed: {', '.join(RULE_KINDS)})", raw.line)]
+    kind_cls = RULE_KINDS.get(kind_name) if isinstance(kind_name, str) else None
+    if kind_cls is None:
+        return None, [problem("kind", f"{kind_name!r} is not a rule kind (allowed: {', '.join(RULE_KINDS)})")]
+    try:
+        spec = kind_cls.Spec.model_validate(data)
+    except ValidationError as exc:
+        return None, [
+            problem(_loc(err["loc"]), _message(err, kind_cls.Spec), _nested_line(raw, err["loc"]))
+            for err in exc.errors()
+        ]
+    fields = stream_fields(spec.stream)
+    ref_fields = reference.fields(spec.stream)
+    ctx = BuildContext(spec.stream, fields, ref_fields)
+    problems: list[RuleProblem] = []
+    kind: RuleKind | None = None
+    try:
+        kind = kind_cls(spec, ctx)
+    except KindProblem as exc:
+        problems.append(problem(exc.field, exc.message))
+    where = None
+    if spec.where:
+        try:
+            where = ctx.expression("where", spec.where)
+        except KindProblem as exc:
+            problems.append(problem(exc.field, exc.message))
+    for key_field in spec.key:
+        if key_field not in fields:
+            problems.append(problem("key", f"unknown field '{key_field}' of stream '{spec.stream}'"))
+    known = fields | ref_fields | RUNTIME_NAMES | (kind.template_names if kind else frozenset({"value"}))
+    templates: dict[str, Template] = {}
+    for name in ("summary", "description"):
+        try:
+            templates[name] = Template(getattr(spec, name), known)
+        except TemplateError as exc:
+            problems.append(problem(name, str(exc)))
+    if problems or kind is None:
+        return None, problems
+    needed = (templates["summary"].names | templates["description"].names) & (fields | ref_fields)
+    return CompiledRule(
+        spec=spec,
+        kind=kind,
+        where=where,
+        key_fields=tuple(spec.key),
+        summary=templates["summary"],
+        description=templates["description"],
+        template_fields=tuple(sorted(needed | set(spec.key))),
+        source=f"{file}:{raw.line}",
+    ), []
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) if loc else "(rule)"
+
+
+def _nested_line(raw: LineDict, loc: tuple[Any, ...]) -> int | None:
+    node: Any = raw
+    line = None
+    for part in loc:
+        if isinstance(node, LineDict) and isinstance(part, str) and part in node:
+            line, node = node.line_of(part), node[part]
+        elif isinstance(node, LineList) and isinstance(part, int) and part < len(node):
+            line, node = node.item_lines[part], node[part]
+        else:
+            break
+    return line
+
+
+def _allowed_keys(spec_cls: type[RuleSpec], loc: tuple[Any, ...]) -> list[str]:
+    model: Any = spec_cls
+    for part in loc[:-1]:
+        info = getattr(model, "model_fields", {}).get(part)
+        annotation = getattr(info, "annotation", None)
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        model = next((c for c in candidates if hasattr(c, "model_fields")), None)
+        if model is None:
+            return []
+    return sorted(info.alias or name for name, info in model.model_fields.items())
+
+
+def _message(error: Mapping[str, Any], spec_cls: type[RuleSpec]) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    shown = repr(value) if not isinstance(value, dict) else "a mapping"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(spec_cls, error["loc"])
+        return f"unknown key (allowed: {', '.join(allowed)})" if allowed else "unknown key"
+    if kind == "literal_error":
+        expected = str(error.get("ctx", {}).get("expected", "")).replace("'", "")
+        expected = expected.replace(" or ", ", ")
+        return f"{shown} is not allowed (allowed: {expected})"
+    if kind == "string_pattern_mismatch" and error["loc"] == ("id",):
+        return f"{shown} is not a valid rule id (allowed: lowercase letters, digits, '.', '_' and '-')"
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    if kind in ("string_type", "float_type", "int_type", "bool_type", "list_type", "dict_type", "model_type"):
+        wanted = {"string_type": "text", "float_type": "a number", "int_type": "an integer",
+                  "bool_type": "true or false", "list_type": "a list", "dict_type": "a mapping",
+                  "model_type": "a mapping"}[kind]
+        return f"{shown} is not {wanted}"
+    return f"{shown}: {error['msg']}"

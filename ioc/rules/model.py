@@ -1,0 +1,87 @@
+"""The typed rule model: fields common to every rule kind, and the duration type.
+
+Each kind subclasses `RuleSpec` with its own fields and a `kind: Literal[...]`; the model is
+the schema (unknown keys are errors). Durations are written `30s`, `5m`, `1h30m` and held
+as float seconds.
+
+>>> RuleSpec.model_validate({"id": "a.b", "stream": "reservoir", "kind": "x", "realert": "30m"}).realert
+1800.0
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from ioc.events.schemas import STREAMS
+from ioc.timeutil import parse_duration
+
+__all__ = ["Duration", "RuleSpec", "SlaSpec", "SEVERITIES", "Severity", "Stream"]
+
+SEVERITIES = ("info", "warning", "critical", "emergency")
+Severity = Literal["info", "warning", "critical", "emergency"]
+Stream = Literal["camera", "reservoir", "vessel", "cyber", "press"]
+if tuple(Stream.__args__) != STREAMS:  # type: ignore[attr-defined]
+    raise RuntimeError("ioc.rules.model.Stream is out of step with ioc.events.schemas.STREAMS")
+
+
+def _duration(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration (e.g. 30s, 5m, 2h, 1d, 1h30m)")
+    if isinstance(value, (int, float)) and value == 0:
+        return 0.0
+    return parse_duration(value)
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+
+
+class SlaSpec(BaseModel):
+    """Handling deadlines counted from the alert's start."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ack: Duration | None = None
+    resolve: Duration | None = None
+
+
+class RuleSpec(BaseModel):
+    """Fields every rule has, whatever its kind."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    id: str = Field(pattern=r"^[a-z0-9._-]+$", max_length=200)
+    stream: Stream
+    kind: str
+    enabled: bool = True
+    key: list[str] = ["source_id"]
+    where: str | None = None
+    severity: Severity = "warning"
+    labels: dict[str, str] = {}
+    summary: str = ""
+    description: str = ""
+    value: str | None = None
+    sla: SlaSpec | None = None
+    realert: Duration = 0.0
+
+    @field_validator("key")
+    @classmethod
+    def _key_not_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must name at least one field")
+        if len(set(value)) != len(value):
+            raise ValueError("names a field twice")
+        return value
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_as_text(cls, value: Any) -> Any:
+        # YAML turns `tier: 1` into an int; a label is text, as in Prometheus.
+        if isinstance(value, dict):
+            return {k: v if isinstance(v, str) else str(v) for k, v in value.items()}
+        return value
+
+    @property
+    def domain(self) -> str:
+        """The alert's domain for metrics and dashboards: the `domain` label, else the stream."""
+        return self.labels.get("domain", self.stream)

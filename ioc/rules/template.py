@@ -1,0 +1,91 @@
+"""Summary/description templates: `str.format` fields over event and reference data.
+
+>>> t = Template("Ho {name}: muc nuoc {level_m:.2f} m", {"name", "level_m"})
+>>> t.render({"name": "Tả Trạch", "level_m": 44.6})
+'Ho Tả Trạch: muc nuoc 44.60 m'
+>>> t.render({"name": "Tả Trạch"})     # a missing value shows as '?', never an exception
+'Ho Tả Trạch: muc nuoc ? m'
+
+Only plain names are allowed in braces: `{x.__class__}` or `{x[0]}` are load-time errors,
+so a template can never reach Python internals.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ioc.exceptions import IocError
+
+__all__ = ["Template", "TemplateError"]
+
+_FORMATTER = string.Formatter()
+
+
+class TemplateError(IocError):
+    """A template refers to an unknown name or uses a form that is not allowed."""
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    spec: str
+    conversion: str | None
+
+
+class Template:
+    """A compiled template: literal text and named fields, checked at load time."""
+
+    def __init__(self, text: str, known: Iterable[str]) -> None:
+        self.text = text
+        known_names = set(known)
+        parts: list[str | _Field] = []
+        try:
+            parsed = list(_FORMATTER.parse(text))
+        except ValueError as exc:
+            raise TemplateError(f"{exc} (use {{{{ and }}}} for literal braces)") from None
+        for literal, name, spec, conversion in parsed:
+            if literal:
+                parts.append(literal)
+            if name is None:
+                continue
+            if not name.isidentifier():
+                raise TemplateError(f"'{{{name}}}' is not allowed: use a plain field name such as {{level_m}}")
+            if name not in known_names:
+                raise TemplateError(f"unknown field '{name}' (known: {_listing(known_names)})")
+            if spec and ("{" in spec or "}" in spec):
+                raise TemplateError(f"'{{{name}:{spec}}}': nested fields in a format spec are not allowed")
+            if conversion not in (None, "r", "s"):
+                raise TemplateError(f"'{{{name}!{conversion}}}': conversion must be !r or !s")
+            parts.append(_Field(name, spec or "", conversion))
+        self._parts = tuple(parts)
+        self.names = frozenset(p.name for p in parts if isinstance(p, _Field))
+
+    def render(self, values: Mapping[str, Any]) -> str:
+        out = []
+        for part in self._parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            value = values.get(part.name)
+            if value is None:
+                out.append("?")
+                continue
+            if part.conversion == "r":
+                value = repr(value)
+            try:
+                out.append(format(value, part.spec))
+            except (ValueError, TypeError):
+                out.append(str(value))
+        return "".join(out)
+
+    def __repr__(self) -> str:
+        return f"Template({self.text!r})"
+
+
+def _listing(names: Iterable[str], limit: int = 20) -> str:
+    ordered = sorted(names)
+    shown = ", ".join(ordered[:limit])
+    return shown + (", ..." if len(ordered) > limit else "")

@@ -1,0 +1,130 @@
+"""Assemble and run a worker: rules, engine, metrics server, topics and the Faust app.
+
+Shared by `ioc worker` and `ioc demo`.
+
+>>> run_worker(settings, "kafka://127.0.0.1:9092", duration=60)     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from ioc.alerts import Alert
+from ioc.config import Settings
+from ioc.engine import Engine
+from ioc.events import STREAMS
+from ioc.exceptions import IocError
+from ioc.metrics import IocMetrics
+from ioc.pipeline import Pipeline
+from ioc.refdata import load_reference
+from ioc.rules.loader import RuleSet, load_rules
+from ioc.timeutil import parse_duration
+from ioc.topics import catalogue, ensure_topics
+
+__all__ = ["MetricsServer", "WorkerParts", "build_worker", "run_worker", "MetricsError"]
+
+log = logging.getLogger(__name__)
+
+
+class MetricsError(IocError):
+    """The metrics endpoint cannot be served."""
+
+
+@dataclass
+class MetricsServer:
+    """The Prometheus `/metrics` endpoint of one worker."""
+
+    host: str
+    port: int
+    server: Any
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/metrics"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @classmethod
+    def start(cls, registry: CollectorRegistry, host: str, port: int) -> MetricsServer:
+        try:
+            server, _thread = start_http_server(port, addr=host, registry=registry)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise MetricsError(
+                    f"metrics port {port} on {host} is already in use: set metrics.port in config/ioc.yaml "
+                    "or IOC_METRICS_PORT (0 picks a free port)"
+                ) from None
+            raise MetricsError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
+        return cls(host, int(server.server_address[1]), server)
+
+
+@dataclass
+class WorkerParts:
+    ruleset: RuleSet
+    engine: Engine
+    metrics: IocMetrics
+    pipeline: Pipeline
+    registry: CollectorRegistry
+
+
+def load_ruleset(settings: Settings) -> RuleSet:
+    reference = load_reference(settings.resolve(settings.reference))
+    return load_rules([settings.resolve(path) for path in settings.rules], reference)
+
+
+def build_worker(settings: Settings, registry: CollectorRegistry | None = None) -> WorkerParts:
+    """Rules, engine, metrics and pipeline, without Kafka (raises RuleError on bad rules)."""
+    registry = registry if registry is not None else CollectorRegistry()
+    ruleset = load_ruleset(settings)
+    metrics = IocMetrics(registry)
+    metrics.rules_loaded.set(len(ruleset))
+    lateness = settings.worker.allowed_lateness.strip()
+    engine = Engine(ruleset, lateness_s=0.0 if lateness in ("0", "0s") else parse_duration(lateness))
+    pipeline = Pipeline(engine, metrics)
+    for stream in STREAMS:
+        # Freshness is computed when scraped, so it keeps growing while a stream is silent.
+        metrics.freshness.labels(stream=stream).set_function(_freshness(pipeline, stream))
+    return WorkerParts(ruleset, engine, metrics, pipeline, registry)
+
+
+def _freshness(pipeline: Pipeline, stream: str) -> Callable[[], float]:
+    def seconds_since_last() -> float:
+        last = pipeline.last_arrival.get(stream)
+        return time.time() - last if last is not None else float("nan")
+
+    return seconds_since_last
+
+
+def run_worker(
+    settings: Settings,
+    broker_url: str,
+    *,
+    duration: float | None = None,
+    listeners: Sequence[Callable[[Sequence[Alert]], None]] = (),
+    on_ready: Callable[[MetricsServer, WorkerParts], None] | None = None,
+    loglevel: str = "WARNING",
+) -> WorkerParts:
+    """Run one worker until stopped (SIGINT/SIGTERM) or for `duration` seconds."""
+    from streams.app import build_app  # the only Faust import, kept out of library import time
+
+    parts = build_worker(settings)
+    ensure_topics(broker_url, catalogue(settings), settings.topics.replication)
+    server = MetricsServer.start(parts.registry, settings.metrics.host, settings.metrics.port)
+    try:
+        ioc_app = build_app(settings, broker_url, parts.pipeline)
+        ioc_app.listeners.extend(listeners)
+        if on_ready is not None:
+            on_ready(server, parts)
+        ioc_app.run(loglevel=loglevel, stop_after=duration)
+    finally:
+        server.stop()
+    return parts

@@ -1,0 +1,72 @@
+"""The topic catalogue of DESIGN.md, created idempotently at start.
+
+>>> [spec.name for spec in catalogue(settings)][:2]        # doctest: +SKIP
+['ioc.raw.camera', 'ioc.raw.reservoir']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ioc.broker import BrokerError, bootstrap_servers
+from ioc.config import Settings
+from ioc.events.schemas import STREAMS
+from ioc.timeutil import parse_duration
+
+__all__ = ["TopicSpec", "catalogue", "ensure_topics", "raw_topic"]
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int
+    cleanup_policy: str = "delete"
+
+
+def raw_topic(settings: Settings, stream: str) -> str:
+    return settings.topic(f"raw.{stream}")
+
+
+def catalogue(settings: Settings) -> list[TopicSpec]:
+    """Every topic the engine reads or writes, with explicit configs (Tansu only
+    reports configs that were set at creation, and some clients need them)."""
+    partitions = settings.topics.partitions
+    retention_ms = int(parse_duration(settings.topics.retention) * 1000)
+    names = [raw_topic(settings, stream) for stream in STREAMS]
+    names += [settings.topic(name) for name in ("deadletter", "alerts", "alert-actions", "sla")]
+    return [TopicSpec(name, partitions, retention_ms) for name in names]
+
+
+def ensure_topics(url: str, specs: list[TopicSpec], replication: int = 1) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(url), client_id="ioc-admin")
+    except KafkaError as exc:
+        raise BrokerError(f"the broker at {url} is not reachable ({type(exc).__name__})") from None
+    try:
+        existing = set(admin.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        created = []
+        for spec in missing:
+            topic = NewTopic(
+                spec.name,
+                spec.partitions,
+                replication,
+                topic_configs={
+                    "retention.ms": str(spec.retention_ms),
+                    "cleanup.policy": spec.cleanup_policy,
+                },
+            )
+            try:
+                admin.create_topics([topic])
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass  # another worker created it between list and create
+        return created
+    finally:
+        admin.close()

@@ -1,0 +1,174 @@
+"""The Faust app and its agents: one ingest agent per raw topic.
+
+>>> ioc_app = build_app(settings, "kafka://127.0.0.1:9092", pipeline)   # doctest: +SKIP
+>>> ioc_app.run()           # blocks until SIGINT/SIGTERM or `stop()`
+
+Each agent takes whole fetched batches (`take_events`), hands them to the engine's
+`Pipeline`, publishes dead letters and alerts, waits until the broker has them, and only
+then lets Faust acknowledge (commit) the batch: at-least-once, with deterministic alert ids
+so that a redelivered alert is a duplicate consumers can drop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.types import EventT
+
+from ioc.alerts import Alert
+from ioc.config import Settings
+from ioc.events import STREAMS
+from ioc.pipeline import Pipeline, RawRecord
+from ioc.topics import raw_topic
+
+__all__ = ["IocApp", "build_app"]
+
+log = logging.getLogger(__name__)
+
+AlertListener = Callable[[Sequence[Alert]], None]
+# How long a batch waits to fill before it is processed anyway (latency bound).
+BATCH_WITHIN_S = 0.05
+
+
+def _credentials(settings: Settings) -> Any:
+    broker = settings.broker
+    context = None
+    if broker.ssl_cafile or broker.ssl_certfile:
+        context = ssl.create_default_context(cafile=broker.ssl_cafile)
+        if broker.ssl_certfile:
+            context.load_cert_chain(broker.ssl_certfile, broker.ssl_keyfile)
+    if broker.sasl_mechanism:
+        if broker.sasl_mechanism == "PLAIN":
+            return faust.SASLCredentials(
+                username=broker.sasl_username, password=broker.sasl_password, ssl_context=context
+            )
+        return faust.SASLCredentials(
+            username=broker.sasl_username,
+            password=broker.sasl_password,
+            mechanism=broker.sasl_mechanism,
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+@dataclass
+class IocApp:
+    """The Faust app with its pipeline; `run()` blocks as a worker."""
+
+    app: faust.App
+    pipeline: Pipeline
+    settings: Settings
+    listeners: list[AlertListener] = field(default_factory=list)
+    worker: faust.Worker | None = None
+
+    def run(self, *, loglevel: str = "WARNING", stop_after: float | None = None) -> None:
+        """Run a worker until SIGINT/SIGTERM, or for `stop_after` seconds."""
+        worker = faust.Worker(self.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+        self.worker = worker
+        if stop_after is not None:
+
+            @self.app.task
+            async def _stop_later() -> None:
+                await asyncio.sleep(stop_after)
+                log.info("duration of %.0f s reached: stopping", stop_after)
+                self.stop()
+
+        try:
+            worker.execute_from_commandline()
+        except SystemExit as exc:
+            if exc.code not in (0, None):
+                raise
+
+    def stop(self) -> None:
+        """Ask the running worker to shut down as on SIGTERM (from the worker's loop)."""
+        if self.worker is not None:
+            self.worker._schedule_shutdown(signal.SIGTERM)
+
+
+def build_app(settings: Settings, broker_url: str, pipeline: Pipeline) -> IocApp:
+    """A Faust app with one ingest agent per stream, publishing to alerts and dead letters."""
+    options: dict[str, Any] = {}
+    credentials = _credentials(settings)
+    if credentials is not None:
+        options["broker_credentials"] = credentials
+    web_port = settings.worker.web_port
+    app = faust.App(
+        settings.worker.app_id,
+        broker=broker_url,
+        store="memory://",
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.topics.partitions,
+        topic_replication_factor=settings.topics.replication,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.worker.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.worker.session_timeout_s / 3),
+        broker_request_timeout=max(40.0, settings.worker.session_timeout_s * 2),
+        web_enabled=bool(web_port),
+        web_bind="127.0.0.1",
+        web_port=web_port or 6066,
+        web_host="127.0.0.1",
+        **options,
+    )
+    ioc_app = IocApp(app, pipeline, settings)
+    alerts_topic = app.topic(settings.topic("alerts"), key_type=bytes, value_type=bytes)
+    dead_topic = app.topic(settings.topic("deadletter"), key_type=bytes, value_type=bytes)
+    for stream in STREAMS:
+        _add_ingest_agent(ioc_app, stream, alerts_topic, dead_topic)
+    return ioc_app
+
+
+def _add_ingest_agent(ioc_app: IocApp, stream: str, alerts_topic: Any, dead_topic: Any) -> None:
+    app, pipeline, settings = ioc_app.app, ioc_app.pipeline, ioc_app.settings
+    topic_name = raw_topic(settings, stream)
+    source = app.topic(topic_name, key_type=bytes, value_type=bytes)
+    max_batch = settings.worker.max_batch
+
+    async def ingest(events_stream: faust.Stream) -> None:
+        async for batch in events_stream.take_events(max_batch, within=BATCH_WITHIN_S):
+            await _handle_batch(ioc_app, stream, topic_name, batch, alerts_topic, dead_topic)
+
+    ingest.__name__ = f"ingest_{stream}"
+    app.agent(source, name=f"ioc.ingest.{stream}")(ingest)
+
+
+async def _handle_batch(
+    ioc_app: IocApp, stream: str, topic_name: str, batch: Sequence[EventT],
+    alerts_topic: Any, dead_topic: Any,
+) -> None:
+    records = [
+        RawRecord(
+            topic_name,
+            event.message.partition,
+            event.message.offset,
+            event.message.key,
+            event.message.value,
+            event.message.timestamp,
+        )
+        for event in batch
+    ]
+    result = ioc_app.pipeline.handle(stream, records)
+    pending = []
+    for letter in result.dead_letters:
+        pending.append(await dead_topic.send(key=letter.key, value=letter.value))
+    for alert in result.alerts:
+        pending.append(await alerts_topic.send(key=alert.fingerprint.encode(), value=alert.to_json()))
+    if pending:
+        # Commit only what is on the broker: Faust acks the batch when we return.
+        await asyncio.gather(*pending)
+    if result.alerts:
+        ioc_app.pipeline.published(result.alerts)
+        for listener in ioc_app.listeners:
+            try:
+                listener(result.alerts)
+            except Exception:  # a display problem must never stop the worker
+                log.exception("alert listener failed")
