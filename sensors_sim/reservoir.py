@@ -234,7 +234,9 @@ class _Reach:
 
 _SHAPE = 2.5  # V ~ (h - bed)^2.5: lakes widen upwards in V-shaped valleys
 _BASINS: dict[str, _Basin] = {
-    # 717 km2 and 646 Mm3: Tả Trạch dam-safety handbook (2021); plant and gates (unverified).
+    # Tả Trạch: 717 km2 catchment and 646 Mm3 total storage (dam-safety handbook, 2021); the
+    # storage is shrunk to 240 Mm3 at NWL so a one-day flood fills the lake (the real 2025
+    # flood had several days of rain). Plant, gates and ramps everywhere: (unverified).
     "ta-trach": _Basin(717, 0.75, 3.0, 20, 1.05, 240, 8.0, 80, 9000, 5, 1500, "kim-long", 2.5),
     "binh-dien": _Basin(515, 0.62, 2.5, 15, 0.95, 320, 38.0, 90, 6000, 5, 1000, "kim-long", 3.0),
     "huong-dien": _Basin(707, 0.58, 3.0, 20, 0.90, 450, 25.0, 210, 8000, 5, 1200, "phu-oc", 2.0),
@@ -316,6 +318,12 @@ class ReservoirSimulator:
             raise ValueError(f"step_s ({step_s}) and flood_hours ({flood_hours}) must be positive")
         if flood_at_s is not None and flood_at_s < 0:
             raise ValueError(f"flood_at_s ({flood_at_s}) must be >= 0 or None (no flood)")
+        if len({s.source_id for s in stations}) != len(stations):
+            raise ValueError("stations have duplicate source_id values")
+        for s in stations:
+            needed = ("nwl_m", "dead_m") if s.type == "reservoir" else ("bd1_m", "bd2_m", "bd3_m")
+            if s.type not in ("reservoir", "gauge") or any(getattr(s, k) is None for k in needed):
+                raise ValueError(f"station {s.source_id!r}: a {s.type} needs {', '.join(needed)}")
         self.stations = list(stations)
         self.seed = seed
         self.start = float(start)
@@ -495,7 +503,7 @@ class _Run:
     def _readings(self, lake: _Lake, t: float) -> dict[str, Any]:
         st, b = lake.station, lake.basin
         assert st.dead_m is not None
-        noise = (0.0, *lake.sensor_noise)
+        piezo_noise, seepage_noise, turbidity_noise = lake.sensor_noise
         # Dam sensors creep slowly (instrument drift, ageing) and follow the head above dead level.
         creep = 1.0 + lake.drift_per_day * (t - self.t0) / 86400.0
         head = max(0.0, lake.level_slow - st.dead_m)
@@ -506,9 +514,9 @@ class _Run:
             "spill_m3s": round(lake.spill, 1),
             "gates_open": min(b.gates, math.ceil(lake.spill / per_gate - 1e-9)) if lake.spill >= 0.05 else 0,
             "rain_mm_1h": round(sum(lake.rain), 1),
-            "piezo_kpa": round(max(0.0, 9.81 * 0.4 * (head + 5.0) * creep + 0.3 * float(noise[1])), 1),
-            "seepage_lps": round(max(0.0, 2.5 * (1.0 + 0.06 * head) * creep + 0.05 * float(noise[2])), 2),
+            "piezo_kpa": round(max(0.0, 9.81 * 0.4 * (head + 5.0) * creep + 0.3 * piezo_noise), 1),
+            "seepage_lps": round(max(0.0, 2.5 * (1.0 + 0.06 * head) * creep + 0.05 * seepage_noise), 2),
             "turbidity_ntu": round(
-                max(0.1, (1.5 + 0.03 * head) * creep + 0.02 * sum(lake.rain) + 0.1 * abs(float(noise[3]))), 2
+                max(0.1, (1.5 + 0.03 * head) * creep + 0.02 * sum(lake.rain) + 0.1 * abs(turbidity_noise)), 2
             ),
         }

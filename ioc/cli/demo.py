@@ -48,7 +48,10 @@ def flood_episodes(start: float, seed: int) -> Iterator[dict[str, Any]]:
     for number in itertools.count():
         simulator = ReservoirSimulator(stations, seed=seed + number, start=start + number * EPISODE_S,
                                        step_s=STEP_S)
-        yield from simulator.events(EPISODE_S)
+        for event in simulator.events(EPISODE_S):
+            # Ids restart with each episode's simulator: keep them unique across episodes.
+            event["id"] = f"{event['id']}-e{number}"
+            yield event
 
 
 def run(args: argparse.Namespace) -> int:

@@ -88,9 +88,11 @@ class Engine:
             if ts - lateness > watermark:
                 watermark = ts - lateness
                 self.watermarks[where_key] = watermark
-                if heap and heap[0][0] <= watermark:
+                if heap and heap[0][0] < watermark:
+                    # Deadlines strictly before this event first: the state they test held
+                    # until now. A deadline equal to the event's time is decided by the event.
                     rt.event = event
-                    self._fire_timers(heap, watermark, where_key)
+                    self._fire_timers(heap, watermark, where_key, inclusive=False)
             if not rules:
                 continue
             ref = lookup(event) if lookup is not None else EMPTY_ROW
@@ -110,7 +112,10 @@ class Engine:
                 rt.rule = rule
                 rt.partition = where_key
                 rule.kind.on_event(rt, key, state, event, ref, ts)
-                heap = self.timers.get(where_key)
+            heap = self.timers.get(where_key)
+            if heap and heap[0][0] <= watermark:
+                rt.event = event
+                self._fire_timers(heap, watermark, where_key)
         self.last_stats = stats
         rt.event = None
         return out
@@ -143,11 +148,12 @@ class Engine:
         heapq.heappush(self.timers.setdefault(partition, []), (deadline, self._seq, rule_id, key))
 
     def _fire_timers(
-        self, heap: list[tuple[float, int, str, Key]], watermark: float, partition: Partition
+        self, heap: list[tuple[float, int, str, Key]], watermark: float, partition: Partition,
+        *, inclusive: bool = True,
     ) -> None:
         rt = self.rt
         rt.partition = partition
-        while heap and heap[0][0] <= watermark:
+        while heap and (heap[0][0] <= watermark if inclusive else heap[0][0] < watermark):
             deadline, _, rule_id, key = heapq.heappop(heap)
             self._timer_set.discard((deadline, rule_id, key))
             rule = self.ruleset.by_id.get(rule_id)

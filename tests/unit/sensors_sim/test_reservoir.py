@@ -237,7 +237,7 @@ def test_flood_rain_exceeds_100_mm_in_some_3_hours(seed: int) -> None:
                 best, *(rain[i] + rain[i - hour] + rain[i - 2 * hour] for i in range(2 * hour, len(rain)))
             )
     assert best > 100.0
-    assert max(e.get("rain_mm_1h", 0.0) for e in run(seed) if not in_flood(e) and before_flood(e)) < 5.0
+    assert max(e.get("rain_mm_1h", 0.0) for e in run(seed) if before_flood(e)) < 5.0  # light rain only
 
 
 def test_no_flood_keeps_gauges_below_bd1_and_lakes_below_nwl_minus_1() -> None:
@@ -272,6 +272,7 @@ def test_releases_change_gradually(seed: int) -> None:
     for sid in ("ta-trach", "binh-dien", "huong-dien", "a-luoi"):
         release = [e["turbine_m3s"] + e["spill_m3s"] for e in series(run(seed), sid)]
         steps = [abs(release[i] - release[i - hour]) for i in range(hour, len(release))]
+        # Tả Trạch's ramp (1,500 m3/s per hour) is the fastest; rounding adds a little.
         assert max(steps) <= 1500.0 + 1.0, sid
 
 

@@ -1,0 +1,43 @@
+# Two commands on a fresh machine:
+#   make demo   set everything up and run the demo (broker, simulator, worker, metrics)
+#   make test   set everything up and run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed
+PYTEST_ARGS ?=
+DEMO_ARGS ?=
+
+.PHONY: demo test unit integration lint typecheck check clean prometheus
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+prometheus:
+	@.ci/prometheus.sh >/dev/null
+
+demo: $(STAMP)
+	$(VENV)/bin/ioc demo $(DEMO_ARGS)
+
+test: $(STAMP) prometheus
+	IOC_PROMETHEUS_BIN=$$(.ci/prometheus.sh) $(PY) -m pytest $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: $(STAMP)
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check ioc streams sensors_sim tests
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy ioc streams sensors_sim
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) .tools .ioc .pytest_cache .mypy_cache .ruff_cache

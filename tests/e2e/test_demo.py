@@ -1,0 +1,77 @@
+"""`ioc demo --duration 60`: alerts appear, Prometheus scrapes the metrics, nothing is left running."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, wait_for
+from prom_server import PrometheusServer, _free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_demo_alerts_metrics_and_clean_exit(tmp_path):
+    metrics_port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")}
+    env.update(PYTHONUNBUFFERED="1", COLUMNS="200")
+    log_path = tmp_path / "demo.log"
+    with log_path.open("wb") as log:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "ioc.cli.main", "demo", "--duration", "60", "--metrics-port", str(metrics_port)],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        prometheus = PrometheusServer(tmp_path / "prometheus", [f"127.0.0.1:{metrics_port}"])
+        try:
+            def output() -> str:
+                return log_path.read_text(encoding="utf-8", errors="replace")
+
+            assert wait_for(lambda: "metrics   http://" in output(), 60), output()
+            children = wait_for(lambda: _children(demo.pid), 10)
+            assert children, "the demo should run the embedded broker as a child process"
+
+            assert wait_for(lambda: "FIRING" in output(), 55), output()
+            assert wait_for(lambda: (prometheus.value("sum(ioc_alerts_total)") or 0) >= 1, 30)
+            assert (prometheus.value('ioc_events_total{stream="reservoir"}') or 0) > 0
+            assert prometheus.value("ioc_rules_loaded") == 5.0
+
+            demo.wait(timeout=120)
+        finally:
+            if demo.poll() is None:
+                demo.send_signal(signal.SIGTERM)
+                demo.wait(timeout=30)
+            prometheus.stop()
+    text = log_path.read_text(encoding="utf-8")
+    assert demo.returncode == 0, text
+    assert "demo ended" in text
+    assert "reservoir.level" in text or "gauge.level" in text
+    # Vietnamese summaries come through intact.
+    assert "mực nước" in text
+    time.sleep(0.5)
+    assert [pid for pid in children if _running(pid)] == []

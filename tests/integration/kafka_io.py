@@ -1,0 +1,47 @@
+"""Small kafka-python helpers for integration tests: send raw records, read a topic whole."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from kafka import KafkaConsumer, KafkaProducer
+
+from ioc.broker import bootstrap_servers
+
+
+def send(url: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+    """Send (key, value) records in order, one at a time (each its own batch)."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap_servers(url), acks=1, enable_idempotence=False)
+    try:
+        for key, value in records:
+            producer.send(topic, key=key, value=value).get(timeout=10)
+    finally:
+        producer.close()
+
+
+def read(url: str, topic: str, *, expect: int, timeout: float = 60.0) -> list[Any]:
+    """Every record on `topic` (JSON-decoded, in partition/offset order), waiting for `expect`."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap_servers(url),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=500,
+    )
+    found: list[tuple[int, int, Any]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(found) < expect and time.monotonic() < deadline:
+            for message in consumer:
+                found.append((message.partition, message.offset, (message.key, orjson.loads(message.value))))
+        # A moment more, so that records beyond `expect` (which a test must see) arrive too.
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            for message in consumer:
+                found.append((message.partition, message.offset, (message.key, orjson.loads(message.value))))
+    finally:
+        consumer.close()
+    return [item for _, _, item in sorted(found, key=lambda f: (f[0], f[1]))]
