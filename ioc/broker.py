@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import socket
+import struct
 import subprocess
 import time
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from ioc.exceptions import IocError
 
 __all__ = [
     "BrokerError",
+    "probe_metadata",
     "EmbeddedBroker",
     "broker_for",
     "bootstrap_servers",
@@ -65,37 +67,74 @@ def _port_in_use(host: str, port: int) -> bool:
     return False
 
 
-def wait_until_ready(url: str, timeout_s: float, process: subprocess.Popen[bytes] | None = None) -> None:
-    """Block until the broker answers a metadata request, or raise BrokerError."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaConfigurationError, KafkaError
+def probe_metadata(host: str, port: int, timeout_s: float = 1.0) -> list[tuple[int, str, int]]:
+    """Ask one broker for cluster metadata (Kafka Metadata v1) and return its brokers.
 
+    A raw request on purpose: client libraries retry with growing back-off for tens of
+    seconds, while a start-up check must answer within its own timeout.
+    """
+    client = b"ioc-probe"
+    correlation = 7
+    # Header: api_key=3 (Metadata), version=1, correlation id, client id; body: topics=null.
+    payload = struct.pack(">hhih", 3, 1, correlation, len(client)) + client + struct.pack(">i", -1)
+    with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        sock.settimeout(timeout_s)
+        sock.sendall(struct.pack(">i", len(payload)) + payload)
+        size = struct.unpack(">i", _read_exact(sock, 4))[0]
+        if not 0 < size < 16 * 1024 * 1024:
+            raise OSError("not a Kafka metadata response")
+        data = _read_exact(sock, size)
+    if struct.unpack(">i", data[:4])[0] != correlation:
+        raise OSError("not a Kafka metadata response")
+    count = struct.unpack(">i", data[4:8])[0]
+    brokers, at = [], 8
+    for _ in range(max(0, count)):
+        node, length = struct.unpack(">ih", data[at : at + 6])
+        at += 6
+        broker_host = data[at : at + length].decode("utf-8")
+        at += length
+        (broker_port,) = struct.unpack(">i", data[at : at + 4])
+        at += 4
+        rack_length = struct.unpack(">h", data[at : at + 2])[0]
+        at += 2 + max(0, rack_length)
+        brokers.append((node, broker_host, broker_port))
+    return brokers
+
+
+def _read_exact(sock: socket.socket, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            raise OSError("connection closed by the broker")
+        data += chunk
+    return data
+
+
+def wait_until_ready(url: str, timeout_s: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Block until a broker of `url` answers a metadata request, or raise BrokerError."""
+    hosts = []
+    for part in bootstrap_servers(url).split(","):
+        host, _, port = part.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise BrokerError(f"{url!r} is not a broker URL (e.g. kafka://host:9092)")
+        hosts.append((host.strip("[]"), int(port)))
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
-    while time.monotonic() < deadline:
+    while True:
         if process is not None and process.poll() is not None:
             raise BrokerError(f"the embedded broker exited with code {process.returncode} before it was ready")
-        try:
-            admin = KafkaAdminClient(
-                bootstrap_servers=bootstrap_servers(url),
-                client_id="ioc-probe",
-                request_timeout_ms=2000,
-            )
-        except KafkaConfigurationError:
-            raise
-        except (KafkaError, OSError) as exc:
-            last_error = exc
-            time.sleep(0.1)
-            continue
-        try:
-            admin.list_topics()
-            return
-        except (KafkaError, OSError) as exc:
-            last_error = exc
-        finally:
-            admin.close()
+        for host, port in hosts:
+            remaining = deadline - time.monotonic()
+            try:
+                if probe_metadata(host, port, max(0.2, min(2.0, remaining))):
+                    return
+            except (OSError, struct.error, UnicodeDecodeError) as exc:
+                last_error = exc
+        if time.monotonic() >= deadline:
+            break
         time.sleep(0.1)
-    reason = f" ({type(last_error).__name__})" if last_error else ""
+    reason = f" ({last_error.strerror or last_error})" if isinstance(last_error, OSError) else ""
     raise BrokerError(f"the broker at {url} did not answer within {timeout_s:g} s{reason}")
 
 

@@ -124,6 +124,7 @@ class Settings(_Strict):
 # Environment variable -> dotted settings path.
 ENV_VARS: dict[str, str] = {
     "IOC_BROKER": "broker.url",
+    "IOC_BROKER_TIMEOUT": "broker.startup_timeout_s",
     "IOC_TOPIC_PREFIX": "topics.prefix",
     "IOC_PARTITIONS": "topics.partitions",
     "IOC_METRICS_HOST": "metrics.host",

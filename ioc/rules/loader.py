@@ -10,6 +10,7 @@ set with any error raises RuleError and is never returned half-loaded.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +114,7 @@ def _load_file(
     except (OSError, UnicodeDecodeError) as exc:
         return [RuleProblem(name, 0, None, None, f"cannot be read: {exc}")]
     try:
-        document = load_yaml(text, name)
+        document, duplicates = load_yaml(text, name)
     except YamlProblems as exc:
         return exc.problems
     if document is None:
@@ -125,6 +126,7 @@ def _load_file(
         for key in document
         if key not in FILE_KEYS
     ]
+    problems += _place_duplicates(duplicates, document.get("rules"))
     defaults = document.get("defaults") or LineDict()
     if not isinstance(defaults, LineDict):
         problems.append(RuleProblem(name, document.line_of("defaults"), None, "defaults", "must be a mapping"))
@@ -150,6 +152,21 @@ def _load_file(
         seen[built.id] = built.source
         out.append(built)
     return problems
+
+
+def _place_duplicates(duplicates: list[RuleProblem], rules: Any) -> list[RuleProblem]:
+    """Name the rule a duplicate YAML key belongs to (the rule whose lines hold it)."""
+    if not isinstance(rules, LineList):
+        return duplicates
+    placed = []
+    for problem in duplicates:
+        owner = None
+        for index, start in enumerate(rules.item_lines):
+            if start <= problem.line and isinstance(rules[index], LineDict):
+                raw_id = rules[index].get("id")
+                owner = raw_id if isinstance(raw_id, str) else f"#{index + 1}"
+        placed.append(RuleProblem(problem.file, problem.line, owner, problem.field, problem.message))
+    return placed
 
 
 def _merge_defaults(raw: LineDict, defaults: LineDict) -> tuple[dict[str, Any], dict[str, int]]:
@@ -184,10 +201,14 @@ def _build_rule(
     try:
         spec = kind_cls.Spec.model_validate(data)
     except ValidationError as exc:
-        return None, [
+        errors = _drop_missing_with_typo(exc.errors())
+        found = [
             problem(_loc(err["loc"]), _message(err, kind_cls.Spec), _nested_line(raw, err["loc"]))
-            for err in exc.errors()
+            for err in errors
         ]
+        # The schema failed, but expressions can still be checked: report all at once.
+        found += [problem(f, m) for f, m in _expression_problems(kind_cls, data, reference, errors)]
+        return None, found
     fields = stream_fields(spec.stream)
     ref_fields = reference.fields(spec.stream)
     ctx = BuildContext(spec.stream, fields, ref_fields)
@@ -205,7 +226,9 @@ def _build_rule(
             problems.append(problem(exc.field, exc.message))
     for key_field in spec.key:
         if key_field not in fields:
-            problems.append(problem("key", f"unknown field '{key_field}' of stream '{spec.stream}'"))
+            problems.append(problem(
+                "key", f"unknown field '{key_field}' of stream '{spec.stream}' (allowed: {', '.join(sorted(fields))})"
+            ))
     known = fields | ref_fields | RUNTIME_NAMES | (kind.template_names if kind else frozenset({"value"}))
     templates: dict[str, Template] = {}
     for name in ("summary", "description"):
@@ -226,6 +249,36 @@ def _build_rule(
         template_fields=tuple(sorted(needed | set(spec.key))),
         source=f"{file}:{raw.line}",
     ), []
+
+
+def _drop_missing_with_typo(errors: list[Any]) -> list[Any]:
+    """A `conditon:` typo gives 'unknown key' and 'condition missing': keep only the first."""
+    unknown = {err["loc"][-1] for err in errors if err["type"] == "extra_forbidden" and err["loc"]}
+    kept = []
+    for err in errors:
+        if err["type"] == "missing" and err["loc"] and difflib.get_close_matches(str(err["loc"][-1]), unknown, 1):
+            continue
+        kept.append(err)
+    return kept
+
+
+def _expression_problems(
+    kind_cls: type[RuleKind], data: Mapping[str, Any], reference: Reference, errors: list[Any]
+) -> list[tuple[str, str]]:
+    stream = data.get("stream")
+    if stream not in STREAMS:
+        return []
+    failed = {err["loc"][0] for err in errors if err["loc"]}
+    ctx = BuildContext(stream, stream_fields(stream), reference.fields(stream))
+    found = []
+    for name in ("where", *kind_cls.EXPRESSION_FIELDS):
+        text = data.get(name)
+        if isinstance(text, str) and name not in failed:
+            try:
+                ctx.expression(name, text)
+            except KindProblem as exc:
+                found.append((exc.field, exc.message))
+    return found
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -265,7 +318,11 @@ def _message(error: Mapping[str, Any], spec_cls: type[RuleSpec]) -> str:
         return "required field is missing"
     if kind == "extra_forbidden":
         allowed = _allowed_keys(spec_cls, error["loc"])
-        return f"unknown key (allowed: {', '.join(allowed)})" if allowed else "unknown key"
+        if not allowed:
+            return "unknown key"
+        close = difflib.get_close_matches(str(error["loc"][-1]), allowed, 1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"unknown key (allowed: {', '.join(allowed)}{hint})"
     if kind == "literal_error":
         expected = str(error.get("ctx", {}).get("expected", "")).replace("'", "")
         expected = expected.replace(" or ", ", ")

@@ -12,6 +12,7 @@ so a template can never reach Python internals.
 
 from __future__ import annotations
 
+import difflib
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -54,7 +55,9 @@ class Template:
             if not name.isidentifier():
                 raise TemplateError(f"'{{{name}}}' is not allowed: use a plain field name such as {{level_m}}")
             if name not in known_names:
-                raise TemplateError(f"unknown field '{name}' (known: {_listing(known_names)})")
+                close = difflib.get_close_matches(name, known_names, 1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise TemplateError(f"unknown field '{name}' (known: {_listing(known_names)}{hint})")
             if spec and ("{" in spec or "}" in spec):
                 raise TemplateError(f"'{{{name}:{spec}}}': nested fields in a format spec are not allowed")
             if conversion not in (None, "r", "s"):

@@ -72,6 +72,8 @@ class RuleKind(ABC):
     """Evaluator of one loaded rule. Subclasses set `Spec` and implement the two hooks."""
 
     Spec: ClassVar[type[RuleSpec]]
+    # Spec fields holding expressions, checked even when other fields of the rule are invalid.
+    EXPRESSION_FIELDS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, spec: RuleSpec, ctx: BuildContext) -> None:
         self.spec = spec

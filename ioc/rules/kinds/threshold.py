@@ -40,6 +40,7 @@ class ThresholdSpec(RuleSpec):
 
 class ThresholdRule(RuleKind):
     Spec = ThresholdSpec
+    EXPRESSION_FIELDS = ("condition", "value")
 
     def __init__(self, spec: ThresholdSpec, ctx: BuildContext) -> None:  # type: ignore[override]
         super().__init__(spec, ctx)

@@ -1,0 +1,72 @@
+"""Settings: file, environment and flags, and the messages for invalid configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ioc.cli.main import main
+from ioc.config import DEFAULT_CONFIG_PATH, ConfigError, load_settings
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "ioc.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_config_loads_with_documented_defaults():
+    settings = load_settings(DEFAULT_CONFIG_PATH, env={})
+    assert settings.broker.url == ""
+    assert settings.topic("alerts") == "ioc.alerts"
+    assert settings.metrics.host == "127.0.0.1"
+    assert settings.metrics.port == 9108
+    assert settings.rules == ["rules"]
+
+
+def test_environment_overrides_file_and_flags_override_environment(tmp_path):
+    path = _write(tmp_path, "metrics: {port: 9200}\ntopics: {prefix: 'a.'}\n")
+    settings = load_settings(path, env={"IOC_METRICS_PORT": "9300", "IOC_BROKER": "kafka://k:9092"})
+    assert settings.metrics.port == 9300
+    assert settings.topics.prefix == "a."
+    assert settings.broker.url == "kafka://k:9092"
+    flagged = load_settings(path, env={"IOC_METRICS_PORT": "9300"}, overrides={"metrics.port": 9400})
+    assert flagged.metrics.port == 9400
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("metrics: {prot: 9108}\n", "metrics.prot: unknown setting"),
+        ("metrics: {port: 99999}\n", "metrics.port: Input should be less than or equal to 65535 (got 99999)"),
+        ("metrics: {port: many}\n", "metrics.port: Input should be a valid integer"),
+        ("broker: {url: 'localhost:9092'}\n",
+         "broker.url: 'localhost:9092' is not a broker URL (e.g. kafka://host:9092, or empty for embedded)"),
+        ("topics: {retention: 'a week'}\n", "topics.retention: 'a week' is not a duration"),
+        ("log_level: LOUD\n", "log_level: Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
+        ("- just\n- a list\n", "the top level must be a mapping of settings"),
+        ("metrics: {port: [\n", "not valid YAML"),
+    ],
+)
+def test_invalid_config_names_file_field_and_problem(tmp_path, text, expected):
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    message = str(caught.value)
+    assert message.startswith(f"{path}")
+    assert expected in message
+
+
+def test_missing_config_file_is_reported(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings(tmp_path / "nope.yaml", env={})
+
+
+def test_cli_reports_invalid_config_in_one_line_and_exits_non_zero(tmp_path, capsys):
+    path = _write(tmp_path, "metrics: {prot: 9108}\n")
+    code = main(["worker", "--config", str(path)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"ioc: error: {path}: metrics.prot: unknown setting" in err
+    assert "Traceback" not in err
