@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"  simulator reservoir + gauges of the Hương basin, {args.rate:g} events/s, "
                           "a flood every 48 h of event time (~25 min of event time per second)")
             console.print("  waiting for the worker to join its group (a few seconds)...", style="dim")
+            console.print("  times below are event times in Hue (ICT, UTC+7); Ctrl-C stops the demo", style="dim")
             thread.start()
 
         thread = threading.Thread(target=simulate, name="ioc-simulator", daemon=True)

@@ -5,11 +5,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from datetime import datetime, timedelta, timezone
+
 from rich.text import Text
 
 from ioc.cli.common import SEVERITY_STYLES
+from ioc.timeutil import parse_ts
 
-__all__ = ["alert_line"]
+__all__ = ["alert_line", "LOCAL_TZ"]
+
+# Operators in Hue read Indochina Time (UTC+7, no daylight saving); records stay in UTC.
+LOCAL_TZ = timezone(timedelta(hours=7), "ICT")
+
+
+def _local(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        return ""
+    try:
+        moment = datetime.fromtimestamp(parse_ts(value), tz=LOCAL_TZ)
+    except ValueError:
+        return value[:16]
+    return moment.strftime("%d/%m %H:%M")
 
 
 def alert_line(record: Mapping[str, Any]) -> Text:
@@ -18,11 +34,11 @@ def alert_line(record: Mapping[str, Any]) -> Text:
     status = str(record.get("status", "?"))
     escalation = (record.get("labels") or {}).get("escalation")
     when = record.get("ends_at") if status == "resolved" else record.get("starts_at")
-    when_text = str(when or "")[:16].replace("T", " ")
+    when_text = _local(when)
     key = record.get("key") or {}
     key_text = ",".join(str(v) for v in key.values()) if isinstance(key, Mapping) else str(key)
     line = Text()
-    line.append(f"{when_text:16}  ", style="dim")
+    line.append(f"{when_text:11}  ", style="dim")
     line.append(f"{severity.upper():9}", style=SEVERITY_STYLES.get(severity, ""))
     line.append(" ")
     status_text = "ESCALATED" if escalation else status.upper()
