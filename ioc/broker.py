@@ -113,12 +113,12 @@ def _read_exact(sock: socket.socket, count: int) -> bytes:
 
 def wait_until_ready(url: str, timeout_s: float, process: subprocess.Popen[bytes] | None = None) -> None:
     """Block until a broker of `url` answers a metadata request, or raise BrokerError."""
-    hosts = []
+    hosts: list[tuple[str, int]] = []
     for part in bootstrap_servers(url).split(","):
-        host, _, port = part.strip().rpartition(":")
-        if not host or not port.isdigit():
+        host, _, port_text = part.strip().rpartition(":")
+        if not host or not port_text.isdigit():
             raise BrokerError(f"{url!r} is not a broker URL (e.g. kafka://host:9092)")
-        hosts.append((host.strip("[]"), int(port)))
+        hosts.append((host.strip("[]"), int(port_text)))
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
     while True:

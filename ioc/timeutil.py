@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 __all__ = ["parse_ts", "format_ts", "parse_duration", "format_duration", "EPOCH_MS_THRESHOLD"]
 
@@ -60,7 +60,7 @@ def parse_ts(value: object) -> float:
 
 def format_ts(seconds: float) -> str:
     """RFC 3339 UTC text of an epoch time, with milliseconds only when they are not zero."""
-    dt = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    dt = datetime.fromtimestamp(seconds, tz=UTC)
     if dt.microsecond:
         return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -74,7 +74,7 @@ def parse_duration(text: object) -> float:
     if isinstance(text, str):
         match = _DURATION_RE.match(text.strip())
         if match and any(match.groups()):
-            return sum(float(part) * unit for part, unit in zip(match.groups(), _UNITS) if part)
+            return sum(float(part) * unit for part, unit in zip(match.groups(), _UNITS, strict=True) if part)
     raise ValueError(f"{text!r} is not a duration (e.g. 30s, 5m, 2h, 1d, 1h30m)")
 
 

@@ -17,7 +17,7 @@ import signal
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import EventT
@@ -128,17 +128,18 @@ def build_app(settings: Settings, broker_url: str, pipeline: Pipeline) -> IocApp
 
 
 def _add_ingest_agent(ioc_app: IocApp, stream: str, alerts_topic: Any, dead_topic: Any) -> None:
-    app, pipeline, settings = ioc_app.app, ioc_app.pipeline, ioc_app.settings
+    app, settings = ioc_app.app, ioc_app.settings
     topic_name = raw_topic(settings, stream)
     source = app.topic(topic_name, key_type=bytes, value_type=bytes)
     max_batch = settings.worker.max_batch
 
-    async def ingest(events_stream: faust.Stream) -> None:
+    async def ingest(events_stream: faust.Stream[Any]) -> None:
         async for batch in events_stream.take_events(max_batch, within=BATCH_WITHIN_S):
             await _handle_batch(ioc_app, stream, topic_name, batch, alerts_topic, dead_topic)
 
     ingest.__name__ = f"ingest_{stream}"
-    app.agent(source, name=f"ioc.ingest.{stream}")(ingest)
+    # Faust types agents over StreamT, which lacks take_events; the runtime object is a Stream.
+    app.agent(source, name=f"ioc.ingest.{stream}")(cast(Any, ingest))
 
 
 async def _handle_batch(

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from rich.text import Text
 

@@ -128,7 +128,8 @@ def _unclosed_quote(lines: list[str]) -> tuple[int, str] | None:
         if value[:1] in ("'", '"'):
             quote = value[0]
             body = value[1:]
-            closed = body.replace("\\" + quote, "").count(quote) if quote == '"' else body.replace("''", "").count(quote)
+            escaped = "\\" + quote if quote == '"' else quote * 2
+            closed = body.replace(escaped, "").count(quote)
             if closed == 0:
                 return number, quote
     return None
