@@ -105,3 +105,29 @@ def test_replaying_the_same_input_gives_the_same_alert_ids(broker_url, start_wor
     ids_second = sorted((v["alert_id"], v["status"]) for _, v in second)
     assert len(ids_first) == 4
     assert ids_first == ids_second
+
+
+def test_alerts_tail_shows_the_alerts_as_json_and_coloured_lines(broker_url, topic_prefix, start_worker):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    alerts, _, _ = _run_flow(broker_url, topic_prefix, start_worker)
+    assert len(alerts) == 4
+    env = {**os.environ, "IOC_TOPIC_PREFIX": topic_prefix, "COLUMNS": "200"}
+    base = [sys.executable, "-m", "ioc.cli.main", "alerts", "tail", "--broker", broker_url, "--from-beginning"]
+
+    as_json = subprocess.run(base + ["--json", "--max", "4", "--timeout", "30"], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert as_json.returncode == 0, as_json.stderr
+    lines = [orjson.loads(line) for line in as_json.stdout.splitlines()]
+    assert sorted((r["rule_id"], r["status"]) for r in lines) == sorted((v["rule_id"], v["status"]) for _, v in alerts)
+
+    as_text = subprocess.run(base + ["--max", "4", "--timeout", "30"], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert as_text.returncode == 0, as_text.stderr
+    assert as_text.stdout.count("FIRING") == 2
+    assert as_text.stdout.count("RESOLVED") == 2
+    assert "Hồ Tả Trạch: mực nước 44.80 m" in as_text.stdout

@@ -203,7 +203,7 @@ def test_tie_true_event_at_deadline_fires_once_from_event(tmp_path: Path) -> Non
 
 
 def test_tie_in_one_batch_same_as_separate_batches(tmp_path: Path) -> None:
-    events = [high(A, 0), low(A, 600), high(B, 0), low(C, 600), high(B, 600)]
+    events = [high(A, 0), high(B, 0), low(A, 600), low(C, 600), high(B, 600)]
     one = engine_of(one_rule(tmp_path)).process("reservoir", events)
     many = feed(engine_of(one_rule(tmp_path)), events)
     assert brief(one) == brief(many) == [("firing", B, 0.0, None)]
