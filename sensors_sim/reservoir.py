@@ -96,7 +96,7 @@ def load_stations(path: str | Path = DEFAULT_STATIONS_PATH) -> list[Station]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise StationConfigError([f"{path.name}:{mark.line + 1 if mark else 1}: not valid YAML"]) from None
-    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+    if root is None or not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise StationConfigError(
             [f"{path.name}:1: expected a mapping with `key: source_id` and `items: [...]`"]
         )

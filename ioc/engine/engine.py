@@ -111,6 +111,7 @@ class Engine:
                     state = rule_states[key] = {}
                 rt.rule = rule
                 rt.partition = where_key
+                rt.now = ts
                 rule.kind.on_event(rt, key, state, event, ref, ts)
             heap = self.timers.get(where_key)
             if heap and heap[0][0] <= watermark:
@@ -161,6 +162,7 @@ class Engine:
             if rule is None or state is None:
                 continue
             rt.rule = rule
+            rt.now = deadline
             rule.kind.on_timer(rt, key, state, deadline)
 
     # -- rules and state ----------------------------------------------------------------------
@@ -185,7 +187,8 @@ class Engine:
         return {
             "watermarks": [[s, p, w] for (s, p), w in self.watermarks.items()],
             "states": {rid: [[list(k), v] for k, v in st.items()] for rid, st in self.states.items()},
-            "timers": [[s, p, d, rid, list(k)] for (s, p), h in self.timers.items() for d, _, rid, k in h],
+            # Sorted, so that timers with equal deadlines fire in the same order after restore.
+            "timers": [[s, p, d, rid, list(k)] for (s, p), h in self.timers.items() for d, _, rid, k in sorted(h)],
         }
 
     def restore(self, data: Mapping[str, Any]) -> None:

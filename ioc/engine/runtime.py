@@ -29,6 +29,8 @@ class EpisodeRuntime:
         self.rule: CompiledRule | None = None
         self.partition: Partition = ("", 0)
         self.event: Mapping[str, Any] | None = None
+        # Event time of what is being evaluated: the event's ts, or a timer's deadline.
+        self.now: float = float("-inf")
 
     # -- Runtime protocol ---------------------------------------------------------------------
 
@@ -39,7 +41,7 @@ class EpisodeRuntime:
         rule = self.rule
         if rule is None or state.get("firing"):
             return
-        now = self._event_time(starts_at)
+        now = self.now
         resolved_at = state.get("_resolved_at")
         realert = rule.spec.realert
         if resolved_at is not None and realert and now < resolved_at + realert:
@@ -129,10 +131,3 @@ class EpisodeRuntime:
             sla=sla,
             received_at=event.get("_received") if event is not None else None,
         )
-
-    def _event_time(self, default: float) -> float:
-        event = self.event
-        watermark = self.engine.watermarks.get(self.partition)
-        if event is not None:
-            return float(event["ts"])
-        return watermark if watermark is not None else default

@@ -56,26 +56,27 @@ class ThresholdRule(RuleKind):
     ) -> None:
         if self.condition.test(event, ref):
             state["false_since"] = None
-            value = _safe(self.value, event, ref)
             if state.get("firing"):
                 return
+            value = _safe(self.value, event, ref)
             pending = state.get("pending_since")
             if pending is None:
                 pending = state["pending_since"] = ts
             rt.note(state, event)
+            # Remember what the event said: a timer or a realert retry may fire later.
+            state["last_value"] = value
+            state["last_event"] = rt.project(event, ref)
             if ts - pending >= self.hold:
                 rt.fire(key, state, starts_at=pending, value=value, event=event, ref=ref)
             else:
-                # Remember what the event said, so a timer firing later can render it.
-                state["last_value"] = value
-                state["last_event"] = rt.project(event, ref)
                 rt.schedule(pending + self.hold, key)
+            if state.get("firing"):
+                _forget_pending(state)
             return
-        if state.get("pending_since") is not None:
-            state["pending_since"] = None
-            state.pop("last_event", None)
-            state.pop("_evidence", None)
         if not state.get("firing"):
+            if state.get("pending_since") is not None:
+                _forget_pending(state)
+                state.pop("_evidence", None)
             return
         if self.keep <= 0:
             rt.resolve(key, state, ends_at=ts)
@@ -89,17 +90,25 @@ class ThresholdRule(RuleKind):
             rt.schedule(false_since + self.keep, key)
 
     def on_timer(self, rt: Runtime, key: Key, state: State, deadline: float) -> None:
-        pending = state.get("pending_since")
         if not state.get("firing"):
+            pending = state.get("pending_since")
             if pending is not None and pending + self.hold <= deadline:
                 rt.fire(
                     key, state, starts_at=pending, value=state.get("last_value"),
-                    event=state.pop("last_event", None), ref={},
+                    event=state.get("last_event"), ref={},
                 )
+                if state.get("firing"):
+                    _forget_pending(state)
             return
         false_since = state.get("false_since")
         if false_since is not None and false_since + self.keep <= deadline:
             rt.resolve(key, state, ends_at=false_since + self.keep)
+
+
+def _forget_pending(state: State) -> None:
+    state["pending_since"] = None
+    state.pop("last_event", None)
+    state.pop("last_value", None)
 
 
 def _first_name(text: str, names: frozenset[str]) -> str | None:
