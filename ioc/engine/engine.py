@@ -57,6 +57,8 @@ class Engine:
         self.clock = clock
         self.states: dict[str, dict[Key, State]] = {rule.id: {} for rule in ruleset.rules}
         self.watermarks: dict[Partition, float] = {}
+        # Rule-wide state (not per key), e.g. which reference keys an absence rule expects.
+        self.globals: dict[str, State] = {}
         self.timers: dict[Partition, list[tuple[float, int, str, Key]]] = {}
         self._timer_set: set[tuple[float, str, Key]] = set()
         self._seq = 0
@@ -71,7 +73,7 @@ class Engine:
         rt = self.rt
         rt.out = out
         stats = EngineStats()
-        rules = self.ruleset.for_stream(stream)
+        routes = self.ruleset.routes(stream)
         table = self.ruleset.reference.table(stream)
         lookup = table.lookup if table is not None else None
         where_key = (stream, partition)
@@ -79,6 +81,7 @@ class Engine:
         lateness = self.lateness
         states = self.states
         heap = self.timers.get(where_key)
+        rt.stream = stream
         for event in events:
             stats.events += 1
             ts = event["ts"]
@@ -86,22 +89,26 @@ class Engine:
                 stats.late += 1
                 continue
             if ts - lateness > watermark:
+                first = watermark == float("-inf")
                 watermark = ts - lateness
                 self.watermarks[where_key] = watermark
+                if first and self.ruleset.starters(stream):
+                    self._run_starts(stream, partition, watermark)
+                    heap = self.timers.get(where_key)
                 if heap and heap[0][0] < watermark:
                     # Deadlines strictly before this event first: the state they test held
                     # until now. A deadline equal to the event's time is decided by the event.
                     rt.event = event
                     self._fire_timers(heap, watermark, where_key, inclusive=False)
-            if not rules:
+            if not routes:
                 continue
             ref = lookup(event) if lookup is not None else EMPTY_ROW
             rt.event = event
-            for rule in rules:
+            for rule, key_fields in routes:
                 where = rule.where
                 if where is not None and not where.test(event, ref):
                     continue
-                key = tuple([event.get(name) for name in rule.key_fields])
+                key = tuple([event.get(name) for name in key_fields])
                 if None in key:
                     continue
                 stats.evaluations += 1
@@ -135,6 +142,15 @@ class Engine:
             self._fire_timers(heap, watermark, where_key)
         return out
 
+    def _run_starts(self, stream: str, partition: int, watermark: float) -> None:
+        rt = self.rt
+        rt.partition = (stream, partition)
+        rt.stream = stream
+        for rule in self.ruleset.starters(stream):
+            rt.rule = rule
+            rt.now = watermark
+            rule.kind.on_start(rt, self.globals.setdefault(rule.id, {}), watermark)
+
     def partitions(self) -> list[Partition]:
         return sorted(self.watermarks)
 
@@ -154,6 +170,7 @@ class Engine:
     ) -> None:
         rt = self.rt
         rt.partition = partition
+        rt.stream = partition[0]
         while heap and (heap[0][0] <= watermark if inclusive else heap[0][0] < watermark):
             deadline, _, rule_id, key = heapq.heappop(heap)
             self._timer_set.discard((deadline, rule_id, key))
@@ -170,7 +187,7 @@ class Engine:
     def fingerprint_of(self, rule: CompiledRule, key: Key, state: State) -> str:
         fp = state.get("_fp")
         if fp is None:
-            fp = state["_fp"] = fingerprint(rule.id, dict(zip(rule.key_fields, key, strict=True)))
+            fp = state["_fp"] = fingerprint(rule.id, dict(zip(rule.key_names, key, strict=True)))
         return fp
 
     def firing(self) -> list[Alert]:
@@ -186,6 +203,7 @@ class Engine:
         """All state as plain data (lists and dicts) that `restore` takes back."""
         return {
             "watermarks": [[s, p, w] for (s, p), w in self.watermarks.items()],
+            "globals": self.globals,
             "states": {rid: [[list(k), v] for k, v in st.items()] for rid, st in self.states.items()},
             # Sorted, so that timers with equal deadlines fire in the same order after restore.
             "timers": [[s, p, d, rid, list(k)] for (s, p), h in self.timers.items() for d, _, rid, k in sorted(h)],
@@ -193,6 +211,7 @@ class Engine:
 
     def restore(self, data: Mapping[str, Any]) -> None:
         self.watermarks = {(s, p): w for s, p, w in data["watermarks"]}
+        self.globals = {rid: dict(g) for rid, g in data.get("globals", {}).items() if rid in self.states}
         for rule_id, entries in data["states"].items():
             if rule_id in self.states:
                 self.states[rule_id] = {tuple(k): dict(v) for k, v in entries}

@@ -28,6 +28,7 @@ class EpisodeRuntime:
         self.out: list[Alert] = []
         self.rule: CompiledRule | None = None
         self.partition: Partition = ("", 0)
+        self.stream: str = ""
         self.event: Mapping[str, Any] | None = None
         # Event time of what is being evaluated: the event's ts, or a timer's deadline.
         self.now: float = float("-inf")
@@ -69,9 +70,35 @@ class EpisodeRuntime:
         alert = self.alert_of(rule, key, state, "resolved", ends_at)
         state["firing"] = False
         state["_resolved_at"] = ends_at
-        for name in ("_starts_at", "_value", "_summary", "_description", "_evidence", "false_since"):
+        for name in ("_starts_at", "_value", "_summary", "_description", "_evidence", "_last_match", "false_since"):
             state.pop(name, None)
         self.out.append(alert)
+
+    def match(
+        self, key: Key, state: State, *, ts: float, value: Any,
+        event: Mapping[str, Any] | None, ref: Mapping[str, Any], resolve_after: float,
+        starts_at: float | None = None,
+    ) -> None:
+        if state.get("firing"):
+            if event is not None:
+                self.note(state, event)
+            last = max(state.get("_last_match", ts), ts)
+            state["_last_match"] = last
+            state["_value"] = value
+            self.schedule(last + resolve_after, key)
+            return
+        # A match inside `realert` after the last episode is dropped (fire() says no).
+        self.fire(key, state, starts_at=ts if starts_at is None else starts_at, value=value, event=event, ref=ref)
+        if state.get("firing"):
+            state["_last_match"] = ts
+            self.schedule(ts + resolve_after, key)
+
+    def instant_timer(self, key: Key, state: State, deadline: float, resolve_after: float) -> bool:
+        last = state.get("_last_match")
+        if state.get("firing") and last is not None and last + resolve_after <= deadline:
+            self.resolve(key, state, ends_at=last + resolve_after)
+            return True
+        return False
 
     def schedule(self, deadline: float, key: Key) -> None:
         if self.rule is not None:
@@ -119,7 +146,7 @@ class EpisodeRuntime:
             kind=spec.kind,
             severity=spec.severity,
             status=status,
-            key=dict(zip(rule.key_fields, key, strict=True)),
+            key=dict(zip(rule.key_names, key, strict=True)),
             labels=dict(spec.labels),
             summary=state.get("_summary", ""),
             description=state.get("_description", ""),

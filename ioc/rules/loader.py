@@ -50,6 +50,15 @@ class CompiledRule:
     def id(self) -> str:
         return self.spec.id
 
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        """Names of the key values in alert records and fingerprints."""
+        return self.kind.key_names
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return self.kind.streams
+
 
 @dataclass(frozen=True, eq=False)
 class RuleSet:
@@ -60,15 +69,31 @@ class RuleSet:
     files: tuple[str, ...] = ()
     by_stream: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
     by_id: dict[str, CompiledRule] = field(default_factory=dict)
+    _routes: dict[str, tuple[tuple[CompiledRule, tuple[str, ...]], ...]] = field(default_factory=dict)
+    _starters: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, rules: Iterable[CompiledRule], reference: Reference, files: Iterable[str] = ()) -> RuleSet:
         active = tuple(rule for rule in rules if rule.spec.enabled)
-        by_stream = {s: tuple(r for r in active if r.spec.stream == s) for s in STREAMS}
-        return cls(active, reference, tuple(files), by_stream, {r.id: r for r in active})
+        by_stream = {s: tuple(r for r in active if s in r.streams) for s in STREAMS}
+        routes = {s: tuple((r, r.kind.key_fields(s)) for r in rules_of) for s, rules_of in by_stream.items()}
+        starters = {
+            s: tuple(r for r in rules_of if type(r.kind).on_start is not RuleKind.on_start)
+            for s, rules_of in by_stream.items()
+        }
+        return cls(active, reference, tuple(files), by_stream, {r.id: r for r in active}, routes, starters)
 
     def for_stream(self, stream: str) -> tuple[CompiledRule, ...]:
+        """Rules that evaluate events of `stream`."""
         return self.by_stream.get(stream, ())
+
+    def routes(self, stream: str) -> tuple[tuple[CompiledRule, tuple[str, ...]], ...]:
+        """(rule, key fields of this stream) for every rule of `stream`: the engine's index."""
+        return self._routes.get(stream, ())
+
+    def starters(self, stream: str) -> tuple[CompiledRule, ...]:
+        """Rules of `stream` with an `on_start` hook."""
+        return self._starters.get(stream, ())
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -211,7 +236,7 @@ def _build_rule(
         return None, found
     fields = stream_fields(spec.stream)
     ref_fields = reference.fields(spec.stream)
-    ctx = BuildContext(spec.stream, fields, ref_fields)
+    ctx = BuildContext(spec.stream, fields, ref_fields, reference)
     problems: list[RuleProblem] = []
     kind: RuleKind | None = None
     try:
@@ -224,11 +249,14 @@ def _build_rule(
             where = ctx.expression("where", spec.where)
         except KindProblem as exc:
             problems.append(problem(exc.field, exc.message))
-    for key_field in spec.key:
-        if key_field not in fields:
-            problems.append(problem(
-                "key", f"unknown field '{key_field}' of stream '{spec.stream}' (allowed: {', '.join(sorted(fields))})"
-            ))
+    for stream in kind.streams if kind is not None else (spec.stream,):
+        stream_known = stream_fields(stream)
+        for key_field in kind.key_fields(stream) if kind is not None else spec.key:
+            if key_field not in stream_known:
+                problems.append(problem(
+                    "key",
+                    f"unknown field '{key_field}' of stream '{stream}' (allowed: {', '.join(sorted(stream_known))})",
+                ))
     known = fields | ref_fields | RUNTIME_NAMES | (kind.template_names if kind else frozenset({"value"}))
     templates: dict[str, Template] = {}
     for name in ("summary", "description"):
@@ -269,7 +297,7 @@ def _expression_problems(
     if stream not in STREAMS:
         return []
     failed = {err["loc"][0] for err in errors if err["loc"]}
-    ctx = BuildContext(stream, stream_fields(stream), reference.fields(stream))
+    ctx = BuildContext(stream, stream_fields(stream), reference.fields(stream), reference)
     found = []
     for name in ("where", *kind_cls.EXPRESSION_FIELDS):
         text = data.get(name)

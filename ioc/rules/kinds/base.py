@@ -12,13 +12,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from ioc.config import REPO_ROOT
+from ioc.events.schemas import STREAMS, stream_fields
+from ioc.refdata import Reference
 from ioc.rules.expr import Expression, ExpressionError, compile_expression
-from ioc.rules.model import RuleSpec
+from ioc.rules.model import Duration, RuleSpec
 
-__all__ = ["BuildContext", "KindProblem", "Runtime", "RuleKind", "Key", "State"]
+__all__ = ["BuildContext", "InstantSpec", "InstantRule", "KindProblem", "Runtime", "RuleKind", "Key", "State"]
 
 Key = tuple[Any, ...]
 State = dict[str, Any]
@@ -35,18 +40,48 @@ class KindProblem(Exception):  # noqa: N818 - carries one analyst-facing problem
 
 @dataclass(frozen=True)
 class BuildContext:
-    """What a kind may use when it is built: the names its expressions can read."""
+    """What a kind may use when it is built: the names its expressions can read, reference data."""
 
     stream: str
     fields: frozenset[str]
     ref_fields: frozenset[str]
+    reference: Reference = field(default_factory=Reference)
+    config_dir: Path = REPO_ROOT / "config"
 
     def expression(self, field: str, text: str, extra: Mapping[str, Any] | None = None) -> Expression:
-        """Compile an expression of the rule, turning errors into a KindProblem for `field`."""
+        """Compile an expression over the rule stream's event and reference fields."""
+        return self.compile(field, text, self.fields, self.ref_fields, extra)
+
+    def compile(
+        self, field: str, text: str, fields: Iterable[str], ref_fields: Iterable[str] = (),
+        extra: Mapping[str, Any] | None = None,
+    ) -> Expression:
+        """Compile an expression over the given names (e.g. a window's `value`, `count`),
+        turning errors into a KindProblem for `field`."""
         try:
-            return compile_expression(text, self.fields, self.ref_fields, extra)
+            return compile_expression(text, fields, ref_fields, extra)
         except ExpressionError as exc:
             raise KindProblem(field, f"{exc.message} in {text!r}") from None
+
+    def for_stream(self, stream: str) -> BuildContext:
+        """The context of another stream (cross-stream kinds such as `sequence`)."""
+        if stream not in STREAMS:
+            raise KindProblem("stream", f"{stream!r} is not a stream (allowed: {', '.join(STREAMS)})")
+        return BuildContext(stream, stream_fields(stream), self.reference.fields(stream), self.reference,
+                            self.config_dir)
+
+    def ref_keys(self, stream: str | None = None) -> list[str]:
+        """Keys listed in a stream's reference data (e.g. every reservoir), in file order."""
+        table = self.reference.table(stream or self.stream)
+        return list(table.rows) if table is not None else []
+
+    def config_path(self, field: str, relative: str) -> Path:
+        """A file named by a rule (e.g. a GeoJSON of zones), relative to config/; must exist."""
+        path = Path(relative)
+        path = path if path.is_absolute() else self.config_dir / path
+        if not path.is_file():
+            raise KindProblem(field, f"file '{relative}' not found (looked in {self.config_dir})")
+        return path
 
 
 class Runtime(Protocol):
@@ -63,6 +98,23 @@ class Runtime(Protocol):
 
     def note(self, state: State, event: Mapping[str, Any]) -> None:
         """Keep the event's id as evidence for the coming or current episode."""
+
+    def match(
+        self, key: Key, state: State, *, ts: float, value: Any,
+        event: Mapping[str, Any] | None, ref: Mapping[str, Any], resolve_after: float,
+        starts_at: float | None = None,
+    ) -> None:
+        """An instant match at `ts`: fire a new episode (starting at `starts_at`, default `ts`),
+        or extend the current one; it resolves `resolve_after` after the last match."""
+
+    def instant_timer(self, key: Key, state: State, deadline: float, resolve_after: float) -> bool:
+        """Resolve an instant episode whose last match is `resolve_after` old; True if handled."""
+        return False
+
+    @property
+    def stream(self) -> str:
+        """The stream of the event (or timer) being evaluated."""
+        return ""
 
     def project(self, event: Mapping[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
         """The fields of an event and its reference row that the rule's templates use."""
@@ -84,6 +136,26 @@ class RuleKind(ABC):
         """Names a summary template may use besides event and reference fields."""
         return frozenset({"value"})
 
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """Streams whose events this rule evaluates (cross-stream kinds return several)."""
+        return (self.spec.stream,)
+
+    def key_fields(self, stream: str) -> tuple[str, ...]:
+        """Event fields of `stream` that make the rule's key (default: the rule's `key`)."""
+        return tuple(self.spec.key)
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        """Names of the key values in alert records (default: the rule's `key`)."""
+        return tuple(self.spec.key)
+
+    def on_start(self, rt: Runtime, state: State, watermark: float) -> None:  # noqa: B027 - optional hook
+        """The first watermark of a stream partition for this rule (absence of never-seen keys).
+
+        `state` is a rule-wide state (not per key), shared by all partitions.
+        """
+
     @abstractmethod
     def on_event(
         self, rt: Runtime, key: Key, state: State, event: Mapping[str, Any], ref: Mapping[str, Any], ts: float
@@ -93,3 +165,19 @@ class RuleKind(ABC):
     @abstractmethod
     def on_timer(self, rt: Runtime, key: Key, state: State, deadline: float) -> None:
         """The watermark passed `deadline`, scheduled earlier for `key` (may be stale)."""
+
+
+class InstantSpec(RuleSpec):
+    """Spec fields shared by instant kinds (match, new_value, sequence, tumbling windows)."""
+
+    resolve_after: Duration = 300.0
+
+
+class InstantRule(RuleKind):
+    """Base of instant kinds: a match fires once; it resolves `resolve_after` after the last
+    match, and a new match inside that time belongs to the same episode."""
+
+    spec: InstantSpec
+
+    def on_timer(self, rt: Runtime, key: Key, state: State, deadline: float) -> None:
+        rt.instant_timer(key, state, deadline, self.spec.resolve_after)
