@@ -124,3 +124,4 @@ def _safe(expr: Any, event: Mapping[str, Any], ref: Mapping[str, Any]) -> Any:
         return expr(event, ref)
     except (TypeError, ValueError, ZeroDivisionError, KeyError, IndexError):
         return None
+KIND = ThresholdRule
