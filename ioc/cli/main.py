@@ -4,6 +4,8 @@
     ioc worker                    run one stream worker
     ioc simulate                  publish simulated sensor events (or write JSONL)
     ioc rules check PATH...       validate rule files
+    ioc rules test PATH...        run rule unit tests (*.test.yaml)
+    ioc backtest --events F       replay recorded events through the rules
     ioc alerts tail               follow alerts as they arrive
 """
 
@@ -14,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from ioc import __version__
-from ioc.cli import alerts, demo, rules, simulate, worker
+from ioc.cli import alerts, backtest, demo, rules, simulate, worker
 from ioc.cli.common import fail
 from ioc.exceptions import IocError
 
@@ -28,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ioc {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for module in (demo, worker, simulate, rules, alerts):
+    for module in (demo, worker, simulate, rules, backtest, alerts):
         module.register(commands)
     return parser
 

@@ -10,6 +10,7 @@ from ioc.config import REPO_ROOT
 from ioc.refdata import load_reference
 from ioc.rules.exceptions import RuleError
 from ioc.rules.loader import load_rules
+from ioc.rulestest import RuleTestError, run_test_file, test_files
 
 __all__ = ["register"]
 
@@ -23,6 +24,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     check.add_argument("--reference", type=Path, default=REPO_ROOT / "config" / "reference",
                        help="reference data folder (default config/reference)")
     check.set_defaults(run=run_check)
+    test = actions.add_parser("test", help="run rule unit tests (*.test.yaml); exit 1 on any failure")
+    test.add_argument("paths", nargs="*", type=Path, default=[REPO_ROOT / "rules"],
+                      help="test files or folders (default: rules/)")
+    test.set_defaults(run=run_test)
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -39,3 +44,42 @@ def run_check(args: argparse.Namespace) -> int:
     summary = ", ".join(f"{s} {n}" for s, n in per_stream.items())
     console.print(f"[green]OK[/]: {len(ruleset)} rules in {len(ruleset.files)} files ({summary})")
     return 0
+
+
+def run_test(args: argparse.Namespace) -> int:
+    files = test_files(args.paths)
+    if not files:
+        err_console.print("no rule tests found (files named *.test.yaml)")
+        return 1
+    passed = failed = 0
+    for file in files:
+        try:
+            results = run_test_file(file)
+        except RuleError as exc:
+            for problem in exc.problems:
+                err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]ERROR[/] {file}: its rules did not load")
+            failed += 1
+            continue
+        except RuleTestError as exc:
+            err_console.print(f"[bold red]ERROR[/] {exc}", highlight=False, soft_wrap=True)
+            failed += 1
+            continue
+        for result in results:
+            if result.passed:
+                passed += 1
+                console.print(f"[green]PASS[/] {file.name}: {result.name}", highlight=False)
+                continue
+            failed += 1
+            console.print(f"[bold red]FAIL[/] {file.name}: {result.name}", highlight=False)
+            for problem in result.problems:
+                console.print(f"    {problem}", markup=False, highlight=False, soft_wrap=True)
+            console.print("    expected:", style="dim")
+            for line in result.expected or ["(no transitions)"]:
+                console.print(f"      {line}", markup=False, highlight=False, soft_wrap=True)
+            console.print("    actual:", style="dim")
+            for line in result.actual or ["(no transitions)"]:
+                console.print(f"      {line}", markup=False, highlight=False, soft_wrap=True)
+    style = "green" if not failed else "bold red"
+    console.print(f"[{style}]{passed} passed, {failed} failed[/]")
+    return 1 if failed else 0

@@ -100,12 +100,16 @@ class RuleSet:
 
 
 def rule_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The YAML files named, directories searched recursively, in a stable order."""
+    """The YAML files named, directories searched recursively (skipping `*.test.yaml` rule
+    tests), in a stable order."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()))
+            found.extend(sorted(
+                p for p in path.rglob("*")
+                if p.suffix in (".yaml", ".yml") and p.is_file() and not p.name.endswith((".test.yaml", ".test.yml"))
+            ))
         else:
             found.append(path)
     return found

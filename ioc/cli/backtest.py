@@ -1,0 +1,90 @@
+"""`ioc backtest`: replay recorded events through the rules; alerts to JSONL, a summary per rule."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import orjson
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ioc.backtest import BacktestResult, read_events, run_backtest
+from ioc.cli.common import SEVERITY_STYLES, console, err_console
+from ioc.config import REPO_ROOT
+from ioc.refdata import load_reference
+from ioc.rules.exceptions import RuleError
+from ioc.rules.loader import RuleSet, load_rules
+from ioc.timeutil import format_duration, format_ts, parse_duration, parse_ts
+
+__all__ = ["register"]
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("backtest", help="replay recorded events through rules (JSONL, CSV, Parquet)")
+    parser.add_argument("--rules", type=Path, action="append", help="rule file or folder (default rules/)")
+    parser.add_argument("--events", type=Path, action="append", required=True,
+                        help="event file: .jsonl (a `stream` field per line), .csv or .parquet (a `stream` column)")
+    parser.add_argument("--out", type=Path, help="write the alert records here (JSONL)")
+    parser.add_argument("--report", type=Path, help="write an HTML report with plots here")
+    parser.add_argument("--reference", type=Path, default=REPO_ROOT / "config" / "reference")
+    parser.add_argument("--lateness", default="0s", help="allowed lateness (default 0s)")
+    parser.add_argument("--until", help="at the end, move every watermark to this RFC 3339 time")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        ruleset = load_rules(args.rules or [REPO_ROOT / "rules"], load_reference(args.reference))
+    except RuleError as exc:
+        for problem in exc.problems:
+            err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+        err_console.print("[bold red]the rules did not load[/]: nothing was replayed")
+        return 1
+    lateness = 0.0 if args.lateness.strip() in ("0", "0s") else parse_duration(args.lateness)
+    until = parse_ts(args.until) if args.until else None
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} events"),
+                  TimeElapsedColumn(), console=err_console, transient=True) as progress:
+        task = progress.add_task("reading events", total=None)
+        result = run_backtest(ruleset, read_events(args.events), lateness_s=lateness, until=until,
+                              progress=lambda n: progress.update(task, completed=n))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with args.out.open("wb") as out:
+            for alert in result.alerts:
+                out.write(alert.to_json() + b"\n")
+    _print_summary(result, ruleset)
+    if args.out is not None:
+        console.print(f"alerts written to {args.out}")
+    if args.report is not None:
+        from ioc.report import write_report
+
+        write_report(args.report, result, ruleset)
+        console.print(f"report written to {args.report}")
+    return 0
+
+
+def _print_summary(result: BacktestResult, ruleset: RuleSet) -> None:
+    invalid = sum(result.invalid.values())
+    console.print(f"{result.events:,} events replayed, {invalid:,} invalid, {len(result.alerts):,} alert transitions")
+    for example in result.invalid_examples[:5]:
+        console.print(f"  invalid: {example}", style="dim", markup=False, highlight=False)
+    table = Table(title="alerts per rule", title_justify="left")
+    for column in ("rule", "severity", "transitions", "episodes", "first start (UTC)", "last start (UTC)",
+                   "time firing"):
+        table.add_column(column, justify="right" if column in ("transitions", "episodes") else "left")
+    for row in result.summary(ruleset):
+        table.add_row(
+            row.rule_id,
+            f"[{SEVERITY_STYLES.get(row.severity, '')}]{row.severity}[/]",
+            str(row.transitions),
+            str(row.episodes),
+            _short_time(row.first),
+            _short_time(row.last),
+            format_duration(row.firing_seconds) if row.episodes else "-",
+        )
+    console.print(table)
+
+
+def _short_time(ts: float | None) -> str:
+    return "-" if ts is None else format_ts(ts)[:16].replace("T", " ")

@@ -1,0 +1,124 @@
+"""The HTML report of a backtest: a summary table and plots of alerts over time.
+
+>>> write_report(Path("report.html"), result, ruleset)      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ioc.backtest import BacktestResult
+from ioc.rules.loader import RuleSet
+from ioc.timeutil import format_duration, format_ts
+
+__all__ = ["write_report"]
+
+SEVERITY_COLOURS = {"info": "#4c9be8", "warning": "#f0ad4e", "critical": "#d9534f", "emergency": "#7b1fa2"}
+
+
+def _png(figure: object) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")  # type: ignore[attr-defined]
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _plots(result: BacktestResult, ruleset: RuleSet) -> list[tuple[str, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    firing = [a for a in result.alerts if a.status == "firing"]
+    if not firing:
+        return []
+    plots = []
+    figure, axis = plt.subplots(figsize=(10, 3.5))
+    start = min(a.starts_at for a in firing)
+    end = max(a.starts_at for a in firing)
+    span = max(end - start, 3600.0)
+    bucket = 3600.0 if span <= 7 * 86400 else 86400.0
+    bottoms: dict[float, int] = {}
+    for severity, colour in SEVERITY_COLOURS.items():
+        counts: dict[float, int] = {}
+        for alert in firing:
+            if alert.severity == severity:
+                slot = start + ((alert.starts_at - start) // bucket) * bucket
+                counts[slot] = counts.get(slot, 0) + 1
+        if not counts:
+            continue
+        slots = sorted(counts)
+        axis.bar(
+            [datetime.fromtimestamp(s, UTC) for s in slots], [counts[s] for s in slots],
+            width=bucket / 86400 * 0.9, bottom=[bottoms.get(s, 0) for s in slots], color=colour,
+            label=severity, align="edge",
+        )
+        for s in slots:
+            bottoms[s] = bottoms.get(s, 0) + counts[s]
+    axis.set_title(f"Alerts fired per {'hour' if bucket == 3600 else 'day'} by severity (UTC)")
+    axis.legend(loc="upper right")
+    axis.xaxis.set_major_formatter(mdates.DateFormatter("%d/%m %H:%M"))
+    figure.autofmt_xdate()
+    plots.append(("Alerts over time", _png(figure)))
+    plt.close(figure)
+
+    rule_ids = [r.id for r in ruleset.rules if any(a.rule_id == r.id for a in firing)]
+    figure, axis = plt.subplots(figsize=(10, 0.45 * len(rule_ids) + 1.2))
+    last = result.last_ts if result.last_ts is not None else end
+    episodes: dict[str, tuple[str, str, float, float | None]] = {}
+    for alert in result.alerts:
+        known = episodes.get(alert.alert_id)
+        ends = alert.ends_at if alert.ends_at is not None else (known[3] if known else None)
+        episodes[alert.alert_id] = (alert.rule_id, alert.severity, alert.starts_at, ends)
+    for row, rule_id in enumerate(rule_ids):
+        for rid, severity, begins, ends in episodes.values():
+            if rid == rule_id:
+                width = max((ends if ends is not None else last) - begins, span / 400)
+                axis.broken_barh([(begins / 86400, width / 86400)], (row - 0.35, 0.7),
+                                 color=SEVERITY_COLOURS.get(severity, "grey"))
+    axis.set_yticks(range(len(rule_ids)), labels=rule_ids)
+    axis.invert_yaxis()
+    axis.set_title("Episodes per rule (bars: firing time)")
+    axis.xaxis.set_major_formatter(
+        plt.FuncFormatter(lambda x, _: datetime.fromtimestamp(x * 86400, UTC).strftime("%d/%m %H:%M"))
+    )
+    figure.autofmt_xdate()
+    plots.append(("Episodes per rule", _png(figure)))
+    plt.close(figure)
+    return plots
+
+
+def write_report(path: Path, result: BacktestResult, ruleset: RuleSet) -> None:
+    """Write a self-contained HTML file (plots embedded as PNG)."""
+    rows = []
+    for row in result.summary(ruleset):
+        rows.append(
+            "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in (
+                row.rule_id, row.severity, row.transitions, row.episodes,
+                format_ts(row.first) if row.first is not None else "-",
+                format_ts(row.last) if row.last is not None else "-",
+                format_duration(row.firing_seconds) if row.episodes else "-",
+            )) + "</tr>"
+        )
+    images = "".join(
+        f'<h2>{html.escape(title)}</h2><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
+        for title, data in _plots(result, ruleset)
+    )
+    invalid = sum(result.invalid.values())
+    body = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>IOC backtest report</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}img{{max-width:100%}}</style></head>
+<body><h1>IOC backtest report</h1>
+<p>{result.events:,} events replayed, {invalid:,} invalid, {len(result.alerts):,} alert transitions.</p>
+<table><tr><th>rule</th><th>severity</th><th>transitions</th><th>episodes</th><th>first start</th>
+<th>last start</th><th>time firing</th></tr>{''.join(rows)}</table>
+{images}
+</body></html>
+"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(body, encoding="utf-8")
