@@ -53,7 +53,7 @@ def _plots(result: BacktestResult, ruleset: RuleSet) -> list[tuple[str, str]]:
             continue
         slots = sorted(counts)
         axis.bar(
-            [datetime.fromtimestamp(s, UTC) for s in slots], [counts[s] for s in slots],
+            [mdates.date2num(datetime.fromtimestamp(s, UTC)) for s in slots], [counts[s] for s in slots],
             width=bucket / 86400 * 0.9, bottom=[bottoms.get(s, 0) for s in slots], color=colour,
             label=severity, align="edge",
         )

@@ -38,7 +38,6 @@ from ioc.backtest import RawEvent, run_backtest
 from ioc.config import REPO_ROOT
 from ioc.exceptions import IocError
 from ioc.refdata import load_reference
-from ioc.rules.exceptions import RuleError
 from ioc.rules.loader import RuleSet, load_rules
 from ioc.timeutil import format_ts, parse_duration, parse_ts
 
@@ -114,11 +113,9 @@ def run_test_file(file: Path) -> list[CaseResult]:
         raise RuleTestError(f"{file}: expected a mapping with `rule_files:` and a `tests:` list")
     unknown = set(doc) - {"rule_files", "reference", "tests"}
     if unknown:
-        raise RuleTestError(f"{file}: unknown key(s) {', '.join(sorted(unknown))} (allowed: rule_files, reference, tests)")
-    try:
-        ruleset = _load_ruleset(file, doc)
-    except RuleError:
-        raise
+        names = ", ".join(sorted(unknown))
+        raise RuleTestError(f"{file}: unknown key(s) {names} (allowed: rule_files, reference, tests)")
+    ruleset = _load_ruleset(file, doc)
     return [_run_case(file, index, case, ruleset) for index, case in enumerate(doc["tests"], start=1)]
 
 
@@ -130,7 +127,8 @@ def _run_case(file: Path, index: int, case: Any, ruleset: RuleSet) -> CaseResult
     where = f"{file}: test '{name}'"
     unknown = set(case) - CASE_KEYS
     if unknown:
-        raise RuleTestError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (allowed: {', '.join(sorted(CASE_KEYS))})")
+        names = ", ".join(sorted(unknown))
+        raise RuleTestError(f"{where}: unknown key(s) {names} (allowed: {', '.join(sorted(CASE_KEYS))})")
     start = parse_ts(case["start"]) if "start" in case else None
     rows = []
     for number, raw in enumerate(case.get("events") or [], start=1):

@@ -72,8 +72,8 @@ def run_test(args: argparse.Namespace) -> int:
                 continue
             failed += 1
             console.print(f"[bold red]FAIL[/] {file.name}: {result.name}", highlight=False)
-            for problem in result.problems:
-                console.print(f"    {problem}", markup=False, highlight=False, soft_wrap=True)
+            for message in result.problems:
+                console.print(f"    {message}", markup=False, highlight=False, soft_wrap=True)
             console.print("    expected:", style="dim")
             for line in result.expected or ["(no transitions)"]:
                 console.print(f"      {line}", markup=False, highlight=False, soft_wrap=True)
