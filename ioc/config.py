@@ -91,6 +91,10 @@ class WorkerSettings(_Strict):
     session_timeout_s: float = Field(default=6.0, gt=0)
     allowed_lateness: str = "0s"
     max_batch: int = Field(default=1000, ge=1)
+    # Live mode: a partition silent this long (wall time) has its watermark advanced with the
+    # wall clock, so absence rules fire when all sensors fall silent. 0 turns it off.
+    idle_advance_s: float = Field(default=5.0, ge=0)
+    rules_poll_s: float = Field(default=2.0, ge=0)  # rule/reference file checks; 0 = SIGHUP only
 
     @field_validator("allowed_lateness")
     @classmethod

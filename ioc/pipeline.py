@@ -94,6 +94,8 @@ class Pipeline:
         self.metrics = metrics
         self.clock = clock
         self.last_arrival: dict[str, float] = {}
+        # (stream, partition) -> (wall time of its last events, its watermark then)
+        self._arrivals: dict[tuple[str, int], tuple[float, float]] = {}
 
     def handle(self, stream: str, records: Sequence[RawRecord]) -> BatchResult:
         started = time.perf_counter()
@@ -124,6 +126,9 @@ class Pipeline:
             result.alerts.extend(self.engine.process(stream, batch, partition))
             late += self.engine.last_stats.late
             evaluations += self.engine.last_stats.evaluations
+            watermark = self.engine.watermarks.get((stream, partition))
+            if watermark is not None:
+                self._arrivals[(stream, partition)] = (now, watermark)
         result.valid = len(events)
         if events:
             self.last_arrival[stream] = now
@@ -131,12 +136,15 @@ class Pipeline:
             self._account(stream, result, late, evaluations, events, time.perf_counter() - started)
         return result
 
-    def advance_idle(self, stream: str, watermark: float) -> list[Alert]:
-        """Advance every known partition of `stream` to `watermark` (live mode, idle sensors)."""
+    def advance_idle(self, now: float, grace_s: float) -> list[Alert]:
+        """Live mode: let the watermark of a partition that has been silent for `grace_s`
+        seconds of wall time advance with the wall clock (its last watermark plus the time
+        since its last event), so absence and `for` timers fire when sensors fall silent."""
         alerts: list[Alert] = []
-        for name, partition in self.engine.partitions():
-            if name == stream:
-                alerts.extend(self.engine.advance(stream, watermark, partition))
+        for (stream, partition), (arrived, watermark) in list(self._arrivals.items()):
+            idle = now - arrived
+            if idle >= grace_s:
+                alerts.extend(self.engine.advance(stream, watermark + idle, partition))
         return alerts
 
     def _account(

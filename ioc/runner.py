@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -24,7 +25,8 @@ from ioc.exceptions import IocError
 from ioc.metrics import IocMetrics
 from ioc.pipeline import Pipeline
 from ioc.refdata import load_reference
-from ioc.rules.loader import RuleSet, load_rules
+from ioc.reload import RuleReloader
+from ioc.rules.loader import RuleSet, load_rules, rule_files
 from ioc.timeutil import parse_duration
 from ioc.topics import catalogue, ensure_topics
 
@@ -81,6 +83,15 @@ def load_ruleset(settings: Settings) -> RuleSet:
     return load_rules([settings.resolve(path) for path in settings.rules], reference)
 
 
+def watched_files(settings: Settings) -> list[Path]:
+    """Files whose change reloads the rules: rule files, reference data, zone files."""
+    files = rule_files([settings.resolve(path) for path in settings.rules])
+    for folder in (settings.resolve(settings.reference), settings.resolve("config/zones")):
+        if folder.is_dir():
+            files.extend(sorted(p for p in folder.iterdir() if p.is_file()))
+    return files
+
+
 def build_worker(settings: Settings, registry: CollectorRegistry | None = None) -> WorkerParts:
     """Rules, engine, metrics and pipeline, without Kafka (raises RuleError on bad rules)."""
     registry = registry if registry is not None else CollectorRegistry()
@@ -120,7 +131,9 @@ def run_worker(
     ensure_topics(broker_url, catalogue(settings), settings.topics.replication)
     server = MetricsServer.start(parts.registry, settings.metrics.host, settings.metrics.port)
     try:
-        ioc_app = build_app(settings, broker_url, parts.pipeline)
+        reloader = RuleReloader(lambda: load_ruleset(settings), parts.engine, parts.metrics,
+                                lambda: watched_files(settings))
+        ioc_app = build_app(settings, broker_url, parts.pipeline, reloader)
         ioc_app.listeners.extend(listeners)
         if on_ready is not None:
             on_ready(server, parts)

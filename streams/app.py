@@ -15,6 +15,7 @@ import asyncio
 import logging
 import signal
 import ssl
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -26,6 +27,7 @@ from ioc.alerts import Alert
 from ioc.config import Settings
 from ioc.events import STREAMS
 from ioc.pipeline import Pipeline, RawRecord
+from ioc.reload import RuleReloader
 from ioc.topics import raw_topic
 
 __all__ = ["IocApp", "build_app"]
@@ -69,6 +71,30 @@ class IocApp:
     settings: Settings
     listeners: list[AlertListener] = field(default_factory=list)
     worker: faust.Worker | None = None
+    reloader: RuleReloader | None = None
+    alerts_topic: Any = None
+
+    async def publish(self, alerts: Sequence[Alert]) -> None:
+        """Send alerts keyed by fingerprint, wait for the broker, then account and notify."""
+        if not alerts:
+            return
+        pending = [
+            await self.alerts_topic.send(key=alert.fingerprint.encode(), value=alert.to_json()) for alert in alerts
+        ]
+        await asyncio.gather(*pending)
+        self.pipeline.published(alerts)
+        for listener in self.listeners:
+            try:
+                listener(alerts)
+            except Exception:  # a display problem must never stop the worker
+                log.exception("alert listener failed")
+
+    async def reload_rules(self, why: str) -> None:
+        if self.reloader is None:
+            return
+        outcome = self.reloader.reload(why) if why == "SIGHUP" else self.reloader.poll()
+        if outcome is not None:
+            await self.publish(outcome.resolved)
 
     def run(self, *, loglevel: str = "WARNING", stop_after: float | None = None) -> None:
         """Run a worker until SIGINT/SIGTERM, or for `stop_after` seconds."""
@@ -94,7 +120,9 @@ class IocApp:
             self.worker._schedule_shutdown(signal.SIGTERM)
 
 
-def build_app(settings: Settings, broker_url: str, pipeline: Pipeline) -> IocApp:
+def build_app(
+    settings: Settings, broker_url: str, pipeline: Pipeline, reloader: RuleReloader | None = None
+) -> IocApp:
     """A Faust app with one ingest agent per stream, publishing to alerts and dead letters."""
     options: dict[str, Any] = {}
     credentials = _credentials(settings)
@@ -119,12 +147,45 @@ def build_app(settings: Settings, broker_url: str, pipeline: Pipeline) -> IocApp
         web_host="127.0.0.1",
         **options,
     )
-    ioc_app = IocApp(app, pipeline, settings)
     alerts_topic = app.topic(settings.topic("alerts"), key_type=bytes, value_type=bytes)
     dead_topic = app.topic(settings.topic("deadletter"), key_type=bytes, value_type=bytes)
+    ioc_app = IocApp(app, pipeline, settings, reloader=reloader, alerts_topic=alerts_topic)
     for stream in STREAMS:
         _add_ingest_agent(ioc_app, stream, alerts_topic, dead_topic)
+    _add_housekeeping(ioc_app)
     return ioc_app
+
+
+def _add_housekeeping(ioc_app: IocApp) -> None:
+    """Timers: idle partitions advance with the wall clock; rule files are watched; SIGHUP reloads."""
+    app, worker_settings = ioc_app.app, ioc_app.settings.worker
+
+    if worker_settings.idle_advance_s > 0:
+
+        @app.timer(interval=1.0)
+        async def advance_idle_partitions() -> None:
+            alerts = ioc_app.pipeline.advance_idle(time.time(), worker_settings.idle_advance_s)
+            await ioc_app.publish(alerts)
+
+    if ioc_app.reloader is None:
+        return
+    if worker_settings.rules_poll_s > 0:
+
+        @app.timer(interval=worker_settings.rules_poll_s)
+        async def watch_rule_files() -> None:
+            await ioc_app.reload_rules("files changed")
+
+    @app.task
+    async def reload_on_sighup() -> None:
+        loop = asyncio.get_running_loop()
+        requests: asyncio.Queue[str] = asyncio.Queue()
+        try:
+            loop.add_signal_handler(signal.SIGHUP, requests.put_nowait, "SIGHUP")
+        except (NotImplementedError, RuntimeError):  # not on this platform / not main thread
+            return
+        while True:
+            why = await requests.get()
+            await ioc_app.reload_rules(why)
 
 
 def _add_ingest_agent(ioc_app: IocApp, stream: str, alerts_topic: Any, dead_topic: Any) -> None:
@@ -158,18 +219,8 @@ async def _handle_batch(
         for event in batch
     ]
     result = ioc_app.pipeline.handle(stream, records)
-    pending = []
-    for letter in result.dead_letters:
-        pending.append(await dead_topic.send(key=letter.key, value=letter.value))
-    for alert in result.alerts:
-        pending.append(await alerts_topic.send(key=alert.fingerprint.encode(), value=alert.to_json()))
+    pending = [await dead_topic.send(key=letter.key, value=letter.value) for letter in result.dead_letters]
     if pending:
-        # Commit only what is on the broker: Faust acks the batch when we return.
         await asyncio.gather(*pending)
-    if result.alerts:
-        ioc_app.pipeline.published(result.alerts)
-        for listener in ioc_app.listeners:
-            try:
-                listener(result.alerts)
-            except Exception:  # a display problem must never stop the worker
-                log.exception("alert listener failed")
+    # Commit only what is on the broker: Faust acks the batch when we return.
+    await ioc_app.publish(result.alerts)

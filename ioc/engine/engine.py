@@ -199,6 +199,43 @@ class Engine:
                     result.append(self.rt.alert_of(rule, key, state, "firing", None))
         return result
 
+    def swap_rules(self, ruleset: RuleSet) -> tuple[list[Alert], list[str]]:
+        """Replace the rule set at once, keeping the state of every rule whose spec is unchanged.
+
+        Alerts firing under a rule that was removed or changed are resolved (ends_at = the
+        latest watermark of its stream): the new rule starts from a clean state. Returns those
+        resolved alerts and the ids of the rules that were added, changed or removed.
+        """
+        old = self.ruleset
+        kept: dict[str, dict[Key, State]] = {}
+        changed: list[str] = []
+        for rule in ruleset.rules:
+            previous = old.by_id.get(rule.id)
+            if previous is not None and previous.spec == rule.spec and type(previous.kind) is type(rule.kind):
+                kept[rule.id] = self.states.get(rule.id, {})
+            else:
+                kept[rule.id] = {}
+                changed.append(rule.id)
+        out: list[Alert] = []
+        self.rt.out = out
+        self.rt.event = None
+        for rule in old.rules:
+            if rule.id in kept and rule.id not in changed:
+                continue
+            if rule.id not in ruleset.by_id:
+                changed.append(rule.id)
+            marks = [w for (s, _), w in self.watermarks.items() if s in rule.streams]
+            ends_at = max(marks) if marks else self.clock()
+            self.rt.rule = rule
+            self.rt.now = ends_at
+            for key, state in self.states.get(rule.id, {}).items():
+                if state.get("firing"):
+                    self.rt.resolve(key, state, ends_at=max(ends_at, state.get("_starts_at", ends_at)))
+        self.globals = {rid: g for rid, g in self.globals.items() if rid in kept and rid not in changed}
+        self.ruleset = ruleset
+        self.states = kept
+        return out, sorted(changed)
+
     def snapshot(self) -> dict[str, Any]:
         """All state as plain data (lists and dicts) that `restore` takes back."""
         return {
