@@ -131,6 +131,12 @@ def _read_frame(path: Path, kind: str) -> Iterator[RawEvent]:
         raise BacktestError(f"{path}: cannot be read as {kind}: {exc}") from None
     if "stream" not in frame.columns:
         raise BacktestError(f"{path}: needs a 'stream' column naming each event's stream")
+    for column in frame.columns:
+        # A column of whole numbers with gaps is read as float (NaN needs it): restore integers,
+        # so that integer fields such as `gates_open` validate as they do from JSON.
+        values = frame[column]
+        if values.dtype.kind == "f" and values.notna().any() and (values.dropna() % 1 == 0).all():
+            frame[column] = values.astype("Int64")
     columns = list(frame.columns)
     for number, row in enumerate(frame.itertuples(index=False, name=None), start=2 if kind == "csv" else 1):
         body = {name: _plain(value) for name, value in zip(columns, row, strict=True)}
@@ -142,7 +148,7 @@ def _plain(value: Any) -> Any:
     """numpy/pandas scalars to Python, missing (NaN/NaT/None) to None."""
     import pandas as pd
 
-    if value is None:
+    if value is None or value is pd.NA:
         return None
     if isinstance(value, float) and value != value:
         return None

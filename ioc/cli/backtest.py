@@ -71,7 +71,8 @@ def _print_summary(result: BacktestResult, ruleset: RuleSet) -> None:
     table = Table(title="alerts per rule", title_justify="left")
     for column in ("rule", "severity", "transitions", "episodes", "first start (UTC)", "last start (UTC)",
                    "time firing"):
-        table.add_column(column, justify="right" if column in ("transitions", "episodes") else "left")
+        table.add_column(column, justify="right" if column in ("transitions", "episodes") else "left",
+                         overflow="fold")
     for row in result.summary(ruleset):
         table.add_row(
             row.rule_id,

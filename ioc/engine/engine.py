@@ -7,8 +7,9 @@
 
 Event time everywhere. Each (stream, partition) has a watermark = largest `ts` seen minus the
 allowed lateness; an event older than its watermark is late: counted and not evaluated.
-Timers (`for`, and later window closes and absence) fire when the watermark passes them,
-checked after every event, so results do not depend on how events are batched. State is
+Timers (`for`, window closes, absence) fire when the watermark passes them (strictly), checked
+at every event, so results depend neither on how events are batched nor on the order of
+events that share a timestamp. State is
 plain data (`snapshot()` / `restore()`), alert ids are deterministic.
 """
 
@@ -96,10 +97,12 @@ class Engine:
                     self._run_starts(stream, partition, watermark)
                     heap = self.timers.get(where_key)
                 if heap and heap[0][0] < watermark:
-                    # Deadlines strictly before this event first: the state they test held
-                    # until now. A deadline equal to the event's time is decided by the event.
+                    # Timers fire when the watermark passes them (strictly), before the event
+                    # that moved it is evaluated: the state they test held until now. A
+                    # deadline equal to an event time is decided by the events at that time,
+                    # whatever their order, and fires once the watermark moves past it.
                     rt.event = event
-                    self._fire_timers(heap, watermark, where_key, inclusive=False)
+                    self._fire_timers(heap, watermark, where_key)
             if not routes:
                 continue
             ref = lookup(event) if lookup is not None else EMPTY_ROW
@@ -121,7 +124,8 @@ class Engine:
                 rt.now = ts
                 rule.kind.on_event(rt, key, state, event, ref, ts)
             heap = self.timers.get(where_key)
-            if heap and heap[0][0] <= watermark:
+            if heap and heap[0][0] < watermark:
+                # A kind may schedule a deadline already passed (e.g. a realert retry).
                 rt.event = event
                 self._fire_timers(heap, watermark, where_key)
         self.last_stats = stats
@@ -137,7 +141,7 @@ class Engine:
             return out
         self.watermarks[where_key] = watermark
         heap = self.timers.get(where_key)
-        if heap and heap[0][0] <= watermark:
+        if heap and heap[0][0] < watermark:
             self.rt.event = None
             self._fire_timers(heap, watermark, where_key)
         return out
@@ -166,12 +170,11 @@ class Engine:
 
     def _fire_timers(
         self, heap: list[tuple[float, int, str, Key]], watermark: float, partition: Partition,
-        *, inclusive: bool = True,
     ) -> None:
         rt = self.rt
         rt.partition = partition
         rt.stream = partition[0]
-        while heap and (heap[0][0] <= watermark if inclusive else heap[0][0] < watermark):
+        while heap and heap[0][0] < watermark:
             deadline, _, rule_id, key = heapq.heappop(heap)
             self._timer_set.discard((deadline, rule_id, key))
             rule = self.ruleset.by_id.get(rule_id)

@@ -154,10 +154,12 @@ def test_timer_fires_when_other_key_advances_watermark_past_deadline(tmp_path: P
     assert alerts[0].summary.startswith("Hồ Tả Trạch: mực nước 44.70 m")
 
 
-def test_timer_fires_when_other_key_event_lands_exactly_on_deadline(tmp_path: Path) -> None:
-    # The event at the deadline says nothing about A: A is still pending when its timer is due.
+def test_timer_fires_once_the_watermark_passes_the_deadline(tmp_path: Path) -> None:
+    # An event of another key exactly at the deadline does not pass it; the next one does.
+    # So the order of events sharing a timestamp never matters.
     engine = engine_of(one_rule(tmp_path))
-    alerts = feed(engine, [high(A, 0), low(B, 600)])
+    assert feed(engine, [high(A, 0), low(B, 600)]) == []
+    alerts = feed(engine, [low(B, 601)])
     assert brief(alerts) == [("firing", A, 0.0, None)]
 
 
@@ -175,7 +177,8 @@ def test_advance_moves_watermark_without_events(tmp_path: Path) -> None:
     feed(engine, [high(A, 0)])
     assert engine.advance("reservoir", T0 + 599) == []
     assert engine.advance("reservoir", T0 + 599, partition=1) == []
-    alerts = engine.advance("reservoir", T0 + 600)
+    assert engine.advance("reservoir", T0 + 600) == []  # reaching the deadline is not passing it
+    alerts = engine.advance("reservoir", T0 + 600.001)
     assert brief(alerts) == [("firing", A, 0.0, None)]
     assert engine.advance("reservoir", T0 + 10) == []  # backwards: ignored
 
@@ -291,7 +294,8 @@ def test_keep_firing_for_resolved_by_timer(tmp_path: Path) -> None:
 def test_keep_firing_for_resolved_by_advance(tmp_path: Path) -> None:
     engine = engine_of(one_rule(tmp_path, keep_firing_for="30m"))
     feed(engine, [high(A, 0), high(A, 600), low(A, 700)])
-    assert brief(engine.advance("reservoir", T0 + 2500)) == [("resolved", A, 0.0, 2500.0)]
+    assert engine.advance("reservoir", T0 + 2500) == []
+    assert brief(engine.advance("reservoir", T0 + 2501)) == [("resolved", A, 0.0, 2500.0)]
 
 
 def test_keep_firing_for_true_event_at_deadline_keeps_firing(tmp_path: Path) -> None:
@@ -469,8 +473,8 @@ def test_out_of_order_beyond_lateness_is_late(tmp_path: Path) -> None:
 
 def test_lateness_delays_timers(tmp_path: Path) -> None:
     engine = engine_of(one_rule(tmp_path), lateness_s=60.0)
-    assert feed(engine, [high(A, 0), low(B, 659)]) == []  # watermark 599
-    assert brief(feed(engine, [low(B, 660)])) == [("firing", A, 0.0, None)]
+    assert feed(engine, [high(A, 0), low(B, 660)]) == []  # watermark 600: reached, not passed
+    assert brief(feed(engine, [low(B, 661)])) == [("firing", A, 0.0, None)]
 
 
 # -- the alert record --------------------------------------------------------------------------

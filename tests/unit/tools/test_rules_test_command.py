@@ -1,0 +1,81 @@
+"""`ioc rules test`: passing and failing rule tests, with a readable diff."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from ioc.cli.main import main
+from ioc.config import REPO_ROOT
+from ioc.rulestest import RuleTestError, run_test_file
+
+RULE = """\
+rules:
+  - id: demo.high
+    stream: reservoir
+    kind: threshold
+    condition: "level_m >= 50"
+    for: 10m
+"""
+
+
+def _files(tmp_path, expect: str):
+    (tmp_path / "demo.yaml").write_text(RULE, encoding="utf-8")
+    test = tmp_path / "demo.test.yaml"
+    test.write_text(textwrap.dedent(f"""\
+        rule_files: [demo.yaml]
+        tests:
+          - name: high for 10 minutes
+            start: "2025-10-27T08:00:00+07:00"
+            events:
+              - {{stream: reservoir, at: 0m, source_id: a, level_m: 55}}
+              - {{stream: reservoir, at: 10m, source_id: a, level_m: 56}}
+            expect:
+{textwrap.indent(expect, " " * 14)}
+        """), encoding="utf-8")
+    return test
+
+
+def test_a_passing_case(tmp_path):
+    test = _files(tmp_path, "- {rule: demo.high, status: firing, key: {source_id: a}, starts_at: 0m, value: 56}")
+    [result] = run_test_file(test)
+    assert result.passed, result.problems
+
+
+def test_a_failing_case_explains_the_difference(tmp_path, capsys):
+    test = _files(tmp_path, "- {rule: demo.high, status: firing, starts_at: 5m}\n- {rule: demo.high, status: resolved}")
+    [result] = run_test_file(test)
+    assert not result.passed
+    assert result.problems == [
+        "transition 1: starts_at: expected 5m, got 0s (2025-10-27T01:00:00Z)",
+        "expected transition 2 did not happen: demo.high resolved",
+    ]
+    code = main(["rules", "test", str(test)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAIL demo.test.yaml: high for 10 minutes" in out
+    assert "expected:" in out and "actual:" in out
+    assert "demo.high firing [source_id=a] starts 0s" in out
+    assert "0 passed, 1 failed" in out
+
+
+def test_unexpected_transitions_are_reported(tmp_path):
+    test = _files(tmp_path, "[]")
+    [result] = run_test_file(test)
+    assert result.problems == ["unexpected transition: demo.high firing [source_id=a] starts 0s (2025-10-27T01:00:00Z)"]
+
+
+def test_malformed_test_files_are_errors_not_failures(tmp_path):
+    test = tmp_path / "bad.test.yaml"
+    test.write_text("rule_files: [x.yaml]\ntests:\n  - {name: t, evnts: []}\n", encoding="utf-8")
+    (tmp_path / "x.yaml").write_text(RULE, encoding="utf-8")
+    with pytest.raises(RuleTestError, match=r"test 't': unknown key\(s\) evnts"):
+        run_test_file(test)
+
+
+def test_shipped_rule_tests_pass(capsys):
+    code = main(["rules", "test", str(REPO_ROOT / "rules")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert " 0 failed" in out
