@@ -73,6 +73,7 @@ class IocApp:
     worker: faust.Worker | None = None
     reloader: RuleReloader | None = None
     alerts_topic: Any = None
+    dead_topic: Any = None
 
     async def publish(self, alerts: Sequence[Alert]) -> None:
         """Send alerts keyed by fingerprint, wait for the broker, then account and notify."""
@@ -149,9 +150,9 @@ def build_app(
     )
     alerts_topic = app.topic(settings.topic("alerts"), key_type=bytes, value_type=bytes)
     dead_topic = app.topic(settings.topic("deadletter"), key_type=bytes, value_type=bytes)
-    ioc_app = IocApp(app, pipeline, settings, reloader=reloader, alerts_topic=alerts_topic)
+    ioc_app = IocApp(app, pipeline, settings, reloader=reloader, alerts_topic=alerts_topic, dead_topic=dead_topic)
     for stream in STREAMS:
-        _add_ingest_agent(ioc_app, stream, alerts_topic, dead_topic)
+        _add_ingest_agent(ioc_app, stream)
     _add_housekeeping(ioc_app)
     return ioc_app
 
@@ -188,7 +189,7 @@ def _add_housekeeping(ioc_app: IocApp) -> None:
             await ioc_app.reload_rules(why)
 
 
-def _add_ingest_agent(ioc_app: IocApp, stream: str, alerts_topic: Any, dead_topic: Any) -> None:
+def _add_ingest_agent(ioc_app: IocApp, stream: str) -> None:
     app, settings = ioc_app.app, ioc_app.settings
     topic_name = raw_topic(settings, stream)
     source = app.topic(topic_name, key_type=bytes, value_type=bytes)
@@ -196,17 +197,14 @@ def _add_ingest_agent(ioc_app: IocApp, stream: str, alerts_topic: Any, dead_topi
 
     async def ingest(events_stream: faust.Stream[Any]) -> None:
         async for batch in events_stream.take_events(max_batch, within=BATCH_WITHIN_S):
-            await _handle_batch(ioc_app, stream, topic_name, batch, alerts_topic, dead_topic)
+            await _handle_batch(ioc_app, stream, topic_name, batch)
 
     ingest.__name__ = f"ingest_{stream}"
     # Faust types agents over StreamT, which lacks take_events; the runtime object is a Stream.
     app.agent(source, name=f"ioc.ingest.{stream}")(cast(Any, ingest))
 
 
-async def _handle_batch(
-    ioc_app: IocApp, stream: str, topic_name: str, batch: Sequence[EventT],
-    alerts_topic: Any, dead_topic: Any,
-) -> None:
+async def _handle_batch(ioc_app: IocApp, stream: str, topic_name: str, batch: Sequence[EventT]) -> None:
     records = [
         RawRecord(
             topic_name,
@@ -219,6 +217,7 @@ async def _handle_batch(
         for event in batch
     ]
     result = ioc_app.pipeline.handle(stream, records)
+    dead_topic = ioc_app.dead_topic
     pending = [await dead_topic.send(key=letter.key, value=letter.value) for letter in result.dead_letters]
     if pending:
         await asyncio.gather(*pending)
