@@ -61,7 +61,7 @@ class Engine:
         # Rule-wide state (not per key), e.g. which reference keys an absence rule expects.
         self.globals: dict[str, State] = {}
         self.timers: dict[Partition, list[tuple[float, int, str, Key]]] = {}
-        self._timer_set: set[tuple[float, str, Key]] = set()
+        self._timer_set: set[tuple[Partition, float, str, Key]] = set()
         self._seq = 0
         self.rt = EpisodeRuntime(self, evidence_limit)
         self.last_stats = EngineStats()
@@ -137,20 +137,25 @@ class Engine:
         out: list[Alert] = []
         self.rt.out = out
         where_key = (stream, partition)
-        if watermark <= self.watermarks.get(where_key, float("-inf")):
+        previous = self.watermarks.get(where_key, float("-inf"))
+        if watermark <= previous:
             return out
         self.watermarks[where_key] = watermark
+        if previous == float("-inf") and self.ruleset.starters(stream):
+            self._run_starts(stream, partition, watermark)
         heap = self.timers.get(where_key)
         if heap and heap[0][0] < watermark:
             self.rt.event = None
             self._fire_timers(heap, watermark, where_key)
         return out
 
-    def _run_starts(self, stream: str, partition: int, watermark: float) -> None:
+    def _run_starts(
+        self, stream: str, partition: int, watermark: float, rules: Iterable[CompiledRule] | None = None
+    ) -> None:
         rt = self.rt
         rt.partition = (stream, partition)
         rt.stream = stream
-        for rule in self.ruleset.starters(stream):
+        for rule in self.ruleset.starters(stream) if rules is None else rules:
             rt.rule = rule
             rt.now = watermark
             rule.kind.on_start(rt, self.globals.setdefault(rule.id, {}), watermark)
@@ -161,7 +166,7 @@ class Engine:
     # -- timers -------------------------------------------------------------------------------
 
     def schedule(self, partition: Partition, deadline: float, rule_id: str, key: Key) -> None:
-        marker = (deadline, rule_id, key)
+        marker = (partition, deadline, rule_id, key)
         if marker in self._timer_set:
             return
         self._timer_set.add(marker)
@@ -176,7 +181,7 @@ class Engine:
         rt.stream = partition[0]
         while heap and heap[0][0] < watermark:
             deadline, _, rule_id, key = heapq.heappop(heap)
-            self._timer_set.discard((deadline, rule_id, key))
+            self._timer_set.discard((partition, deadline, rule_id, key))
             rule = self.ruleset.by_id.get(rule_id)
             state = self.states.get(rule_id, {}).get(key)
             if rule is None or state is None:
@@ -237,6 +242,11 @@ class Engine:
         self.globals = {rid: g for rid, g in self.globals.items() if rid in kept and rid not in changed}
         self.ruleset = ruleset
         self.states = kept
+        # New or changed rules with an on_start hook start on every partition already running.
+        for (stream, partition), watermark in sorted(self.watermarks.items()):
+            starters = [r for r in ruleset.starters(stream) if r.id in changed]
+            if starters:
+                self._run_starts(stream, partition, watermark, starters)
         return out, sorted(changed)
 
     def snapshot(self) -> dict[str, Any]:

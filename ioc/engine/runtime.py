@@ -100,6 +100,11 @@ class EpisodeRuntime:
             return True
         return False
 
+    def state(self, key: Key) -> State:
+        if self.rule is None:
+            raise RuntimeError("state() is only available while a rule is evaluated")
+        return self.engine.states.setdefault(self.rule.id, {}).setdefault(key, {})
+
     def schedule(self, deadline: float, key: Key) -> None:
         if self.rule is not None:
             self.engine.schedule(self.partition, deadline, self.rule.id, key)

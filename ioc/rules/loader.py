@@ -270,7 +270,9 @@ def _build_rule(
             problems.append(problem(name, str(exc)))
     if problems or kind is None:
         return None, problems
-    needed = (templates["summary"].names | templates["description"].names) & (fields | ref_fields)
+    needed = (templates["summary"].names | templates["description"].names) & (
+        fields | ref_fields | (kind.template_names - {"value"})
+    )
     return CompiledRule(
         spec=spec,
         kind=kind,

@@ -95,6 +95,11 @@ class Runtime(Protocol):
 
     def schedule(self, deadline: float, key: Key) -> None: ...
 
+    def state(self, key: Key) -> State:
+        """The state of `key` for the rule being evaluated, created if missing (e.g. for keys
+        an absence rule expects from reference data before they send anything)."""
+        return {}
+
     def note(self, state: State, event: Mapping[str, Any]) -> None:
         """Keep the event's id as evidence for the coming or current episode."""
 

@@ -1,0 +1,186 @@
+"""`absence`: no event of a key within `timeout` (VMS signal lost, camera offline).
+
+Per key, in event time:
+
+* `last_seen` is the `ts` of the key's latest event that passed the rule's `where`;
+* it **fires** when the watermark of the key's stream partition passes (strictly)
+  `last_seen + timeout` with no newer event of the key, so an event exactly at that time is
+  still in time; `starts_at = last_seen + timeout`, `value` = `last_seen` as RFC 3339 text;
+* it **resolves** at the key's next event (`ends_at` = that event's `ts`); the next silence
+  is a new episode (subject to `realert`, which delays it but keeps its `starts_at`).
+
+Which keys are watched (`expect`):
+
+* `seen` (default): keys that have sent at least one event;
+* `reference`: also every key listed in the stream's reference data (`config/reference/
+  <stream>.yaml`, joined on `source_id`, so `key` must be `[source_id]`). A listed key that
+  never sends counts from the stream's first watermark: it fires at that watermark + `timeout`.
+
+Templates may use `last_seen` (RFC 3339), `silent_for` (e.g. `2h`: the silence when it was
+detected), `value`, key and reference fields, and event fields (taken from the key's latest
+event).
+
+>>> # rules/vessel.yaml
+>>> # - id: vessel.vms.late
+>>> #   stream: vessel
+>>> #   kind: absence
+>>> #   timeout: 2h
+>>> #   expect: reference
+>>> #   summary: "Tàu {source_id}: không có vị trí VMS từ {last_seen} ({silent_for})"
+
+State per key is a few numbers: `last` (last_seen), `due` (the deadline of the key's one live
+timer; any other timer of the key is stale), `expected` (listed but never seen), `ended`
+(when the last episode resolved, for `realert` retries). One timer per key at a time: an event
+only moves `last`; the live timer, when due, re-arms itself at `last + timeout` if the key
+was heard from meanwhile. So the per-event cost is a few dict stores, not a heap push.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from ioc.refdata import EMPTY_ROW
+from ioc.rules.kinds.base import BuildContext, Key, KindProblem, RuleKind, Runtime, State
+from ioc.rules.model import Duration, RuleSpec
+from ioc.timeutil import format_duration, format_ts
+
+__all__ = ["AbsenceSpec", "AbsenceRule"]
+
+TEMPLATE_NAMES = frozenset({"value", "last_seen", "silent_for"})
+_FORMATTER = string.Formatter()
+
+
+class AbsenceSpec(RuleSpec):
+    """Fields of an `absence` rule: `timeout` (required) and `expect` (`seen` | `reference`)."""
+
+    kind: Literal["absence"] = "absence"
+    timeout: Duration
+    expect: Literal["seen", "reference"] = "seen"
+
+
+class AbsenceRule(RuleKind):
+    """Evaluator of an `absence` rule (see the module docstring for the exact semantics)."""
+
+    Spec = AbsenceSpec
+
+    def __init__(self, spec: AbsenceSpec, ctx: BuildContext) -> None:  # type: ignore[override]
+        super().__init__(spec, ctx)
+        if spec.timeout <= 0:
+            raise KindProblem("timeout", f"'{format_duration(spec.timeout)}' must be more than 0 (e.g. 10m, 2h)")
+        if spec.value is not None:
+            raise KindProblem(
+                "value", f"{spec.value!r} is not allowed: an absence has no event to compute it from "
+                "(its value is the last-seen time)",
+            )
+        self.timeout = spec.timeout
+        self.realert = spec.realert
+        table = ctx.reference.table(ctx.stream)
+        self._lookup = table.lookup if table is not None else None
+        self._ref_keys: tuple[Key, ...] = ()
+        if spec.expect == "reference":
+            keys = ctx.ref_keys()
+            if not keys:
+                raise KindProblem(
+                    "expect", f"'reference' needs reference data listing the {ctx.stream}s to expect, "
+                    f"and config/reference/{ctx.stream}.yaml has none (use expect: seen)",
+                )
+            join = table.key if table is not None else "source_id"
+            if list(spec.key) != [join]:
+                raise KindProblem(
+                    "expect", f"'reference' needs key [{join}] (reference data is joined on {join}), "
+                    f"not [{', '.join(spec.key)}] (use expect: seen for other keys)",
+                )
+            self._ref_keys = tuple((name,) for name in keys)
+        # Event fields the templates show: kept from the key's latest event for the alert.
+        key_names = set(spec.key)
+        self._carry = tuple(sorted(
+            (_template_names(spec.summary) | _template_names(spec.description)) & ctx.fields
+            - key_names - {"ts", "id"}
+        ))
+
+    @property
+    def template_names(self) -> frozenset[str]:
+        return TEMPLATE_NAMES
+
+    def on_start(self, rt: Runtime, state: State, watermark: float) -> None:
+        if not self._ref_keys or "started" in state:
+            return
+        # The first partition to start watches every listed key; its timers are stale as soon
+        # as the key is heard from (in whatever partition), since `due` then moves on.
+        state["started"] = watermark
+        due = watermark + self.timeout
+        for key in self._ref_keys:
+            key_state = rt.state(key)
+            if "last" in key_state:
+                continue
+            key_state.update(last=watermark, due=due, expected=True)
+            rt.schedule(due, key)
+
+    def on_event(
+        self, rt: Runtime, key: Key, state: State, event: Mapping[str, Any], ref: Mapping[str, Any], ts: float
+    ) -> None:
+        last = state.get("last")
+        if last is not None and ts < last and not state.get("expected"):
+            return  # out of order within lateness: an older sign of life changes nothing
+        state["last"] = ts
+        state["last_id"] = event.get("id") or event.get("_pos")
+        if self._carry:
+            kept = state.get("fields")
+            if kept is None:
+                kept = state["fields"] = {}
+            for name in self._carry:
+                kept[name] = event.get(name)
+        if last is not None and not state.get("expected") and not state.get("firing"):
+            return  # the hot path: the live timer re-arms itself when due
+        if state.get("firing"):
+            # ends_at is never before starts_at, even if the key was expected in another partition.
+            ended = max(ts, state.get("since", ts))
+            rt.resolve(key, state, ends_at=ended)
+            state["ended"] = ended
+            state.pop("since", None)
+        state.pop("expected", None)
+        due = state["due"] = ts + self.timeout
+        rt.schedule(due, key)
+
+    def on_timer(self, rt: Runtime, key: Key, state: State, deadline: float) -> None:
+        if deadline != state.get("due") or state.get("firing"):
+            return  # stale: the key has a newer live timer (or is already firing)
+        last = state["last"]
+        silent_at = last + self.timeout
+        if silent_at > deadline:
+            state["due"] = silent_at
+            rt.schedule(silent_at, key)
+            return
+        event = self._last_event(key, state, deadline)
+        ref = self._lookup(event) if self._lookup is not None else EMPTY_ROW
+        rt.fire(key, state, starts_at=silent_at, value=event["last_seen"], event=event, ref=ref)
+        if state.get("firing"):
+            state["due"] = None
+            state["since"] = silent_at
+            return
+        # Suppressed by `realert`: try again when the interval is over (the runtime's retry time).
+        ended = state.get("ended")
+        retry = state["due"] = None if ended is None else ended + self.realert
+        if retry is not None:
+            rt.schedule(retry, key)
+
+    def _last_event(self, key: Key, state: State, deadline: float) -> dict[str, Any]:
+        """What the alert renders: the key's latest event as kept, plus last_seen/silent_for."""
+        last = state["last"]
+        event: dict[str, Any] = dict(state.get("fields") or {})
+        event.update(zip(self.spec.key, key, strict=True))
+        event.update(ts=last, id=state.get("last_id"), last_seen=format_ts(last),
+                     silent_for=format_duration(deadline - last))
+        return event
+
+
+def _template_names(text: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in _FORMATTER.parse(text) if name}
+    except ValueError:
+        return set()  # the loader reports the template itself
+
+
+KIND = AbsenceRule
