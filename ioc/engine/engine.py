@@ -123,6 +123,10 @@ class Engine:
                 rt.partition = where_key
                 rt.now = ts
                 rule.kind.on_event(rt, key, state, event, ref, ts)
+                if not state:
+                    # Nothing to remember for this key (e.g. a match rule that did not match):
+                    # keep high-cardinality keys such as src_ip from growing the state.
+                    del rule_states[key]
             heap = self.timers.get(where_key)
             if heap and heap[0][0] < watermark:
                 # A kind may schedule a deadline already passed (e.g. a realert retry).

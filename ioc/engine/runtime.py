@@ -37,7 +37,7 @@ class EpisodeRuntime:
 
     def fire(
         self, key: Key, state: State, *, starts_at: float, value: Any,
-        event: Mapping[str, Any] | None, ref: Mapping[str, Any],
+        event: Mapping[str, Any] | None, ref: Mapping[str, Any], retry: bool = True,
     ) -> None:
         rule = self.rule
         if rule is None or state.get("firing"):
@@ -46,8 +46,12 @@ class EpisodeRuntime:
         resolved_at = state.get("_resolved_at")
         realert = rule.spec.realert
         if resolved_at is not None and realert and now < resolved_at + realert:
-            # Too soon after the last episode: try again when the realert interval is over.
-            self.schedule(resolved_at + realert, key)
+            # Too soon after the last episode: a continuous condition is tried again when the
+            # realert interval is over; an instant match is dropped (with its evidence).
+            if retry:
+                self.schedule(resolved_at + realert, key)
+            else:
+                state.pop("_evidence", None)
             return
         values = self.project(event or {}, ref)
         values.update({"value": value, "rule_id": rule.id, "severity": rule.spec.severity,
@@ -67,7 +71,8 @@ class EpisodeRuntime:
         rule = self.rule
         if rule is None or not state.get("firing"):
             return
-        alert = self.alert_of(rule, key, state, "resolved", ends_at)
+        # An episode never ends before it starts, whatever the order of late events.
+        alert = self.alert_of(rule, key, state, "resolved", max(ends_at, state["_starts_at"]))
         state["firing"] = False
         state["_resolved_at"] = ends_at
         for name in ("_starts_at", "_value", "_summary", "_description", "_evidence", "_last_match", "false_since"):
@@ -88,7 +93,8 @@ class EpisodeRuntime:
             self.schedule(last + resolve_after, key)
             return
         # A match inside `realert` after the last episode is dropped (fire() says no).
-        self.fire(key, state, starts_at=ts if starts_at is None else starts_at, value=value, event=event, ref=ref)
+        self.fire(key, state, starts_at=ts if starts_at is None else starts_at, value=value, event=event, ref=ref,
+                  retry=False)
         if state.get("firing"):
             state["_last_match"] = ts
             self.schedule(ts + resolve_after, key)

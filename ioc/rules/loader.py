@@ -262,6 +262,9 @@ def _build_rule(
                     f"unknown field '{key_field}' of stream '{stream}' (allowed: {', '.join(sorted(stream_known))})",
                 ))
     known = fields | ref_fields | RUNTIME_NAMES | (kind.template_names if kind else frozenset({"value"}))
+    for other in kind.streams if kind is not None else ():
+        # Cross-stream kinds: templates may use any step stream's fields.
+        known = known | stream_fields(other) | reference.fields(other)
     templates: dict[str, Template] = {}
     for name in ("summary", "description"):
         try:
@@ -271,7 +274,7 @@ def _build_rule(
     if problems or kind is None:
         return None, problems
     needed = (templates["summary"].names | templates["description"].names) & (
-        fields | ref_fields | (kind.template_names - {"value"})
+        known - RUNTIME_NAMES - {"value"}
     )
     return CompiledRule(
         spec=spec,
@@ -335,6 +338,8 @@ def _nested_line(raw: LineDict, loc: tuple[Any, ...]) -> int | None:
 def _allowed_keys(spec_cls: type[RuleSpec], loc: tuple[Any, ...]) -> list[str]:
     model: Any = spec_cls
     for part in loc[:-1]:
+        if isinstance(part, int):  # an item of a list of models (e.g. sequence steps)
+            continue
         info = getattr(model, "model_fields", {}).get(part)
         annotation = getattr(info, "annotation", None)
         candidates = [annotation, *getattr(annotation, "__args__", ())]

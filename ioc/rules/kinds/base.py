@@ -88,8 +88,10 @@ class Runtime(Protocol):
 
     def fire(
         self, key: Key, state: State, *, starts_at: float, value: Any,
-        event: Mapping[str, Any] | None, ref: Mapping[str, Any],
-    ) -> None: ...
+        event: Mapping[str, Any] | None, ref: Mapping[str, Any], retry: bool = True,
+    ) -> None:
+        """Open an episode (unless one is firing). Inside `realert` after the last episode the
+        call is refused; with `retry` the runtime calls `on_timer` again when realert is over."""
 
     def resolve(self, key: Key, state: State, *, ends_at: float) -> None: ...
 

@@ -54,6 +54,10 @@ class ThresholdRule(RuleKind):
     def on_event(
         self, rt: Runtime, key: Key, state: State, event: Mapping[str, Any], ref: Mapping[str, Any], ts: float
     ) -> None:
+        last = state.get("last_ts")
+        if last is not None and ts < last:
+            return  # older than what the key already said (out of order within lateness)
+        state["last_ts"] = ts
         if self.condition.test(event, ref):
             state["false_since"] = None
             if state.get("firing"):

@@ -1,0 +1,318 @@
+"""`geofence`: a position (`lat`, `lon`) inside, outside, entering or leaving zones of a GeoJSON file.
+
+>>> # rules/vessel.yaml
+>>> # - id: vessel.foreign_waters
+>>> #   stream: vessel
+>>> #   kind: geofence
+>>> #   zones: zones/hue_sea.geojson          # relative to config/
+>>> #   zone_filter: "foreign == True"        # over zone properties only, applied once at load
+>>> #   mode: inside                          # inside | outside | enters | exits
+>>> #   severity: critical
+>>> #   summary: "{source_id} trong vùng biển nước ngoài: {value}"
+>>> # - id: vessel.zone.length
+>>> #   stream: vessel
+>>> #   kind: geofence
+>>> #   zones: zones/hue_sea.geojson
+>>> #   zone_filter: "zone_class in ['coastal', 'inshore', 'offshore']"
+>>> #   mode: inside
+>>> #   condition: "length_m < min_length_m or (max_length_m is not None and length_m >= max_length_m)"
+>>> #   dwell: 2h
+>>> # - id: vessel.port.enter
+>>> #   stream: vessel
+>>> #   kind: geofence
+>>> #   zones: zones/hue_sea.geojson
+>>> #   zone_filter: "zone_class == 'port'"
+>>> #   mode: enters
+>>> #   severity: info
+
+Semantics, per key, in event time. A zone *matches* a position when it is selected by
+`zone_filter`, contains the point (its boundary counts as inside) and `condition` (over the
+event, reference data and that zone's properties) is true for it.
+
+* `inside` holds while some zone matches, `outside` while none does. Both are continuous,
+  like `threshold` with `for` = `dwell`: the first position where the mode holds makes the
+  key pending; it fires once it has held for `dwell`, checked at each position of the key and
+  when the watermark passes `pending_since + dwell` (`starts_at = pending_since`); it
+  resolves at the first position where it no longer holds (`ends_at` = that position's ts).
+* `enters` / `exits` are instant: a position matching a zone that the key's previous
+  position did not match (`enters`), or the reverse (`exits`), is a match (`rt.match`);
+  the episode resolves `resolve_after` after the last match. The first position of a key
+  never counts as a crossing.
+* The alert's zone is the first matching zone in file order (`exits`: the zone left;
+  `outside`: the first selected zone containing the point, if any). `value` is that zone's
+  `name` (else its id), or the rule's `value` expression; the zone's properties are merged
+  into the event the templates render from.
+* Positions of a key older than its latest position (out of order, within the allowed
+  lateness) are ignored: the geofence follows the latest position. Events without a position
+  are ignored.
+
+Checked at load: the zones file (ioc.geo), `zone_filter` selecting at least one zone, zone
+property names that are not event fields of the stream, and no read (condition, value,
+templates) of a name that is both a zone property and a reference field.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from ioc.geo import Zone, ZoneError, ZoneSet, load_zones
+from ioc.rules.expr import Expression
+from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Runtime, State
+from ioc.rules.model import Duration
+from ioc.timeutil import format_duration
+
+__all__ = ["GeofenceSpec", "GeofenceRule", "MODES"]
+
+MODES = ("inside", "outside", "enters", "exits")
+_SOFT_ERRORS = (TypeError, ValueError, ArithmeticError, KeyError, IndexError)
+_FORMATTER = string.Formatter()
+
+
+class GeofenceSpec(InstantSpec):
+    kind: Literal["geofence"] = "geofence"
+    zones: str
+    mode: Literal["inside", "outside", "enters", "exits"]
+    zone_filter: str | None = None
+    condition: str | None = None
+    dwell: Duration = 0.0
+    lat_field: str = "lat"
+    lon_field: str = "lon"
+
+
+class GeofenceRule(InstantRule):
+    Spec = GeofenceSpec
+    # condition and value read zone properties, unknown until the zones load: checked in __init__.
+    EXPRESSION_FIELDS = ()
+
+    spec: GeofenceSpec
+
+    def __init__(self, spec: GeofenceSpec, ctx: BuildContext) -> None:  # type: ignore[override]
+        super().__init__(spec, ctx)
+        self._check_fields(spec, ctx)
+        self.crossing = spec.mode in ("enters", "exits")
+        if self.crossing and spec.dwell:
+            raise KindProblem("dwell", f"dwell '{format_duration(spec.dwell)}' applies to mode inside or outside"
+                                       f" only (mode '{spec.mode}' fires at the crossing; for 'stays inside"
+                                       " for a while' use mode inside with dwell)")
+        if not self.crossing and "resolve_after" in spec.model_fields_set:
+            raise KindProblem("resolve_after", f"applies to mode enters or exits only (mode '{spec.mode}' resolves"
+                                               " at the first position where it no longer holds)")
+        self.zones = self._load(spec, ctx)
+        names = self.zones.property_names
+        self.selected = self._select(spec, ctx, self.zones)
+        scope = ctx.ref_fields | names
+        self.condition = ctx.compile("condition", spec.condition, ctx.fields, scope) if spec.condition else None
+        self.value = ctx.compile("value", spec.value, ctx.fields, scope) if spec.value else None
+        self._check_ambiguous(spec, ctx, names)
+        # Zone properties are passed where reference fields go; merge only if real ones are read too.
+        self.merge_ref = any(e is not None and e.names & ctx.ref_fields for e in (self.condition, self.value))
+        self.dwell = spec.dwell
+        self.lat = spec.lat_field
+        self.lon = spec.lon_field
+        self.enters = spec.mode == "enters"
+        self.inside = spec.mode == "inside"
+
+    @property
+    def template_names(self) -> frozenset[str]:
+        return frozenset({"value"}) | self.zones.property_names
+
+    # -- build ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_fields(spec: GeofenceSpec, ctx: BuildContext) -> None:
+        for name in ("lat_field", "lon_field"):
+            field_name = getattr(spec, name)
+            if field_name not in ctx.fields:
+                raise KindProblem(name, f"'{field_name}' is not a field of stream '{ctx.stream}'"
+                                        f" (allowed: {', '.join(sorted(ctx.fields))})")
+        if spec.lat_field == spec.lon_field:
+            raise KindProblem("lon_field", f"'{spec.lon_field}' is also the lat_field (they must differ)")
+
+    @staticmethod
+    def _load(spec: GeofenceSpec, ctx: BuildContext) -> ZoneSet:
+        path = ctx.config_path("zones", spec.zones)
+        try:
+            zones = load_zones(path)
+        except ZoneError as exc:
+            raise KindProblem("zones", f"'{spec.zones}': {exc}") from None
+        clash = sorted(zones.property_names & ctx.fields)
+        if clash:
+            shown = ", ".join(f"'{n}'" for n in clash)
+            raise KindProblem("zones", f"'{spec.zones}': zone properties {shown} have the names of fields of"
+                                       f" stream '{ctx.stream}' (rename them in the file: rules read zone"
+                                       " properties and event fields by the same names)")
+        return zones
+
+    def _check_ambiguous(self, spec: GeofenceSpec, ctx: BuildContext, names: frozenset[str]) -> None:
+        """A name that is both a zone property and a reference field may not be read by the rule."""
+        shared = names & ctx.ref_fields
+        if not shared:
+            return
+        reads = {
+            "condition": self.condition.names if self.condition is not None else frozenset(),
+            "value": self.value.names if self.value is not None else frozenset(),
+            "summary": _template_names(spec.summary),
+            "description": _template_names(spec.description),
+        }
+        for field_name, used in reads.items():
+            ambiguous = sorted(shared & used)
+            if ambiguous:
+                shown = ", ".join(f"'{n}'" for n in ambiguous)
+                raise KindProblem(field_name, f"{shown}: both a property of the zones in '{spec.zones}' and a"
+                                              f" reference field of stream '{ctx.stream}' (rename the zone property)")
+
+    @staticmethod
+    def _select(spec: GeofenceSpec, ctx: BuildContext, zones: ZoneSet) -> tuple[bool, ...]:
+        if not spec.zone_filter:
+            return (True,) * len(zones)
+        expr = ctx.compile("zone_filter", spec.zone_filter, zones.property_names)
+        selected = tuple(expr.test(zone.properties) for zone in zones)
+        if not any(selected):
+            names = ", ".join(sorted(zones.property_names))
+            raise KindProblem("zone_filter", f"{spec.zone_filter!r} selects none of the {len(zones)} zones of"
+                                             f" '{spec.zones}' (zone properties: {names})")
+        return selected
+
+    # -- evaluation -----------------------------------------------------------------------------
+
+    def on_event(
+        self, rt: Runtime, key: Key, state: State, event: Mapping[str, Any], ref: Mapping[str, Any], ts: float
+    ) -> None:
+        lat = event.get(self.lat)
+        lon = event.get(self.lon)
+        if lat is None or lon is None:
+            return
+        last = state.get("last_ts")
+        if last is not None and ts < last:
+            return  # older than the key's latest position: stale
+        state["last_ts"] = ts
+        hits = self.zones.containing(lon, lat)
+        if self.crossing:
+            self._crossing(rt, key, state, event, ref, ts, hits)
+        else:
+            self._continuous(rt, key, state, event, ref, ts, hits)
+
+    def on_timer(self, rt: Runtime, key: Key, state: State, deadline: float) -> None:
+        if self.crossing:
+            rt.instant_timer(key, state, deadline, self.spec.resolve_after)
+            return
+        if state.get("firing"):
+            return
+        pending = state.get("pending_since")
+        if pending is not None and pending + self.dwell <= deadline:
+            zone = self.zones.get(state["last_zone"]) if state.get("last_zone") is not None else None
+            event = state.get("last_event") or {}
+            rt.fire(key, state, starts_at=pending, value=state.get("last_value"),
+                    event={**event, **zone.properties} if zone is not None else event, ref={})
+            if state.get("firing"):
+                _forget_pending(state)
+
+    def _continuous(
+        self, rt: Runtime, key: Key, state: State, event: Mapping[str, Any], ref: Mapping[str, Any], ts: float,
+        hits: tuple[int, ...],
+    ) -> None:
+        zones = self.zones.zones
+        selected = self.selected
+        found: Zone | None = None
+        first: Zone | None = None
+        for i in hits:
+            if selected[i]:
+                zone = zones[i]
+                if first is None:
+                    first = zone
+                if self._holds(zone, event, ref):
+                    found = zone
+                    break
+        if self.inside:
+            holds = found is not None
+        else:
+            holds = found is None
+            found = first  # outside: the zone the point is in without matching, if any
+        if not holds:
+            if state.get("firing"):
+                rt.resolve(key, state, ends_at=ts)
+            elif state.get("pending_since") is not None:
+                _forget_pending(state)
+                state.pop("_evidence", None)
+            return
+        if state.get("firing"):
+            return
+        pending = state.get("pending_since")
+        if pending is None:
+            pending = state["pending_since"] = ts
+        rt.note(state, event)
+        value = self._value(found, event, ref)
+        if ts - pending >= self.dwell:
+            rt.fire(key, state, starts_at=pending, value=value, event=_with_zone(event, found), ref=ref)
+            if state.get("firing"):
+                _forget_pending(state)
+                return
+        else:
+            rt.schedule(pending + self.dwell, key)
+        # Remember what this position said: a timer (or a realert retry) may fire later.
+        state["last_value"] = value
+        state["last_event"] = rt.project(event, ref)
+        state["last_zone"] = found.id if found is not None else None
+
+    def _crossing(
+        self, rt: Runtime, key: Key, state: State, event: Mapping[str, Any], ref: Mapping[str, Any], ts: float,
+        hits: tuple[int, ...],
+    ) -> None:
+        zones = self.zones.zones
+        selected = self.selected
+        now = [zones[i].id for i in hits if selected[i] and self._holds(zones[i], event, ref)] if hits else []
+        previous = state.get("inside")
+        if previous == now:
+            return
+        state["inside"] = now
+        if previous is None:
+            return  # the key's first position is not a crossing
+        if self.enters:
+            crossed = next((z for z in now if z not in previous), None)
+        else:
+            crossed = next((z for z in previous if z not in now and self.zones.get(z) is not None), None)
+        if crossed is None:
+            return
+        zone = self.zones.get(crossed)
+        rt.match(key, state, ts=ts, value=self._value(zone, event, ref), event=_with_zone(event, zone), ref=ref,
+                 resolve_after=self.spec.resolve_after)
+
+    def _holds(self, zone: Zone, event: Mapping[str, Any], ref: Mapping[str, Any]) -> bool:
+        condition = self.condition
+        if condition is None:
+            return True
+        return condition.test(event, {**ref, **zone.properties} if self.merge_ref else zone.properties)
+
+    def _value(self, zone: Zone | None, event: Mapping[str, Any], ref: Mapping[str, Any]) -> Any:
+        expr: Expression | None = self.value
+        if expr is None:
+            return zone.name if zone is not None else None
+        props: Mapping[str, Any] = zone.properties if zone is not None else {}
+        try:
+            return expr(event, {**ref, **props} if self.merge_ref else props)
+        except _SOFT_ERRORS:
+            return None
+
+
+def _template_names(text: str) -> frozenset[str]:
+    try:
+        return frozenset(name for _, name, _, _ in _FORMATTER.parse(text) if name)
+    except ValueError:
+        return frozenset()  # a malformed template is reported by the loader
+
+
+def _with_zone(event: Mapping[str, Any], zone: Zone | None) -> Mapping[str, Any]:
+    """The event with the zone's properties, for the alert's templates and evidence."""
+    return {**event, **zone.properties} if zone is not None else event
+
+
+def _forget_pending(state: State) -> None:
+    state["pending_since"] = None
+    state.pop("last_event", None)
+    state.pop("last_value", None)
+    state.pop("last_zone", None)
+
+
+KIND = GeofenceRule

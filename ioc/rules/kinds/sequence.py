@@ -1,0 +1,357 @@
+"""`sequence`: ordered steps, each a stream and a condition, all within `within` of the first.
+
+>>> # rules/reservoir.yaml: heavy rain, then the level near NWL, then the spillway opens
+>>> # - id: reservoir.sequence.rain_level_spill
+>>> #   kind: sequence                      # `stream` defaults to the first step's stream
+>>> #   by: source_id                       # the join field (the alert key)
+>>> #   within: 12h
+>>> #   steps:
+>>> #     - {name: rain, stream: reservoir, condition: "rain_mm_1h >= 50"}
+>>> #     - {name: level, stream: reservoir, condition: "level_m >= nwl_m - 1"}
+>>> #     - {name: spill, stream: reservoir, condition: "spill_m3s > 0"}
+>>> #   severity: critical
+>>> #   summary: "{name}: mưa lớn, mực nước {level_m:.2f} m, bắt đầu xả {spill_m3s} m3/s"
+>>> # - id: traffic.flooding.kim_long_bd2     # across streams; no shared event field
+>>> #   kind: sequence
+>>> #   by: null                            # one global key
+>>> #   within: 6h
+>>> #   steps:
+>>> #     - {stream: reservoir, condition: "source_id == 'kim-long' and level_m >= bd2_m"}
+>>> #     - {stream: camera, condition: "event_type == 'road_flooding' and gauge == 'kim-long'"}
+
+Fields: `steps` (2 to `MAX_STEPS`, each `stream`, `condition`, optional `name`), `by`
+(default `source_id`), `within` (required), `resolve_after` (default 5m), and the common
+fields except `key` and `value`; `stream` may be left out (it is the first step's).
+The analysts' page is docs/kinds/sequence.md.
+
+Join: every event is keyed by the `by` field of its stream's steps: one field name for all
+steps, a list with one name per step (steps on the same stream must use the same name), or
+`null` for one global key that every event joins. Alert records name the key `by` when it
+is one name, `key` otherwise (`{}` for `by: null`).
+
+Per key, in arrival order of the events evaluated (event time decides what may match):
+
+* an event that satisfies step 0's condition starts a new partial match (at most
+  `MAX_PARTIALS` are kept per key; the oldest is dropped first);
+* an event that satisfies step `i > 0` advances every partial match waiting for step `i`
+  whose previous step happened at or before the event (`ts >= previous ts`) and whose first
+  step is at most `within` before it (`ts <= first + within`, the boundary included). One
+  event advances a partial match by one step at most, but may advance several partial
+  matches, and also start a new one;
+* when the last step matches, the partial match is complete: an instant match (see
+  `InstantRule`) with `starts_at` = the first step's `ts` (the earliest, when one event
+  completes several) and `value = {"steps": [RFC 3339 time of each step]}`. A new episode
+  fires, or the firing one is extended; it resolves `resolve_after` after the last
+  completion (`ends_at` = that time; the timer fires once the watermark is past it).
+  Completed partial matches are consumed; a completion dropped by `realert` too;
+* a partial match is forgotten once the watermark of the partition of its first step is
+  past `first + within` (no event still accepted there can advance it), or when it is the
+  oldest of a full list.
+
+Templates are rendered with the completing event's fields; a name it lacks comes from the
+first step's event (or its reference row), then from the completing event's reference row.
+Evidence: the ids of the steps' events, then those of later completions.
+
+Streams are evaluated separately, each partition with its own watermark: a cross-stream
+sequence assumes its streams are roughly aligned in event time, and a step event whose time
+is earlier than the previous step's (e.g. it arrived late on a stream that lags) does not
+advance the match. `where` is tested on the events of every step; in a sequence over several
+streams it may only read fields that all of them have.
+
+Per-key state (plain data): `partials`, a list of `[next_step, [ts of each matched step],
+[evidence ids], {template fields of the first step's event}]` in the order they started.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from functools import reduce
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from ioc.events.schemas import STREAMS, stream_fields
+from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Runtime, State
+from ioc.rules.model import Duration, Stream
+from ioc.timeutil import format_ts
+
+__all__ = ["MAX_PARTIALS", "MAX_STEPS", "SequenceStep", "SequenceSpec", "SequenceRule"]
+
+# Partial matches kept per key: bounds state and the work of one event.
+MAX_PARTIALS = 50
+MAX_STEPS = 10
+
+Test = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
+
+
+class SequenceStep(BaseModel):
+    """One step: a condition over the events of one stream."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stream: Stream
+    condition: str
+    name: str | None = None
+
+
+class SequenceSpec(InstantSpec):
+    kind: Literal["sequence"] = "sequence"
+    steps: list[SequenceStep]
+    by: str | list[str] | None = "source_id"
+    within: Duration
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stream_from_first_step(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or "stream" in data:
+            return data
+        steps = data.get("steps")
+        first = steps[0] if isinstance(steps, list) and steps else None
+        stream = first.get("stream") if isinstance(first, Mapping) else None
+        # When the first step has no valid stream, its own error is the one to report; any
+        # stream stands in here (validation fails on `steps` anyway).
+        return {**data, "stream": stream if stream in STREAMS else STREAMS[0]}
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _step_keys(cls, value: Any) -> Any:
+        # Said here because the loader's "allowed keys" hint does not reach into list items.
+        if not isinstance(value, list):
+            return value
+        allowed = sorted(SequenceStep.model_fields)
+        for i, step in enumerate(value):
+            unknown = [k for k in step if k not in allowed] if isinstance(step, Mapping) else []
+            if unknown:
+                close = difflib.get_close_matches(str(unknown[0]), allowed, 1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise ValueError(f"step {i}: unknown key '{unknown[0]}' (allowed: {', '.join(allowed)}{hint})")
+        return value
+
+    @field_validator("steps")
+    @classmethod
+    def _step_count(cls, steps: list[SequenceStep]) -> list[SequenceStep]:
+        if len(steps) < 2:
+            raise ValueError(
+                f"has {len(steps)} step{'s' if len(steps) != 1 else ''}; a sequence needs at least 2"
+                " (for one condition use `threshold` or `match`)"
+            )
+        if len(steps) > MAX_STEPS:
+            raise ValueError(f"has {len(steps)} steps (allowed: 2 to {MAX_STEPS})")
+        names = [step.name for step in steps if step.name is not None]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"step name '{twice[0]}' is used twice (step names must be unique)")
+        return steps
+
+    @field_validator("by", mode="before")
+    @classmethod
+    def _by_shape(cls, value: Any) -> Any:
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, list) and value and all(isinstance(name, str) for name in value):
+            return value
+        raise ValueError(
+            f"{value!r} is not a join field (allowed: a field name, a list with one field name per step,"
+            " or null for one global key)"
+        )
+
+    @field_validator("within")
+    @classmethod
+    def _within_positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be more than 0 (e.g. 12h)")
+        return value
+
+
+class SequenceRule(InstantRule):
+    Spec = SequenceSpec
+    spec: SequenceSpec
+
+    def __init__(self, spec: SequenceSpec, ctx: BuildContext) -> None:  # type: ignore[override]
+        super().__init__(spec, ctx)
+        steps = spec.steps
+        first_stream = steps[0].stream
+        if spec.stream != first_stream:
+            raise KindProblem(
+                "stream", f"'{spec.stream}' is not the first step's stream '{first_stream}'"
+                " (leave `stream` out: a sequence's stream is its first step's)",
+            )
+        if "key" in spec.model_fields_set:
+            raise KindProblem("key", "a sequence is keyed by its join field: use `by`, not `key`")
+        if spec.value is not None:
+            raise KindProblem("value", "a sequence's value is the time of each step; remove `value`")
+        conditions = [
+            ctx.for_stream(step.stream).expression(f"steps.{i}.condition", step.condition)
+            for i, step in enumerate(steps)
+        ]
+        # The join field of each step; none at all for one global key (`by: null`).
+        self.by_fields = _by_fields(spec.by, steps)
+        self._streams = tuple(dict.fromkeys(step.stream for step in steps))
+        self._key_fields: dict[str, tuple[str, ...]] = {}
+        for i, step in enumerate(steps):
+            self._key_fields[step.stream] = (self.by_fields[i],) if self.by_fields else ()
+        distinct = set(self.by_fields)
+        self._key_names = (self.by_fields[0],) if len(distinct) == 1 else ("key",) if distinct else ()
+        if spec.where and len(self._streams) > 1:
+            _check_where(ctx, spec.where, self._streams)
+        self.within = spec.within
+        self.resolve_after = spec.resolve_after
+        self.size = len(steps)
+        # Per stream: step 0's test if step 0 is on it, and (index, test) of its later steps,
+        # highest index first so that one event advances a partial match by one step at most.
+        self._plans: dict[str, tuple[Test | None, tuple[tuple[int, Test], ...]]] = {}
+        for stream in self._streams:
+            start = conditions[0].test if first_stream == stream else None
+            later = tuple(
+                (i, conditions[i].test) for i in range(len(steps) - 1, 0, -1) if steps[i].stream == stream
+            )
+            self._plans[stream] = (start, later)
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return self._streams
+
+    def key_fields(self, stream: str) -> tuple[str, ...]:
+        return self._key_fields.get(stream, ())
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        return self._key_names
+
+    def on_event(
+        self, rt: Runtime, key: Key, state: State, event: Mapping[str, Any], ref: Mapping[str, Any], ts: float
+    ) -> None:
+        plan = self._plans.get(rt.stream)
+        if plan is None:
+            return
+        start, later = plan
+        partials: list[list[Any]] | None = state.get("partials")
+        done: list[list[Any]] | None = None
+        if partials and later:
+            within = self.within
+            last = self.size - 1
+            for index, test in later:
+                hit: bool | None = None
+                for partial in partials:
+                    if partial[0] != index:
+                        continue
+                    times = partial[1]
+                    if ts < times[-1] or ts > times[0] + within:
+                        continue
+                    if hit is None:
+                        hit = test(event, ref)
+                    if not hit:
+                        break
+                    if index == last:
+                        partial[0] = self.size
+                        if done is None:
+                            done = []
+                        done.append(partial)
+                        continue
+                    partial[0] = index + 1
+                    times.append(ts)
+                    evidence = event.get("id") or event.get("_pos")
+                    if evidence is not None:
+                        partial[2].append(str(evidence))
+            if done is not None:
+                partials[:] = [p for p in partials if p[0] < self.size]
+                if not partials:
+                    del state["partials"]
+                    partials = None
+        if start is not None and start(event, ref):
+            evidence = event.get("id") or event.get("_pos")
+            partial = [1, [ts], [str(evidence)] if evidence is not None else [], rt.project(event, ref)]
+            if partials is None:
+                partials = state["partials"] = []
+            partials.append(partial)
+            if len(partials) > MAX_PARTIALS:
+                del partials[0]
+            # Forgotten once the watermark passes the last time an event could advance it.
+            rt.schedule(ts + self.within, key)
+        if done is not None:
+            self._complete(rt, key, state, done, event, ref, ts)
+
+    def _complete(
+        self, rt: Runtime, key: Key, state: State, done: list[list[Any]],
+        event: Mapping[str, Any], ref: Mapping[str, Any], ts: float,
+    ) -> None:
+        best = min(done, key=_first_ts)
+        times = [*best[1], ts]
+        merged: dict[str, Any] = dict(best[3] or ())
+        merged.update((name, value) for name, value in event.items() if value is not None)
+        for evidence in best[2]:
+            rt.note(state, {"id": evidence})
+        rt.match(
+            key, state, ts=ts, value={"steps": [format_ts(t) for t in times]}, event=merged, ref=ref,
+            resolve_after=self.resolve_after, starts_at=times[0],
+        )
+        if not state.get("firing"):
+            # Dropped inside `realert`: its evidence must not leak into a later episode.
+            state.pop("_evidence", None)
+
+    def on_timer(self, rt: Runtime, key: Key, state: State, deadline: float) -> None:
+        rt.instant_timer(key, state, deadline, self.resolve_after)
+        partials = state.get("partials")
+        if partials:
+            # The watermark is past `deadline`: every event still accepted is later than it.
+            within = self.within
+            kept = [p for p in partials if p[1][0] + within > deadline]
+            if not kept:
+                del state["partials"]
+            elif len(kept) < len(partials):
+                state["partials"] = kept
+
+
+def _first_ts(partial: list[Any]) -> float:
+    return float(partial[1][0])
+
+
+def _by_fields(by: str | list[str] | None, steps: list[SequenceStep]) -> tuple[str, ...]:
+    """The join field of each step (none for one global key), checked against its stream."""
+    if by is None:
+        return ()
+    if isinstance(by, str):
+        names = [by] * len(steps)
+    elif len(by) != len(steps):
+        raise KindProblem(
+            "by", f"lists {len(by)} field{'s' if len(by) != 1 else ''} for {len(steps)} steps"
+            " (allowed: one field name for all steps, or exactly one per step)",
+        )
+    else:
+        names = list(by)
+    for i, (step, name) in enumerate(zip(steps, names, strict=True)):
+        known = stream_fields(step.stream)
+        if name not in known:
+            raise KindProblem(
+                "by", f"unknown field '{name}' of stream '{step.stream}' (step {i};"
+                f" allowed: {', '.join(sorted(known))})",
+            )
+    seen: dict[str, tuple[int, str]] = {}
+    for i, (step, name) in enumerate(zip(steps, names, strict=True)):
+        other = seen.setdefault(step.stream, (i, name))
+        if other[1] != name:
+            raise KindProblem(
+                "by", f"steps {other[0]} and {i} are both on stream '{step.stream}' but join on"
+                f" '{other[1]}' and '{name}' (steps on one stream must join on the same field)",
+            )
+    return tuple(names)
+
+
+def _check_where(ctx: BuildContext, text: str, streams: tuple[str, ...]) -> None:
+    """In a sequence over several streams, `where` may only read fields every stream has."""
+    try:
+        ctx.expression("where", text)
+    except KindProblem:
+        return  # the loader reports it against the rule's stream
+    common = reduce(frozenset.intersection, (stream_fields(s) for s in streams))
+    try:
+        ctx.compile("where", text, common)
+    except KindProblem as exc:
+        raise KindProblem(
+            "where", f"{exc.message}: `where` is tested on the events of every step ({', '.join(streams)}),"
+            " so it may only read fields they all have; put stream-specific tests in the step conditions",
+        ) from None
+
+
+KIND = SequenceRule
