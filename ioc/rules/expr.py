@@ -269,7 +269,29 @@ def _f_exists(x: Any) -> bool:
     return x is not None
 
 
+def _f_fold(text: Any) -> str | None:
+    """Vietnamese-folded text: no diacritics, đ -> d, lowercase ("Xả lũ" -> "xa lu")."""
+    if text is None:
+        return None
+    from ioc.text import fold
+
+    if isinstance(text, list):
+        return " ".join(fold(str(item)) for item in text)
+    return fold(str(text))
+
+
+def _f_normalize(text: Any) -> str | None:
+    """NFC, modern tone placement, lowercase, diacritics kept ("Hoà" -> "hòa")."""
+    if text is None:
+        return None
+    from ioc.text import normalize
+
+    return normalize(str(text))
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "fold": _f_fold,
+    "normalize": _f_normalize,
     "abs": _f_abs,
     "min": _f_min,
     "max": _f_max,

@@ -518,3 +518,15 @@ def test_random_text_never_raises_anything_but_expression_error(text: str) -> No
 @given(st.lists(_EXPR_ALPHABET, max_size=25).map("".join))
 def test_random_expression_like_text_never_raises_anything_but_expression_error(text: str) -> None:
     _compile_or_expression_error(text)
+
+
+def test_fold_and_normalize_make_vietnamese_comparable():
+    from ioc.rules.expr import compile_expression
+
+    folded = compile_expression('contains(fold(title), "xa lu")', {"title"})
+    assert folded.test({"title": "Thủy điện XẢ LŨ khẩn cấp"})
+    assert folded.test({"title": "Thuỷ điện xa\u0309 lu\u0303"})  # NFD input
+    assert not folded.test({"title": "Hoà bình"})
+    assert not folded.test({"title": None})
+    normalized = compile_expression('normalize(title) == "hòa bình"', {"title"})
+    assert normalized.test({"title": "Hoà Bình"})
