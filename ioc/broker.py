@@ -111,8 +111,13 @@ def _read_exact(sock: socket.socket, count: int) -> bytes:
     return data
 
 
-def wait_until_ready(url: str, timeout_s: float, process: subprocess.Popen[bytes] | None = None) -> None:
-    """Block until a broker of `url` answers a metadata request, or raise BrokerError."""
+def wait_until_ready(
+    url: str, timeout_s: float, process: subprocess.Popen[bytes] | None = None, *, tcp_only: bool = False
+) -> None:
+    """Block until a broker of `url` answers a metadata request, or raise BrokerError.
+
+    `tcp_only`: only check that a connection is accepted (brokers behind TLS or SASL, which
+    a plaintext metadata request cannot reach; the Faust client then does the handshake)."""
     hosts: list[tuple[str, int]] = []
     for part in bootstrap_servers(url).split(","):
         host, _, port_text = part.strip().rpartition(":")
@@ -127,6 +132,9 @@ def wait_until_ready(url: str, timeout_s: float, process: subprocess.Popen[bytes
         for host, port in hosts:
             remaining = deadline - time.monotonic()
             try:
+                if tcp_only:
+                    with socket.create_connection((host, port), timeout=max(0.2, min(2.0, remaining))):
+                        return
                 if probe_metadata(host, port, max(0.2, min(2.0, remaining))):
                     return
             except (OSError, struct.error, UnicodeDecodeError) as exc:
@@ -259,7 +267,8 @@ class EmbeddedBroker:
 def broker_for(settings: Settings, *, log_path: Path | None = None) -> Iterator[str]:
     """The broker URL to use: the configured one (checked reachable) or a started embedded one."""
     if settings.broker.url:
-        wait_until_ready(settings.broker.url, settings.broker.startup_timeout_s)
+        secured = bool(settings.broker.ssl_cafile or settings.broker.ssl_certfile or settings.broker.sasl_mechanism)
+        wait_until_ready(settings.broker.url, settings.broker.startup_timeout_s, tcp_only=secured)
         yield settings.broker.url
         return
     broker = EmbeddedBroker(
