@@ -18,6 +18,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, start_http_server
 
 from ioc.alerts import Alert
+from ioc.broker import client_options
 from ioc.config import Settings
 from ioc.engine import Engine
 from ioc.events import STREAMS
@@ -128,7 +129,7 @@ def run_worker(
     from streams.app import build_app  # the only Faust import, kept out of library import time
 
     parts = build_worker(settings)
-    ensure_topics(broker_url, catalogue(settings), settings.topics.replication)
+    ensure_topics(broker_url, catalogue(settings), settings.topics.replication, client_options(settings))
     server = MetricsServer.start(parts.registry, settings.metrics.host, settings.metrics.port)
     try:
         reloader = RuleReloader(lambda: load_ruleset(settings), parts.engine, parts.metrics,

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ioc.broker import BrokerError, bootstrap_servers
 from ioc.config import Settings
@@ -38,14 +39,17 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
     return [TopicSpec(name, partitions, retention_ms) for name in names]
 
 
-def ensure_topics(url: str, specs: list[TopicSpec], replication: int = 1) -> list[str]:
-    """Create the topics that do not exist yet; returns the names created."""
+def ensure_topics(
+    url: str, specs: list[TopicSpec], replication: int = 1, options: dict[str, Any] | None = None
+) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created. `options`: client
+    security settings (see ioc.broker.client_options)."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(url), client_id="ioc-admin")
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(url), client_id="ioc-admin", **(options or {}))
     except KafkaError as exc:
         raise BrokerError(f"the broker at {url} is not reachable ({type(exc).__name__})") from None
     try:

@@ -8,7 +8,7 @@ import time
 
 import orjson
 
-from ioc.broker import bootstrap_servers
+from ioc.broker import bootstrap_servers, client_options
 from ioc.cli.common import add_common, console, fail, settings_from
 from ioc.cli.display import alert_line
 
@@ -46,6 +46,7 @@ def run_tail(args: argparse.Namespace) -> int:
             group_id=None,
             consumer_timeout_ms=500,
             client_id="ioc-alerts-tail",
+            **client_options(settings),
         )
     except KafkaError as exc:
         return fail(f"the broker at {settings.broker.url} is not reachable ({type(exc).__name__})")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from ioc.broker import broker_for
+from ioc.broker import broker_for, client_options
 from ioc.cli.common import add_common, console, fail, settings_from
 from ioc.topics import catalogue, ensure_topics, raw_topic
 from sensors_sim.publish import publish
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         return fail("ioc simulate publishes to a running broker: pass --broker kafka://host:port "
                     "(ioc demo prints it) or set IOC_BROKER; use --out FILE to write JSONL instead")
     with broker_for(settings) as url:
-        ensure_topics(url, catalogue(settings), settings.topics.replication)
+        ensure_topics(url, catalogue(settings), settings.topics.replication, client_options(settings))
         topic = raw_topic(settings, args.stream)
         stats = publish(url, topic, events, rate=args.rate or None)
     console.print(f"published {stats.sent} events to {topic} in {stats.seconds:.1f} s ({stats.rate:.0f}/s)")

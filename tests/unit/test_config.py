@@ -70,3 +70,20 @@ def test_cli_reports_invalid_config_in_one_line_and_exits_non_zero(tmp_path, cap
     assert code == 1
     assert f"ioc: error: {path}: metrics.prot: unknown setting" in err
     assert "Traceback" not in err
+
+
+def test_tls_and_sasl_settings_become_client_options(tmp_path):
+    from ioc.broker import client_options
+
+    plain = load_settings(_write(tmp_path, "broker: {url: 'kafka://k:9092'}\n"), env={})
+    assert client_options(plain) == {}
+    sasl = load_settings(
+        _write(tmp_path, "broker: {url: 'kafka://k:9093', ssl_cafile: /etc/ca.pem, sasl_mechanism: SCRAM-SHA-512,"
+                         " sasl_username: ioc, sasl_password: s3cret}\n"),
+        env={},
+    )
+    options = client_options(sasl)
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (options["sasl_plain_username"], options["sasl_plain_password"]) == ("ioc", "s3cret")
+    assert options["ssl_cafile"] == "/etc/ca.pem"
