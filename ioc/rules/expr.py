@@ -281,7 +281,7 @@ def _f_fold(text: Any) -> str | None:
 
 
 def _f_normalize(text: Any) -> str | None:
-    """NFC, modern tone placement, lowercase, diacritics kept ("Hoà" -> "hòa")."""
+    """NFC, new-style tone placement, lowercase, diacritics kept ("Hòa" -> "hoà")."""
     if text is None:
         return None
     from ioc.text import normalize

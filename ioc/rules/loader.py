@@ -11,6 +11,7 @@ set with any error raises RuleError and is never returned half-loaded.
 from __future__ import annotations
 
 import difflib
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ioc.events.schemas import STREAMS, stream_fields
+from ioc.events.schemas import SCHEMAS, STREAMS, stream_fields
 from ioc.refdata import Reference
 from ioc.rules.exceptions import RuleError, RuleProblem
 from ioc.rules.expr import Expression
@@ -256,7 +257,12 @@ def _build_rule(
     for stream in kind.streams if kind is not None else (spec.stream,):
         stream_known = stream_fields(stream)
         for key_field in kind.key_fields(stream) if kind is not None else spec.key:
-            if key_field not in stream_known:
+            if key_field in _list_fields(stream):
+                problems.append(problem(
+                    "key", f"'{key_field}' of stream '{stream}' is a list; a key must be a single value "
+                    "(key by another field, or write one rule per value with a `where`)",
+                ))
+            elif key_field not in stream_known:
                 problems.append(problem(
                     "key",
                     f"unknown field '{key_field}' of stream '{stream}' (allowed: {', '.join(sorted(stream_known))})",
@@ -286,6 +292,17 @@ def _build_rule(
         template_fields=tuple(sorted(needed | set(spec.key))),
         source=f"{file}:{raw.line}",
     ), []
+
+
+def _list_fields(stream: str) -> frozenset[str]:
+    """Declared fields of a stream that hold lists (press `topics`): not usable as keys."""
+    def is_list(annotation: Any) -> bool:
+        if typing.get_origin(annotation) in (list, tuple, set, frozenset):
+            return True
+        return any(is_list(arg) for arg in typing.get_args(annotation))
+
+    model = SCHEMAS[stream]
+    return frozenset(name for name, info in model.model_fields.items() if is_list(info.annotation))
 
 
 def _drop_missing_with_typo(errors: list[Any]) -> list[Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -21,8 +22,12 @@ def send(url: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> Non
         producer.close()
 
 
-def read(url: str, topic: str, *, expect: int, timeout: float = 60.0) -> list[Any]:
-    """Every record on `topic` (JSON-decoded, in partition/offset order), waiting for `expect`."""
+def read(
+    url: str, topic: str, *, expect: int, timeout: float = 60.0,
+    until: Callable[[list[Any]], bool] | None = None,
+) -> list[Any]:
+    """Every record on `topic` (JSON-decoded, in partition/offset order), waiting until there are
+    `expect` of them (and `until(records)` holds, when given) or `timeout` passes."""
     consumer = KafkaConsumer(
         topic,
         bootstrap_servers=bootstrap_servers(url),
@@ -34,7 +39,12 @@ def read(url: str, topic: str, *, expect: int, timeout: float = 60.0) -> list[An
     found: list[tuple[int, int, Any]] = []
     deadline = time.monotonic() + timeout
     try:
-        while len(found) < expect and time.monotonic() < deadline:
+        def done() -> bool:
+            if len(found) < expect:
+                return False
+            return until is None or until([item for _, _, item in sorted(found, key=lambda f: (f[0], f[1]))])
+
+        while not done() and time.monotonic() < deadline:
             for message in consumer:
                 found.append((message.partition, message.offset, (message.key, orjson.loads(message.value))))
         # A moment more, so that records beyond `expect` (which a test must see) arrive too.

@@ -92,7 +92,13 @@ class AbsenceRule(RuleKind):
                     "expect", f"'reference' needs key [{join}] (reference data is joined on {join}), "
                     f"not [{', '.join(spec.key)}] (use expect: seen for other keys)",
                 )
-            self._ref_keys = tuple((name,) for name in keys)
+            # `where` also chooses which listed keys are expected: it is tested on each key's
+            # reference row (event fields read as missing), e.g. `vms_required == True`.
+            where = ctx.expression("where", spec.where) if spec.where else None
+            rows = table.rows if table is not None else {}
+            self._ref_keys = tuple(
+                (name,) for name in keys if where is None or where.test({join: name}, rows.get(name, {}))
+            )
         # Event fields the templates show: kept from the key's latest event for the alert.
         key_names = set(spec.key)
         self._carry = tuple(sorted(
