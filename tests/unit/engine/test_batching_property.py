@@ -3,20 +3,17 @@ they are identical to `ioc backtest` over the same events (every kind together).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kindtest import T0, make_rules, summary_of
 
 from ioc.backtest import RawEvent, run_backtest
 from ioc.config import REPO_ROOT
 from ioc.engine import Engine
 from ioc.events import decode
 from ioc.refdata import load_reference
-from ioc.rules.loader import load_rules
 from ioc.timeutil import format_ts
 
-T0 = 1_761_526_800.0
 REFERENCE = load_reference(REPO_ROOT / "config" / "reference")
 
 RULES = """
@@ -73,16 +70,10 @@ def streams(draw: st.DrawFn) -> list[tuple[str, dict[str, object]]]:
     return rows
 
 
-def _key(alerts: list) -> list[tuple]:  # type: ignore[type-arg]
-    return [(a.alert_id, a.status, a.starts_at, a.ends_at) for a in alerts]
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=streams(), cuts=st.lists(st.integers(1, 7), min_size=1, max_size=30))
 def test_batches_and_backtest_agree(tmp_path_factory, rows, cuts) -> None:  # type: ignore[no-untyped-def]
-    path: Path = tmp_path_factory.mktemp("rules") / "p.yaml"
-    path.write_text(RULES, encoding="utf-8")
-    ruleset = load_rules([path], REFERENCE)
+    ruleset = make_rules(tmp_path_factory.mktemp("rules"), RULES, REFERENCE, name="p.yaml")
 
     backtest = run_backtest(ruleset, [RawEvent(stream, dict(body), "x") for stream, body in rows])
 
@@ -100,4 +91,4 @@ def test_batches_and_backtest_agree(tmp_path_factory, rows, cuts) -> None:  # ty
             index += 1
         streamed += engine.process(stream, batch)
 
-    assert _key(streamed) == _key(backtest.alerts)
+    assert summary_of(streamed) == summary_of(backtest.alerts)

@@ -8,25 +8,40 @@ Events are built with `ioc.events.decode`, as the pipeline does.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import kindtest
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from kindtest import (
+    SIZES,
+    T0,
+    Pairs,
+    arrivals,
+    batching_settings,
+    brief,
+    engine_of,
+    feed_pairs,
+    per_fingerprint,
+    records,
+    replay,
+    rule_error,
+    run_restored,
+    summary_of,
+)
 
 from ioc.alerts import Alert, fingerprint
 from ioc.engine import Engine
 from ioc.events import decode
 from ioc.refdata import Reference, RefTable
-from ioc.rules.exceptions import RuleError
 from ioc.rules.kinds import RULE_KINDS
 from ioc.rules.kinds.absence import AbsenceRule
 from ioc.rules.loader import RuleSet, load_rules
 
-T0 = 1761526800.0  # 2025-10-27T01:00:00Z (08:00 in Huế)
 H = 3600.0
 RULE_ID = "test.vms.late"
 A, B, C = "TTH-90123-TS", "TTH-90456-TS", "TTH-91001-TS"
@@ -38,37 +53,32 @@ ROWS = {
 }
 REFERENCE = Reference({"vessel": RefTable("vessel", "source_id", ROWS, frozenset({"source_id", "port", "length_m"}))})
 
+# One absence rule over the vessel stream (VMS late, 2 h); `rule_yaml(**fields)` overrides/adds fields.
+RULE: dict[str, Any] = {
+    "id": RULE_ID,
+    "stream": "vessel",
+    "kind": "absence",
+    "timeout": "2h",
+    "severity": "warning",
+    "labels": {"domain": "fisheries"},
+    "summary": "Tàu {source_id} ({port}): không có vị trí VMS từ {value}",
+}
+
 
 # -- helpers --------------------------------------------------------------------------------
 
-
-def rule_yaml(**fields: Any) -> str:
-    """One absence rule over the vessel stream (VMS late, 2 h), fields overridden/added."""
-    base: dict[str, Any] = {
-        "id": RULE_ID,
-        "stream": "vessel",
-        "kind": "absence",
-        "timeout": "2h",
-        "severity": "warning",
-        "labels": {"domain": "fisheries"},
-        "summary": "Tàu {source_id} ({port}): không có vị trí VMS từ {value}",
-    }
-    for name, value in fields.items():
-        if value is None:
-            base.pop(name, None)
-        else:
-            base[name] = value
-    return "rules:\n  - " + json.dumps(base, ensure_ascii=False) + "\n"
-
-
-def make_rules(tmp_path: Path, text: str, reference: Reference = REFERENCE, name: str = "rules.yaml") -> RuleSet:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return load_rules([path], reference)
+rule_yaml = partial(kindtest.rule_yaml, RULE)
+make_rules = partial(kindtest.make_rules, reference=REFERENCE)
+feed = partial(kindtest.feed, stream="vessel")
+run = partial(feed_pairs, stream="vessel")
 
 
 def one_rule(tmp_path: Path, **fields: Any) -> RuleSet:
     return make_rules(tmp_path, rule_yaml(**fields))
+
+
+def load_problems(tmp_path: Path, text: str, reference: Reference = REFERENCE) -> list[str]:
+    return [str(problem) for problem in rule_error(tmp_path, text, reference).problems]
 
 
 def pos(source: str, t: float, id: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -82,32 +92,6 @@ def pos(source: str, t: float, id: str | None = None, **extra: Any) -> dict[str,
 
 def cam(source: str, t: float, event_type: str = "heartbeat") -> dict[str, Any]:
     return decode("camera", {"source_id": source, "ts": T0 + t, "event_type": event_type})
-
-
-def engine_of(ruleset: RuleSet, **kw: Any) -> Engine:
-    return Engine(ruleset, clock=lambda: 0.0, **kw)
-
-
-def feed(engine: Engine, events: Iterable[dict[str, Any]], partition: int = 0, stream: str = "vessel") -> list[Alert]:
-    """Events one per batch (the strictest batching), alerts concatenated."""
-    out: list[Alert] = []
-    for event in events:
-        out.extend(engine.process(stream, [event], partition))
-    return out
-
-
-def brief(alerts: Sequence[Alert]) -> list[tuple[str, str, float, float | None]]:
-    """(status, source_id, starts_at - T0, ends_at - T0) of each alert."""
-    return [
-        (a.status, a.key["source_id"], a.starts_at - T0, None if a.ends_at is None else a.ends_at - T0)
-        for a in alerts
-    ]
-
-
-def load_problems(tmp_path: Path, text: str, reference: Reference = REFERENCE) -> list[str]:
-    with pytest.raises(RuleError) as info:
-        make_rules(tmp_path, text, reference)
-    return [str(problem) for problem in info.value.problems]
 
 
 # -- registry -------------------------------------------------------------------------------
@@ -329,7 +313,7 @@ def test_where_only_matching_events_are_signs_of_life(tmp_path: Path) -> None:
         "  - {id: camera.offline, stream: camera, kind: absence, timeout: 10m,"
         " where: \"event_type == 'heartbeat'\", summary: 'Camera {source_id} offline'}\n"
     )
-    engine = engine_of(make_rules(tmp_path, text, Reference()))
+    engine = engine_of(make_rules(tmp_path, text, reference=Reference()))
     events = [cam("cam-001", 0), cam("cam-002", 0), cam("cam-001", 300, "red_light"), cam("cam-002", 540)]
     assert feed(engine, events, stream="camera") == []
     assert engine.last_stats.evaluations == 1
@@ -566,7 +550,7 @@ SCENARIO_RULES = (
 )
 
 
-def scenario() -> list[tuple[int, dict[str, Any]]]:
+def scenario() -> Pairs:
     return [
         (0, pos(A, 0, id="a0")), (0, pos(B, 600, id="b0")), (0, pos(A, 3600, id="a1")),
         (0, pos(B, 9000, id="b1")), (0, pos(A, 10000, id="a2")), (0, pos(B, 15000, id="b2")),
@@ -574,13 +558,6 @@ def scenario() -> list[tuple[int, dict[str, Any]]]:
         (0, pos(A, 32000, id="a4")), (0, pos(B, 40000, id="b4")), (0, pos(B, 60000, id="b5")),
         (0, pos(C, 61000, id="c1")),
     ]
-
-
-def run(engine: Engine, pairs: Sequence[tuple[int, dict[str, Any]]]) -> list[Alert]:
-    out: list[Alert] = []
-    for partition, event in pairs:
-        out.extend(engine.process("vessel", [dict(event)], partition))
-    return out
 
 
 @pytest.mark.parametrize("cut", range(1, 13))
@@ -591,13 +568,8 @@ def test_snapshot_restore_mid_stream_same_alerts(tmp_path: Path, cut: int) -> No
     assert {(a.rule_id, a.status) for a in whole} == {
         ("s.late", "firing"), ("s.late", "resolved"), ("s.violation", "firing"), ("s.violation", "resolved"),
     }
-    first = engine_of(rules)
-    before = run(first, pairs[:cut])
-    data = json.loads(json.dumps(first.snapshot()))
-    second = engine_of(make_rules(tmp_path, SCENARIO_RULES, name="restored.yaml"))
-    second.restore(data)
-    after = run(second, pairs[cut:])
-    assert [a.to_record() for a in before + after] == [a.to_record() for a in whole]
+    resumed = run_restored(run, pairs, cut, rules, make_rules(tmp_path, SCENARIO_RULES, name="restored.yaml"))
+    assert records(resumed) == records(whole)
 
 
 # -- batching does not change results (property) --------------------------------------------
@@ -622,80 +594,40 @@ def reference_rules(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
 
 
 @st.composite
-def streams(draw: st.DrawFn, *, partitions: int = 2, ordered: bool = True) -> list[tuple[int, dict[str, Any]]]:
+def streams(draw: st.DrawFn, *, partitions: int = 2, ordered: bool = True) -> Pairs:
     keys = draw(st.lists(st.sampled_from([A, B, C, "TTH-1-TS"]), min_size=1, max_size=4, unique=True))
-    partition_of = {k: draw(st.integers(0, partitions - 1)) for k in keys}
-    n = draw(st.integers(1, 40))
-    clock = dict.fromkeys(range(partitions), 0.0)
+    steps = [0, 1, 600, 1800, 3599, 3600, 3601, 7199, 7200, 7201, 21600, 30000]
     pairs = []
-    for i in range(n):
-        key = draw(st.sampled_from(keys))
-        part = partition_of[key]
-        if ordered:
-            step = draw(st.sampled_from([0, 1, 600, 1800, 3599, 3600, 3601, 7199, 7200, 7201, 21600, 30000]))
-            clock[part] += step
-        else:
-            clock[part] += draw(st.integers(-3000, 9000))
+    for i, (part, key, t) in enumerate(arrivals(draw, keys, count=40, steps=steps, partitions=partitions,
+                                                late=None if ordered else (-3000, 9000))):
         sog = draw(st.sampled_from([None, 0.0, 4.5]))
-        raw: dict[str, Any] = {"source_id": key, "ts": T0 + 50_000 + clock[part], "lat": 16.6, "lon": 107.7,
-                               "id": f"e{i}"}
+        raw: dict[str, Any] = {"source_id": key, "ts": T0 + 50_000 + t, "lat": 16.6, "lon": 107.7, "id": f"e{i}"}
         if sog is not None:
             raw["sog_kn"] = sog
         pairs.append((part, decode("vessel", raw)))
     return pairs
 
 
-def run_batched(engine: Engine, pairs: Sequence[tuple[int, dict[str, Any]]], sizes: Sequence[int]) -> list[Alert]:
-    """Cut the arrival sequence into batches of `sizes` (cycled); each batch grouped by partition."""
-    out: list[Alert] = []
-    i = j = 0
-    while i < len(pairs):
-        size = sizes[j % len(sizes)]
-        j += 1
-        chunk = pairs[i:i + size]
-        i += size
-        by_part: dict[int, list[dict[str, Any]]] = {}
-        for part, event in chunk:
-            by_part.setdefault(part, []).append(dict(event))
-        for part, batch in by_part.items():
-            out.extend(engine.process("vessel", batch, part))
-    return out
-
-
-def per_fingerprint(alerts: Sequence[Alert]) -> dict[str, list[tuple[str, str, float, float | None]]]:
-    out: dict[str, list[tuple[str, str, float, float | None]]] = {}
-    for a in alerts:
-        out.setdefault(a.fingerprint, []).append((a.alert_id, a.status, a.starts_at, a.ends_at))
-    return out
-
-
-def summary_of(alerts: Sequence[Alert]) -> list[tuple[str, str, float, float | None]]:
-    return [(a.alert_id, a.status, a.starts_at, a.ends_at) for a in alerts]
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pairs=st.booleans().flatmap(lambda ordered: streams(ordered=ordered)),
-       sizes=st.lists(st.integers(1, 8), min_size=1, max_size=6), lateness=st.sampled_from([0.0, 600.0]))
+@batching_settings(300)
+@given(pairs=st.booleans().flatmap(lambda ordered: streams(ordered=ordered)), sizes=SIZES,
+       lateness=st.sampled_from([0.0, 600.0]))
 def test_batching_does_not_change_alerts(
-    property_rules: RuleSet, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], lateness: float
+    property_rules: RuleSet, pairs: Pairs, sizes: list[int], lateness: float
 ) -> None:
-    whole = run_batched(engine_of(property_rules, lateness_s=lateness), pairs, [len(pairs)])
-    split = run_batched(engine_of(property_rules, lateness_s=lateness), pairs, sizes)
-    single = run_batched(engine_of(property_rules, lateness_s=lateness), pairs, [1])
+    whole, _ = replay(property_rules, pairs, [len(pairs)], stream="vessel", lateness=lateness)
+    split, _ = replay(property_rules, pairs, sizes, stream="vessel", lateness=lateness)
+    single, _ = replay(property_rules, pairs, [1], stream="vessel", lateness=lateness)
     assert per_fingerprint(split) == per_fingerprint(whole) == per_fingerprint(single)
     assert sorted(summary_of(split)) == sorted(summary_of(whole))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pairs=streams(partitions=1, ordered=False), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=6),
-       lateness=st.sampled_from([0.0, 600.0, 3600.0]))
+@batching_settings(300)
+@given(pairs=streams(partitions=1, ordered=False), sizes=SIZES, lateness=st.sampled_from([0.0, 600.0, 3600.0]))
 def test_batching_does_not_change_alerts_with_reference_keys_and_late_events(
-    reference_rules: RuleSet, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], lateness: float
+    reference_rules: RuleSet, pairs: Pairs, sizes: list[int], lateness: float
 ) -> None:
-    whole_engine = engine_of(reference_rules, lateness_s=lateness)
-    whole = run_batched(whole_engine, pairs, [len(pairs)])
-    split_engine = engine_of(reference_rules, lateness_s=lateness)
-    split = run_batched(split_engine, pairs, sizes)
+    whole, whole_engine = replay(reference_rules, pairs, [len(pairs)], stream="vessel", lateness=lateness)
+    split, split_engine = replay(reference_rules, pairs, sizes, stream="vessel", lateness=lateness)
     assert summary_of(split) == summary_of(whole)
     assert whole_engine.states == split_engine.states
     # And the end of the replay (advance far ahead) fires the same silences.
@@ -709,3 +641,25 @@ def test_batching_known_case_with_reference_keys(reference_rules: RuleSet) -> No
     single = feed(engine_of(reference_rules), events)
     assert summary_of(whole) == summary_of(single)
     assert {a.rule_id for a in whole} == {"p.late", "p.violation", "p.ref"}
+
+
+def test_expect_reference_applies_where_to_the_listed_rows(tmp_path: Path) -> None:
+    from ioc.config import REPO_ROOT
+    from ioc.refdata import load_reference
+
+    reference = load_reference(REPO_ROOT / "config" / "reference")
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "rules:\n  - {id: v.lost, stream: vessel, kind: absence, timeout: 2h, expect: reference,\n"
+        "     where: 'vms_required == True'}\n",
+        encoding="utf-8",
+    )
+    ruleset = load_rules([path], reference)
+    vms = {k for k, row in reference.table("vessel").rows.items() if row["vms_required"]}
+    small = next(k for k, row in reference.table("vessel").rows.items() if not row["vms_required"])
+    engine = Engine(ruleset, clock=lambda: 0.0)
+    first = decode("vessel", {"source_id": small, "ts": T0, "lat": 16.6, "lon": 107.7, "length_m": 9.0})
+    later = decode("vessel", {"source_id": small, "ts": T0 + 2 * 3600 + 60, "lat": 16.6, "lon": 107.7, "length_m": 9.0})
+    alerts = engine.process("vessel", [first, later])
+    assert {a.key["source_id"] for a in alerts} == vms
+    assert small not in {a.key["source_id"] for a in alerts}

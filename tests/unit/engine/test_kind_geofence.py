@@ -8,19 +8,36 @@ or small squares written to tmp_path. Events are built with `ioc.events.decode`.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import kindtest
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from kindtest import (
+    SIZES,
+    T0,
+    Pairs,
+    arrivals,
+    batching_settings,
+    brief,
+    engine_of,
+    expected_fingerprint,
+    feed_pairs,
+    make_rules,
+    per_fingerprint,
+    records,
+    replay,
+    rule_error,
+    run_restored,
+    summary_of,
+)
 
 import ioc.rules.expr as expr_module
-from ioc.alerts import Alert
-from ioc.engine import Engine
 from ioc.events import decode
 from ioc.events.schemas import stream_fields
 from ioc.refdata import Reference, RefTable
@@ -28,9 +45,8 @@ from ioc.rules.exceptions import RuleError
 from ioc.rules.kinds import RULE_KINDS, BuildContext
 from ioc.rules.kinds.base import Key, State
 from ioc.rules.kinds.geofence import GeofenceRule, GeofenceSpec
-from ioc.rules.loader import RuleSet, load_rules
+from ioc.rules.loader import RuleSet
 
-T0 = 1761526800.0  # 2025-10-27T01:00:00Z (08:00 in Huế)
 RULE_ID = "test.vessel.geofence"
 ZONES = "zones/hue_sea.geojson"
 V1, V2, V3 = "TTH-90123-TS", "TTH-90456-TS", "TTH-91789-TS"
@@ -54,34 +70,26 @@ LENGTH_MISMATCH = "length_m < min_length_m or (max_length_m is not None and leng
 BANDS = "zone_class in ['coastal', 'inshore', 'offshore']"
 
 
+# One geofence rule over the vessel stream (inside the foreign box): `rule_yaml(**fields)` overrides,
+# adds or (None) removes fields.
+RULE: dict[str, Any] = {
+    "id": RULE_ID,
+    "stream": "vessel",
+    "kind": "geofence",
+    "zones": ZONES,
+    "zone_filter": "foreign == True",
+    "mode": "inside",
+    "severity": "critical",
+    "labels": {"domain": "fisheries", "agency": "Chi cục Thủy sản"},
+    "summary": "Tàu {source_id} trong {value}",
+}
+
+
 # -- helpers --------------------------------------------------------------------------------------
 
-
-def rule_yaml(**fields: Any) -> str:
-    """One geofence rule over the vessel stream (inside the foreign box), fields overridden/added."""
-    base: dict[str, Any] = {
-        "id": RULE_ID,
-        "stream": "vessel",
-        "kind": "geofence",
-        "zones": ZONES,
-        "zone_filter": "foreign == True",
-        "mode": "inside",
-        "severity": "critical",
-        "labels": {"domain": "fisheries", "agency": "Chi cục Thủy sản"},
-        "summary": "Tàu {source_id} trong {value}",
-    }
-    for name, value in fields.items():
-        if value is None:
-            base.pop(name, None)
-        else:
-            base[name] = value
-    return "rules:\n  - " + json.dumps(base, ensure_ascii=False) + "\n"
-
-
-def make_rules(tmp_path: Path, text: str, name: str = "rules.yaml", reference: Reference | None = None) -> RuleSet:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return load_rules([path], reference)
+rule_yaml = partial(kindtest.rule_yaml, RULE)
+feed = partial(kindtest.feed, stream="vessel")
+run = partial(feed_pairs, stream="vessel")
 
 
 def vessel_reference(**rows: dict[str, Any]) -> Reference:
@@ -97,9 +105,7 @@ def one_rule(tmp_path: Path, **fields: Any) -> RuleSet:
 
 def load_error(tmp_path: Path, **fields: Any) -> str:
     """The loader's message for a rule that must not load."""
-    with pytest.raises(RuleError) as info:
-        one_rule(tmp_path, **fields)
-    return str(info.value)
+    return str(rule_error(tmp_path, rule_yaml(**fields)))
 
 
 def vessel(source: str, t: float, pos: tuple[float, float], length: float = 20.0, **extra: Any) -> dict[str, Any]:
@@ -107,26 +113,6 @@ def vessel(source: str, t: float, pos: tuple[float, float], length: float = 20.0
     raw: dict[str, Any] = {"source_id": source, "ts": T0 + t, "lat": pos[0], "lon": pos[1], "length_m": length}
     raw.update(extra)
     return decode("vessel", raw)
-
-
-def engine_of(ruleset: RuleSet, **kw: Any) -> Engine:
-    return Engine(ruleset, clock=lambda: 0.0, **kw)
-
-
-def feed(engine: Engine, events: Iterable[dict[str, Any]], partition: int = 0) -> list[Alert]:
-    """Events one per batch (the strictest batching), alerts concatenated."""
-    out: list[Alert] = []
-    for event in events:
-        out.extend(engine.process("vessel", [event], partition))
-    return out
-
-
-def brief(alerts: Sequence[Alert]) -> list[tuple[str, str, float, float | None]]:
-    """(status, source_id, starts_at - T0, ends_at - T0) of each alert."""
-    return [
-        (a.status, a.key["source_id"], a.starts_at - T0, None if a.ends_at is None else a.ends_at - T0)
-        for a in alerts
-    ]
 
 
 def square(zone_id: str, lat: float, lon: float, half: float = 0.05, **props: Any) -> dict[str, Any]:
@@ -363,7 +349,7 @@ def test_enters_port(tmp_path: Path) -> None:
 def test_first_position_of_a_key_is_not_a_crossing(tmp_path: Path) -> None:
     enters = engine_of(one_rule(tmp_path, zone_filter="zone_class == 'port'", mode="enters"))
     assert feed(enters, [vessel(V1, 0, PORT), vessel(V1, 60, PORT)]) == []
-    exits = engine_of(make_rules(tmp_path, rule_yaml(zone_filter="zone_class == 'port'", mode="exits"), "x.yaml"))
+    exits = engine_of(make_rules(tmp_path, rule_yaml(zone_filter="zone_class == 'port'", mode="exits"), name="x.yaml"))
     assert feed(exits, [vessel(V1, 0, COASTAL), vessel(V1, 60, NOWHERE)]) == []
 
 
@@ -517,11 +503,6 @@ def test_explicit_default_position_fields(tmp_path: Path) -> None:
 
 
 # -- the alert record ---------------------------------------------------------------------------------------
-
-
-def expected_fingerprint(rule_id: str, key: dict[str, Any]) -> str:
-    canonical = json.dumps([rule_id, sorted([k, v] for k, v in key.items())], separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def test_alert_record(tmp_path: Path) -> None:
@@ -730,7 +711,7 @@ def test_position_field_not_of_the_stream(tmp_path: Path) -> None:
         load_error(tmp_path, lat_field="latitude"))
     text = rule_yaml(stream="cyber")
     with pytest.raises(RuleError) as info:
-        make_rules(tmp_path, text, "cyber.yaml")
+        make_rules(tmp_path, text, name="cyber.yaml")
     assert "lat_field: 'lat' is not a field of stream 'cyber'" in str(info.value)
 
 
@@ -790,19 +771,12 @@ POSITIONS = (PORT, COASTAL, INSHORE, OFFSHORE, FOREIGN, NOWHERE)
 LENGTHS = {V1: 10.0, V2: 13.0, V3: 22.0}
 
 
-def voyage() -> list[tuple[int, dict[str, Any]]]:
+def voyage() -> Pairs:
     track = [PORT, COASTAL, INSHORE, OFFSHORE, OFFSHORE, FOREIGN, FOREIGN, NOWHERE, OFFSHORE, COASTAL, PORT]
     out = []
     for i, pos in enumerate(track):
         for j, source in enumerate((V1, V2, V3)):
             out.append((j % 2, vessel(source, i * 900 + j * 7, pos, length=LENGTHS[source], id=f"{source}-{i}")))
-    return out
-
-
-def run(engine: Engine, pairs: Sequence[tuple[int, dict[str, Any]]]) -> list[Alert]:
-    out: list[Alert] = []
-    for part, event in pairs:
-        out.extend(engine.process("vessel", [dict(event)], part))
     return out
 
 
@@ -823,12 +797,8 @@ def test_voyage_state_is_plain_and_bounded(tmp_path: Path) -> None:
 def test_snapshot_restore_mid_stream_same_alerts(tmp_path: Path, cut: int) -> None:
     pairs = voyage()
     whole = run(engine_of(make_rules(tmp_path, MIXED_RULES)), pairs)
-    first = engine_of(make_rules(tmp_path, MIXED_RULES))
-    before = run(first, pairs[:cut])
-    second = engine_of(make_rules(tmp_path, MIXED_RULES, "again.yaml"))
-    second.restore(json.loads(json.dumps(first.snapshot())))
-    after = run(second, pairs[cut:])
-    assert [a.to_record() for a in before + after] == [a.to_record() for a in whole]
+    again = make_rules(tmp_path, MIXED_RULES, name="again.yaml")
+    assert records(run_restored(run, pairs, cut, make_rules(tmp_path, MIXED_RULES), again)) == records(whole)
 
 
 # -- batching does not change results (property) ------------------------------------------------------------
@@ -840,69 +810,35 @@ def mixed_rules(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
 
 
 @st.composite
-def tracks(draw: st.DrawFn, *, ordered: bool = True) -> list[tuple[int, dict[str, Any]]]:
+def tracks(draw: st.DrawFn, *, ordered: bool = True) -> Pairs:
     keys = draw(st.lists(st.sampled_from([V1, V2, V3]), min_size=1, max_size=3, unique=True))
-    partition_of = {k: draw(st.integers(0, 1)) for k in keys}
-    clock = {0: 0.0, 1: 0.0}
+    steps = [0, 1, 60, 599, 600, 601, 1800, 3600]
     pairs = []
-    for i in range(draw(st.integers(1, 40))):
-        key = draw(st.sampled_from(keys))
-        part = partition_of[key]
-        if ordered:
-            clock[part] += draw(st.sampled_from([0, 1, 60, 599, 600, 601, 1800, 3600]))
-        else:
-            clock[part] += draw(st.integers(-900, 2400))
+    for i, (part, key, t) in enumerate(arrivals(draw, keys, count=40, steps=steps,
+                                                late=None if ordered else (-900, 2400))):
         pos = draw(st.sampled_from(POSITIONS))
-        pairs.append((part, vessel(key, 10_000 + clock[part], pos, length=LENGTHS[key], id=f"e{i}")))
+        pairs.append((part, vessel(key, 10_000 + t, pos, length=LENGTHS[key], id=f"e{i}")))
     return pairs
 
 
-def run_batched(engine: Engine, pairs: Sequence[tuple[int, dict[str, Any]]], sizes: Sequence[int]) -> list[Alert]:
-    """Cut the arrival sequence into batches of `sizes` (cycled); each batch grouped by partition."""
-    out: list[Alert] = []
-    i = j = 0
-    while i < len(pairs):
-        size = sizes[j % len(sizes)]
-        j += 1
-        by_part: dict[int, list[dict[str, Any]]] = {}
-        for part, event in pairs[i:i + size]:
-            by_part.setdefault(part, []).append(dict(event))
-        i += size
-        for part, batch in by_part.items():
-            out.extend(engine.process("vessel", batch, part))
-    return out
-
-
-def per_fingerprint(alerts: Sequence[Alert]) -> dict[str, list[tuple[str, str, float, float | None]]]:
-    out: dict[str, list[tuple[str, str, float, float | None]]] = {}
-    for a in alerts:
-        out.setdefault(a.fingerprint, []).append((a.alert_id, a.status, a.starts_at, a.ends_at))
-    return out
-
-
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pairs=tracks(), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=6),
-       lateness=st.sampled_from([0.0, 600.0]))
+@batching_settings(200)
+@given(pairs=tracks(), sizes=SIZES, lateness=st.sampled_from([0.0, 600.0]))
 def test_batching_does_not_change_alerts(
-    mixed_rules: RuleSet, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], lateness: float
+    mixed_rules: RuleSet, pairs: Pairs, sizes: list[int], lateness: float
 ) -> None:
-    whole = run_batched(engine_of(mixed_rules, lateness_s=lateness), pairs, [len(pairs)])
-    split = run_batched(engine_of(mixed_rules, lateness_s=lateness), pairs, sizes)
-    single = run_batched(engine_of(mixed_rules, lateness_s=lateness), pairs, [1])
+    whole, _ = replay(mixed_rules, pairs, [len(pairs)], stream="vessel", lateness=lateness)
+    split, _ = replay(mixed_rules, pairs, sizes, stream="vessel", lateness=lateness)
+    single, _ = replay(mixed_rules, pairs, [1], stream="vessel", lateness=lateness)
     assert per_fingerprint(split) == per_fingerprint(whole) == per_fingerprint(single)
-    summary = sorted((a.alert_id, a.status, a.starts_at, a.ends_at) for a in whole)
-    assert sorted((a.alert_id, a.status, a.starts_at, a.ends_at) for a in split) == summary
+    assert sorted(summary_of(split)) == sorted(summary_of(whole))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pairs=tracks(ordered=False), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=6),
-       lateness=st.sampled_from([0.0, 300.0, 1800.0]))
+@batching_settings(150)
+@given(pairs=tracks(ordered=False), sizes=SIZES, lateness=st.sampled_from([0.0, 300.0, 1800.0]))
 def test_batching_does_not_change_alerts_with_out_of_order_positions(
-    mixed_rules: RuleSet, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], lateness: float
+    mixed_rules: RuleSet, pairs: Pairs, sizes: list[int], lateness: float
 ) -> None:
-    whole_engine = engine_of(mixed_rules, lateness_s=lateness)
-    whole = run_batched(whole_engine, pairs, [len(pairs)])
-    split_engine = engine_of(mixed_rules, lateness_s=lateness)
-    split = run_batched(split_engine, pairs, sizes)
+    whole, whole_engine = replay(mixed_rules, pairs, [len(pairs)], stream="vessel", lateness=lateness)
+    split, split_engine = replay(mixed_rules, pairs, sizes, stream="vessel", lateness=lateness)
     assert per_fingerprint(split) == per_fingerprint(whole)
     assert whole_engine.states == split_engine.states

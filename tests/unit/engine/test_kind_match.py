@@ -9,56 +9,60 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import kindtest
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from kindtest import (
+    SIZES,
+    T0,
+    Pairs,
+    arrivals,
+    batching_settings,
+    brief,
+    engine_of,
+    make_rules,
+    replay,
+    restored,
+    rule_error,
+    summary_of,
+)
 
 from ioc.alerts import Alert, fingerprint
-from ioc.engine import Engine
 from ioc.events import decode
 from ioc.rules.exceptions import RuleError
 from ioc.rules.kinds import RULE_KINDS
 from ioc.rules.kinds.match import Matched
-from ioc.rules.loader import RuleSet, load_rules
+from ioc.rules.loader import RuleSet
 
-T0 = 1761526800.0  # 2025-10-27T01:00:00Z (08:00 in Huế), the day of the flood peak
 RULE_ID = "press.flood.keywords"
 HUE_ALIASES = ["Thừa Thiên Huế", "Thừa Thiên - Huế", "TT-Huế", "TP Huế", "Huế", "cố đô"]
 FLOOD = ["xả lũ", "vỡ đập", "ngập"]
 
 
+# One match rule over the press stream (flood keywords in title and body): `rule_yaml(**fields)` overrides,
+# adds or (None) removes fields.
+RULE: dict[str, Any] = {
+    "id": RULE_ID,
+    "stream": "press",
+    "kind": "match",
+    "fields": ["title", "body"],
+    "any": FLOOD,
+    "severity": "warning",
+    "labels": {"domain": "press"},
+    "summary": "{source_id}: {matched} ({title})",
+}
+
+
 # -- helpers --------------------------------------------------------------------------------
 
-
-def rule_yaml(**fields: Any) -> str:
-    """One match rule over the press stream (flood keywords in title and body), fields overridden."""
-    base: dict[str, Any] = {
-        "id": RULE_ID,
-        "stream": "press",
-        "kind": "match",
-        "fields": ["title", "body"],
-        "any": FLOOD,
-        "severity": "warning",
-        "labels": {"domain": "press"},
-        "summary": "{source_id}: {matched} ({title})",
-    }
-    for name, value in fields.items():
-        name = name.rstrip("_")
-        if value is None:
-            base.pop(name, None)
-        else:
-            base[name] = value
-    return "rules:\n  - " + json.dumps(base, ensure_ascii=False) + "\n"
-
-
-def make_rules(tmp_path: Path, text: str) -> RuleSet:
-    path = tmp_path / "rules.yaml"
-    path.write_text(text, encoding="utf-8")
-    return load_rules([path])
+rule_yaml = partial(kindtest.rule_yaml, RULE)
+feed = partial(kindtest.feed, stream="press")
 
 
 def one_rule(tmp_path: Path, **fields: Any) -> RuleSet:
@@ -67,9 +71,7 @@ def one_rule(tmp_path: Path, **fields: Any) -> RuleSet:
 
 def errors(tmp_path: Path, **fields: Any) -> list[str]:
     """The analyst messages for one rule that does not load."""
-    with pytest.raises(RuleError) as info:
-        one_rule(tmp_path, **fields)
-    return [str(problem) for problem in info.value.problems]
+    return [str(problem) for problem in rule_error(tmp_path, rule_yaml(**fields)).problems]
 
 
 def press(source: str, t: float, title: str = "", body: str | None = None, id: str | None = None,
@@ -87,25 +89,6 @@ def cyber(source: str, t: float, url: str, **extra: Any) -> dict[str, Any]:
     raw: dict[str, Any] = {"source_id": source, "ts": T0 + t, "event_action": "http_request", "url": url}
     raw.update(extra)
     return decode("cyber", raw)
-
-
-def engine_of(ruleset: RuleSet, **kw: Any) -> Engine:
-    return Engine(ruleset, clock=lambda: 0.0, **kw)
-
-
-def feed(engine: Engine, events: Iterable[dict[str, Any]], stream: str = "press") -> list[Alert]:
-    out: list[Alert] = []
-    for event in events:
-        out.extend(engine.process(stream, [event]))
-    return out
-
-
-def brief(alerts: Sequence[Alert]) -> list[tuple[str, str, float, float | None]]:
-    """(status, source_id, starts_at - T0, ends_at - T0) of each alert."""
-    return [
-        (a.status, a.key["source_id"], a.starts_at - T0, None if a.ends_at is None else a.ends_at - T0)
-        for a in alerts
-    ]
 
 
 def matches(tmp_path: Path, title: str, body: str | None = None, **fields: Any) -> list[Any]:
@@ -482,10 +465,8 @@ def test_state_is_plain_data_and_restores(tmp_path: Path) -> None:
     rules = one_rule(tmp_path)
     engine = engine_of(rules)
     feed(engine, [press("a", 0, "Xả lũ"), press("a", 100, "Ngập")])
-    snapshot = json.loads(json.dumps(engine.snapshot()))
-    restored = engine_of(rules)
-    restored.restore(snapshot)
-    assert brief(restored.advance("press", T0 + 1000)) == brief(engine.advance("press", T0 + 1000)) == [
+    restored_engine = restored(engine, rules)
+    assert brief(restored_engine.advance("press", T0 + 1000)) == brief(engine.advance("press", T0 + 1000)) == [
         ("resolved", "a", 0.0, 400.0)
     ]
     state = engine.states[RULE_ID][("a",)]
@@ -574,22 +555,15 @@ def property_rules(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
 
 
 @st.composite
-def press_streams(draw: st.DrawFn, *, ordered: bool = True) -> list[tuple[int, dict[str, Any]]]:
+def press_streams(draw: st.DrawFn, *, ordered: bool = True) -> Pairs:
     outlets = draw(st.lists(st.sampled_from(["tuoitre", "vnexpress", "thanhnien"]), min_size=1, max_size=3,
                             unique=True))
-    partition_of = {o: draw(st.integers(0, 1)) for o in outlets}
-    clock = {0: 0.0, 1: 0.0}
+    steps = [0, 1, 59, 60, 61, 119, 120, 300, 301, 600, 1200]
     pairs = []
-    for i in range(draw(st.integers(1, 40))):
-        outlet = draw(st.sampled_from(outlets))
-        part = partition_of[outlet]
-        if ordered:
-            step = draw(st.sampled_from([0, 1, 59, 60, 61, 119, 120, 300, 301, 600, 1200]))
-        else:
-            step = draw(st.integers(-200, 700))
-        clock[part] = max(0.0, clock[part] + step)
+    for i, (part, outlet, t) in enumerate(arrivals(draw, outlets, count=40, steps=steps, clamp=True,
+                                                   late=None if ordered else (-200, 700))):
         raw: dict[str, Any] = {
-            "source_id": outlet, "ts": T0 + clock[part], "id": f"e{i}",
+            "source_id": outlet, "ts": T0 + t, "id": f"e{i}",
             "title": draw(st.sampled_from(TITLES)),
             "topics": draw(st.lists(st.sampled_from(["lũ", "Huế", "du lịch"]), max_size=2)),
             "sentiment": draw(st.sampled_from([-0.9, -0.5, 0.0, 0.6])),
@@ -598,55 +572,35 @@ def press_streams(draw: st.DrawFn, *, ordered: bool = True) -> list[tuple[int, d
     return pairs
 
 
-def run_batched(engine: Engine, pairs: Sequence[tuple[int, dict[str, Any]]], sizes: Sequence[int]) -> list[Alert]:
-    """Cut the arrival sequence into batches of `sizes` (cycled); each batch grouped by partition."""
-    out: list[Alert] = []
-    i = j = 0
-    while i < len(pairs):
-        size = sizes[j % len(sizes)]
-        j += 1
-        by_part: dict[int, list[dict[str, Any]]] = {}
-        for part, event in pairs[i:i + size]:
-            by_part.setdefault(part, []).append(dict(event))
-        i += size
-        for part, batch in by_part.items():
-            out.extend(engine.process("press", batch, part))
-    return out
-
-
 def per_fingerprint(alerts: Sequence[Alert]) -> dict[str, list[tuple[str, str, float, float | None, Any]]]:
+    """As `kindtest.per_fingerprint`, with each alert's value (the matched words)."""
     out: dict[str, list[tuple[str, str, float, float | None, Any]]] = {}
     for a in alerts:
         out.setdefault(a.fingerprint, []).append((a.alert_id, a.status, a.starts_at, a.ends_at, a.value))
     return out
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pairs=press_streams(), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=6),
-       lateness=st.sampled_from([0.0, 120.0]))
+@batching_settings(300)
+@given(pairs=press_streams(), sizes=SIZES, lateness=st.sampled_from([0.0, 120.0]))
 def test_batching_does_not_change_alerts(
-    property_rules: RuleSet, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], lateness: float
+    property_rules: RuleSet, pairs: Pairs, sizes: list[int], lateness: float
 ) -> None:
-    whole = run_batched(engine_of(property_rules, lateness_s=lateness), pairs, [len(pairs)])
-    split = run_batched(engine_of(property_rules, lateness_s=lateness), pairs, sizes)
-    single = run_batched(engine_of(property_rules, lateness_s=lateness), pairs, [1])
+    whole, _ = replay(property_rules, pairs, [len(pairs)], stream="press", lateness=lateness)
+    split, _ = replay(property_rules, pairs, sizes, stream="press", lateness=lateness)
+    single, _ = replay(property_rules, pairs, [1], stream="press", lateness=lateness)
     assert per_fingerprint(split) == per_fingerprint(whole) == per_fingerprint(single)
-    summary = sorted((a.alert_id, a.status, a.starts_at, a.ends_at) for a in whole)
-    assert sorted((a.alert_id, a.status, a.starts_at, a.ends_at) for a in split) == summary
+    assert sorted(summary_of(split)) == sorted(summary_of(whole))
     if len({part for part, _ in pairs}) == 1:
         assert [a.alert_id for a in split] == [a.alert_id for a in whole]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pairs=press_streams(ordered=False), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=6),
-       lateness=st.sampled_from([0.0, 60.0, 300.0]))
+@batching_settings(200)
+@given(pairs=press_streams(ordered=False), sizes=SIZES, lateness=st.sampled_from([0.0, 60.0, 300.0]))
 def test_batching_does_not_change_alerts_with_late_events(
-    property_rules: RuleSet, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], lateness: float
+    property_rules: RuleSet, pairs: Pairs, sizes: list[int], lateness: float
 ) -> None:
-    whole_engine = engine_of(property_rules, lateness_s=lateness)
-    whole = run_batched(whole_engine, pairs, [len(pairs)])
-    split_engine = engine_of(property_rules, lateness_s=lateness)
-    split = run_batched(split_engine, pairs, sizes)
+    whole, whole_engine = replay(property_rules, pairs, [len(pairs)], stream="press", lateness=lateness)
+    split, split_engine = replay(property_rules, pairs, sizes, stream="press", lateness=lateness)
     assert per_fingerprint(split) == per_fingerprint(whole)
     assert whole_engine.states == split_engine.states
     end = max(w for w in whole_engine.watermarks.values()) + 10_000

@@ -6,57 +6,65 @@ in from an address not seen for that user within `lookback`.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import kindtest
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from kindtest import (
+    SIZES,
+    T0,
+    Pairs,
+    arrivals,
+    batching_settings,
+    engine_of,
+    make_rules,
+    only_problem,
+    per_fingerprint,
+    records,
+    replay,
+    rule_error,
+    run_restored,
+    span,
+    summary_of,
+)
 
 from ioc.alerts import Alert
 from ioc.engine import Engine
 from ioc.events import decode
-from ioc.refdata import Reference
 from ioc.rules.exceptions import RuleError
-from ioc.rules.loader import RuleSet, load_rules
+from ioc.rules.loader import RuleSet
 
-T0 = 1761526800.0  # 2025-10-27T01:00:00Z
 DAY = 86400.0
 RULE_ID = "cyber.login.new_src_ip"
 ALICE, BOB = "nguyen.van.a", "tran.thi.b"
 IP1, IP2, IP3, IP4 = "10.20.0.11", "10.20.0.12", "113.161.5.9", "2001:db8::7"
 
 
+# One new_value rule: a user logging on from a new src_ip. `rule_yaml(**fields)` overrides, adds or (None)
+# removes fields.
+RULE: dict[str, Any] = {
+    "id": RULE_ID,
+    "stream": "cyber",
+    "kind": "new_value",
+    "key": ["user"],
+    "where": "event_action == 'logon' and event_outcome == 'success'",
+    "field": "src_ip",
+    "severity": "warning",
+    "labels": {"domain": "cyber", "agency": "Sở TT&TT"},
+    "summary": "Tài khoản {user} đăng nhập vào {host} từ địa chỉ mới {value}",
+}
+
+
 # -- helpers --------------------------------------------------------------------------------
 
-
-def rule_yaml(**fields: Any) -> str:
-    base: dict[str, Any] = {
-        "id": RULE_ID,
-        "stream": "cyber",
-        "kind": "new_value",
-        "key": ["user"],
-        "where": "event_action == 'logon' and event_outcome == 'success'",
-        "field": "src_ip",
-        "severity": "warning",
-        "labels": {"domain": "cyber", "agency": "Sở TT&TT"},
-        "summary": "Tài khoản {user} đăng nhập vào {host} từ địa chỉ mới {value}",
-    }
-    for name, value in fields.items():
-        if value is None:
-            base.pop(name, None)
-        else:
-            base[name] = value
-    return "rules:\n  - " + json.dumps(base, ensure_ascii=False) + "\n"
-
-
-def make_rules(tmp_path: Path, text: str, name: str = "rules.yaml") -> RuleSet:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return load_rules([path], Reference())
+rule_yaml = partial(kindtest.rule_yaml, RULE)
+feed = partial(kindtest.feed, stream="cyber")
 
 
 def one_rule(tmp_path: Path, **fields: Any) -> RuleSet:
@@ -64,10 +72,7 @@ def one_rule(tmp_path: Path, **fields: Any) -> RuleSet:
 
 
 def load_error(tmp_path: Path, **fields: Any) -> str:
-    with pytest.raises(RuleError) as info:
-        one_rule(tmp_path, **fields)
-    assert len(info.value.problems) == 1, str(info.value)
-    return str(info.value.problems[0])
+    return only_problem(rule_error(tmp_path, rule_yaml(**fields)))
 
 
 def logon(t: float, user: str | None = ALICE, ip: str | None = IP1, outcome: str = "success",
@@ -84,22 +89,9 @@ def logon(t: float, user: str | None = ALICE, ip: str | None = IP1, outcome: str
     return decode("cyber", raw)
 
 
-def engine_of(ruleset: RuleSet, **kw: Any) -> Engine:
-    return Engine(ruleset, clock=lambda: 0.0, **kw)
-
-
-def feed(engine: Engine, events: Iterable[dict[str, Any]], partition: int = 0) -> list[Alert]:
-    out: list[Alert] = []
-    for event in events:
-        out.extend(engine.process("cyber", [event], partition))
-    return out
-
-
 def brief(alerts: Sequence[Alert]) -> list[tuple[str, str, float, float | None, Any]]:
-    return [
-        (a.status, a.key["user"], a.starts_at - T0, None if a.ends_at is None else a.ends_at - T0, a.value)
-        for a in alerts
-    ]
+    """(status, user, starts_at - T0, ends_at - T0, value) of each alert."""
+    return [(a.status, a.key["user"], *span(a), a.value) for a in alerts]
 
 
 def state_of(engine: Engine, user: str = ALICE, rule_id: str = RULE_ID) -> dict[str, Any]:
@@ -383,20 +375,13 @@ def property_rules(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
 
 
 @st.composite
-def streams(draw: st.DrawFn, *, ordered: bool = True) -> list[tuple[int, dict[str, Any]]]:
+def streams(draw: st.DrawFn, *, ordered: bool = True) -> Pairs:
     users = draw(st.lists(st.sampled_from([ALICE, BOB, "le.c"]), min_size=1, max_size=3, unique=True))
-    partition_of = {u: draw(st.integers(0, 1)) for u in users}
-    clock = {0: 0.0, 1: 0.0}
+    steps = [0, 1, 60, 119, 120, 121, 300, 1200, 3600, 3601]
     pairs = []
-    for i in range(draw(st.integers(1, 50))):
-        user = draw(st.sampled_from(users))
-        part = partition_of[user]
-        if ordered:
-            step = draw(st.sampled_from([0, 1, 60, 119, 120, 121, 300, 1200, 3600, 3601]))
-        else:
-            step = draw(st.integers(-300, 1800))
-        clock[part] = max(0.0, clock[part] + step)
-        raw: dict[str, Any] = {"source_id": "soc", "ts": T0 + clock[part], "event_action": "logon", "user": user,
+    for i, (part, user, t) in enumerate(arrivals(draw, users, count=50, steps=steps, clamp=True,
+                                                 late=None if ordered else (-300, 1800))):
+        raw: dict[str, Any] = {"source_id": "soc", "ts": T0 + t, "event_action": "logon", "user": user,
                                "event_outcome": draw(st.sampled_from(["success", "failure"])), "id": f"e{i}"}
         ip = draw(st.sampled_from([None, IP1, IP2, IP3, IP4]))
         if ip is not None:
@@ -405,57 +390,27 @@ def streams(draw: st.DrawFn, *, ordered: bool = True) -> list[tuple[int, dict[st
     return pairs
 
 
-def run_batched(engine: Engine, pairs: Sequence[tuple[int, dict[str, Any]]], sizes: Sequence[int]) -> list[Alert]:
-    out: list[Alert] = []
-    i = j = 0
-    while i < len(pairs):
-        size = sizes[j % len(sizes)]
-        j += 1
-        by_part: dict[int, list[dict[str, Any]]] = {}
-        for part, event in pairs[i:i + size]:
-            by_part.setdefault(part, []).append(dict(event))
-        i += size
-        for part, batch in by_part.items():
-            out.extend(engine.process("cyber", batch, part))
-    return out
-
-
-def per_fingerprint(alerts: Sequence[Alert]) -> dict[str, list[tuple[str, str, float, float | None]]]:
-    out: dict[str, list[tuple[str, str, float, float | None]]] = {}
-    for a in alerts:
-        out.setdefault(a.fingerprint, []).append((a.alert_id, a.status, a.starts_at, a.ends_at))
-    return out
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pairs=streams(), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=6),
-       lateness=st.sampled_from([0.0, 120.0]))
+@batching_settings(300)
+@given(pairs=streams(), sizes=SIZES, lateness=st.sampled_from([0.0, 120.0]))
 def test_batching_does_not_change_alerts(
-    property_rules: RuleSet, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], lateness: float
+    property_rules: RuleSet, pairs: Pairs, sizes: list[int], lateness: float
 ) -> None:
-    whole_engine = engine_of(property_rules, lateness_s=lateness)
-    whole = run_batched(whole_engine, pairs, [len(pairs)])
-    split_engine = engine_of(property_rules, lateness_s=lateness)
-    split = run_batched(split_engine, pairs, sizes)
-    single = run_batched(engine_of(property_rules, lateness_s=lateness), pairs, [1])
+    whole, whole_engine = replay(property_rules, pairs, [len(pairs)], stream="cyber", lateness=lateness)
+    split, split_engine = replay(property_rules, pairs, sizes, stream="cyber", lateness=lateness)
+    single, _ = replay(property_rules, pairs, [1], stream="cyber", lateness=lateness)
     assert per_fingerprint(split) == per_fingerprint(whole) == per_fingerprint(single)
     assert whole_engine.states == split_engine.states
     if len({part for part, _ in pairs}) == 1:
-        assert [(a.alert_id, a.status, a.starts_at, a.ends_at) for a in split] == [
-            (a.alert_id, a.status, a.starts_at, a.ends_at) for a in whole
-        ]
+        assert summary_of(split) == summary_of(whole)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pairs=streams(ordered=False), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=6),
-       lateness=st.sampled_from([0.0, 60.0, 600.0]))
+@batching_settings(200)
+@given(pairs=streams(ordered=False), sizes=SIZES, lateness=st.sampled_from([0.0, 60.0, 600.0]))
 def test_batching_does_not_change_alerts_with_out_of_order_events(
-    property_rules: RuleSet, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], lateness: float
+    property_rules: RuleSet, pairs: Pairs, sizes: list[int], lateness: float
 ) -> None:
-    whole_engine = engine_of(property_rules, lateness_s=lateness)
-    whole = run_batched(whole_engine, pairs, [len(pairs)])
-    split_engine = engine_of(property_rules, lateness_s=lateness)
-    split = run_batched(split_engine, pairs, sizes)
+    whole, whole_engine = replay(property_rules, pairs, [len(pairs)], stream="cyber", lateness=lateness)
+    split, split_engine = replay(property_rules, pairs, sizes, stream="cyber", lateness=lateness)
     assert per_fingerprint(split) == per_fingerprint(whole)
     assert whole_engine.states == split_engine.states
     for state in whole_engine.states["p.small"].values():
@@ -477,10 +432,6 @@ def test_snapshot_restore_mid_stream(tmp_path: Path, cut: int) -> None:
     events = [logon(0, ip=IP1), logon(100, ip=IP2), logon(200, ip=IP3), logon(250, ip=IP1), logon(1000, ip=IP4),
               logon(2000, ip=IP2), logon(9000, user=BOB)]
     whole = feed(engine_of(rules), events)
-    first = engine_of(rules)
-    before = feed(first, events[:cut])
-    second = engine_of(rules)
-    second.restore(json.loads(json.dumps(first.snapshot())))  # state is plain data, dict order kept
-    after = feed(second, events[cut:])
-    assert [a.to_record() for a in before + after] == [a.to_record() for a in whole]
+    # The state is plain data (dict order kept): it survives JSON.
+    assert records(run_restored(feed, events, cut, rules)) == records(whole)
     assert len(whole) >= 4

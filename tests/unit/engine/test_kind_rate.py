@@ -8,61 +8,67 @@ release step (turbine + spill) of more than 500 m³/s within 1 h. Levels move in
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import kindtest
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from kindtest import (
+    SIZES,
+    T0,
+    Pairs,
+    arrivals,
+    batching_settings,
+    engine_of,
+    per_fingerprint,
+    records,
+    replay,
+    rule_error,
+    run_batched,
+    run_restored,
+    summary_of,
+)
+from kindtest import brief_values as brief
 
-from ioc.alerts import Alert, fingerprint
-from ioc.engine import Engine
+from ioc.alerts import fingerprint
 from ioc.events import decode
 from ioc.refdata import Reference, load_reference
-from ioc.rules.exceptions import RuleError
-from ioc.rules.loader import RuleSet, load_rules
+from ioc.rules.loader import RuleSet
 
 REPO = Path(__file__).resolve().parents[3]
 REFERENCE = load_reference(REPO / "config" / "reference")
 
-T0 = 1761526800.0  # 2025-10-27T01:00:00Z (08:00 in Huế)
 RULE_ID = "test.level.rising"
 A, B = "ta-trach", "binh-dien"
 MIN = 60.0
 
 
+# One rate rule (the lake rising faster than 0.5 m/h): `rule_yaml(**fields)` overrides, adds or (None) removes fields.
+RULE: dict[str, Any] = {
+    "id": RULE_ID,
+    "stream": "reservoir",
+    "kind": "rate",
+    "field": "level_m",
+    "window": "1h",
+    "per": "1h",
+    "condition": "value > 0.5",
+    "severity": "warning",
+    "labels": {"domain": "water"},
+    "summary": "{name}: mực nước lên {value:.2f} m/h (hiện {level_m:.3f} m)",
+    "sla": {"ack": "30m"},
+}
+
+
 # -- helpers --------------------------------------------------------------------------------
 
-
-def rule_yaml(**fields: Any) -> str:
-    base: dict[str, Any] = {
-        "id": RULE_ID,
-        "stream": "reservoir",
-        "kind": "rate",
-        "field": "level_m",
-        "window": "1h",
-        "per": "1h",
-        "condition": "value > 0.5",
-        "severity": "warning",
-        "labels": {"domain": "water"},
-        "summary": "{name}: mực nước lên {value:.2f} m/h (hiện {level_m:.3f} m)",
-        "sla": {"ack": "30m"},
-    }
-    for name, value in fields.items():
-        if value is None:
-            base.pop(name, None)
-        else:
-            base[name] = value
-    return "rules:\n  - " + json.dumps(base, ensure_ascii=False) + "\n"
-
-
-def make_rules(tmp_path: Path, text: str, reference: Reference = REFERENCE, name: str = "rules.yaml") -> RuleSet:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return load_rules([path], reference)
+rule_yaml = partial(kindtest.rule_yaml, RULE)
+make_rules = partial(kindtest.make_rules, reference=REFERENCE)
+feed = partial(kindtest.feed, stream="reservoir")
 
 
 def one_rule(tmp_path: Path, **fields: Any) -> RuleSet:
@@ -70,9 +76,7 @@ def one_rule(tmp_path: Path, **fields: Any) -> RuleSet:
 
 
 def load_error(tmp_path: Path, **fields: Any) -> str:
-    with pytest.raises(RuleError) as info:
-        one_rule(tmp_path, **fields)
-    return str(info.value)
+    return str(rule_error(tmp_path, rule_yaml(**fields), REFERENCE))
 
 
 def ev(source: str, t: float, level: float | None = 40.0, id: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -92,25 +96,6 @@ def series(source: str, start: float, levels: Iterable[float], every: float = 10
 def rising(source: str = A, n: int = 4, start: float = 0.0, step: float = 0.125) -> list[dict[str, Any]]:
     """`n` readings 10 min apart, rising `step` m each: 0.75 m/h with the default step."""
     return series(source, start, [40.0 + i * step for i in range(n)])
-
-
-def engine_of(ruleset: RuleSet, **kw: Any) -> Engine:
-    return Engine(ruleset, clock=lambda: 0.0, **kw)
-
-
-def feed(engine: Engine, events: Iterable[dict[str, Any]], partition: int = 0) -> list[Alert]:
-    out: list[Alert] = []
-    for event in events:
-        out.extend(engine.process("reservoir", [event], partition))
-    return out
-
-
-def brief(alerts: Sequence[Alert]) -> list[tuple[str, float, float | None, Any]]:
-    """(status, starts_at - T0, ends_at - T0, value) of each alert."""
-    return [
-        (a.status, a.starts_at - T0, None if a.ends_at is None else a.ends_at - T0, a.value)
-        for a in alerts
-    ]
 
 
 # -- firing -----------------------------------------------------------------------------------
@@ -342,11 +327,8 @@ def test_snapshot_restore_mid_stream_same_alerts(tmp_path: Path) -> None:
     whole = feed(engine_of(make_rules(tmp_path, text)), events)
     assert {a.rule_id for a in whole} == {RULE_ID, "test.falling"}
     for cut in (3, 9, 14, 20):
-        first = engine_of(make_rules(tmp_path, text))
-        before = feed(first, events[:cut])
-        second = engine_of(make_rules(tmp_path, text, name="again.yaml"))
-        second.restore(json.loads(json.dumps(first.snapshot())))
-        assert [a.to_record() for a in before + feed(second, events[cut:])] == [a.to_record() for a in whole]
+        again = make_rules(tmp_path, text, name="again.yaml")
+        assert records(run_restored(feed, events, cut, make_rules(tmp_path, text), again)) == records(whole)
 
 
 # -- build-time validation -----------------------------------------------------------------------
@@ -389,6 +371,7 @@ def test_field_checked_even_when_schema_fails(tmp_path: Path) -> None:
 
 # -- batching does not change results (property) ----------------------------------------------
 
+END = T0 + 1_000_000  # the property runs end by advancing both partitions to here
 PROPERTY_RULES = """
 defaults: {stream: reservoir, kind: rate, field: level_m, summary: '{source_id} {value}'}
 rules:
@@ -400,78 +383,43 @@ rules:
 
 @pytest.fixture(scope="module")
 def property_rules(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
-    return make_rules(tmp_path_factory.mktemp("prop"), PROPERTY_RULES, Reference())
+    return make_rules(tmp_path_factory.mktemp("prop"), PROPERTY_RULES, reference=Reference())
 
 
 @st.composite
-def streams(draw: st.DrawFn, *, ordered: bool = True) -> list[tuple[int, dict[str, Any]]]:
+def streams(draw: st.DrawFn, *, ordered: bool = True) -> Pairs:
     keys = ["g1", "g2", "g3"]
-    partition_of = {k: draw(st.integers(0, 1)) for k in keys}
-    clock = {0: 0.0, 1: 0.0}
+    steps = [0, 60, 300, 599, 600, 601, 900, 1800]
     level = dict.fromkeys(keys, 100.0)
     pairs = []
-    for i in range(draw(st.integers(1, 50))):
-        key = draw(st.sampled_from(keys))
-        part = partition_of[key]
-        if ordered:
-            clock[part] += draw(st.sampled_from([0, 60, 300, 599, 600, 601, 900, 1800]))
-        else:
-            clock[part] = max(0.0, clock[part] + draw(st.integers(-900, 1200)))
+    for i, (part, key, t) in enumerate(arrivals(draw, keys, count=50, steps=steps, clamp=True,
+                                                late=None if ordered else (-900, 1200))):
         level[key] += draw(st.sampled_from([-1.0, -0.5, 0.0, 0.0, 0.25, 0.5, 1.0]))
-        raw = {"source_id": key, "ts": T0 + clock[part], "level_m": level[key], "id": f"e{i}"}
+        raw = {"source_id": key, "ts": T0 + t, "level_m": level[key], "id": f"e{i}"}
         pairs.append((part, decode("reservoir", raw)))
     return pairs
 
 
-def run_batched(engine: Engine, pairs: Sequence[tuple[int, dict[str, Any]]], sizes: Sequence[int]) -> list[Alert]:
-    out: list[Alert] = []
-    i = j = 0
-    while i < len(pairs):
-        size = sizes[j % len(sizes)]
-        j += 1
-        by_part: dict[int, list[dict[str, Any]]] = {}
-        for part, event in pairs[i:i + size]:
-            by_part.setdefault(part, []).append(dict(event))
-        i += size
-        for part, batch in by_part.items():
-            out.extend(engine.process("reservoir", batch, part))
-    for part in (0, 1):
-        out.extend(engine.advance("reservoir", T0 + 1_000_000, part))
-    return out
-
-
-def per_fingerprint(alerts: Sequence[Alert]) -> dict[str, list[tuple[str, str, float, float | None]]]:
-    out: dict[str, list[tuple[str, str, float, float | None]]] = {}
-    for a in alerts:
-        out.setdefault(a.fingerprint, []).append((a.alert_id, a.status, a.starts_at, a.ends_at))
-    return out
-
-
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pairs=streams(), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=6),
-       lateness=st.sampled_from([0.0, 600.0]))
+@batching_settings(250)
+@given(pairs=streams(), sizes=SIZES, lateness=st.sampled_from([0.0, 600.0]))
 def test_batching_does_not_change_alerts(
-    property_rules: RuleSet, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], lateness: float
+    property_rules: RuleSet, pairs: Pairs, sizes: list[int], lateness: float
 ) -> None:
-    whole = run_batched(engine_of(property_rules, lateness_s=lateness), pairs, [len(pairs)])
-    split = run_batched(engine_of(property_rules, lateness_s=lateness), pairs, sizes)
-    single = run_batched(engine_of(property_rules, lateness_s=lateness), pairs, [1])
+    whole, _ = replay(property_rules, pairs, [len(pairs)], stream="reservoir", lateness=lateness, end=END)
+    split, _ = replay(property_rules, pairs, sizes, stream="reservoir", lateness=lateness, end=END)
+    single, _ = replay(property_rules, pairs, [1], stream="reservoir", lateness=lateness, end=END)
     assert per_fingerprint(split) == per_fingerprint(whole) == per_fingerprint(single)
     if len({part for part, _ in pairs}) == 1:
-        key = [(a.alert_id, a.status, a.starts_at, a.ends_at) for a in whole]
-        assert [(a.alert_id, a.status, a.starts_at, a.ends_at) for a in split] == key
+        assert summary_of(split) == summary_of(whole)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pairs=streams(ordered=False), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=6),
-       lateness=st.sampled_from([0.0, 900.0, 3600.0]))
+@batching_settings(200)
+@given(pairs=streams(ordered=False), sizes=SIZES, lateness=st.sampled_from([0.0, 900.0, 3600.0]))
 def test_batching_does_not_change_alerts_with_out_of_order_events(
-    property_rules: RuleSet, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], lateness: float
+    property_rules: RuleSet, pairs: Pairs, sizes: list[int], lateness: float
 ) -> None:
-    whole_engine = engine_of(property_rules, lateness_s=lateness)
-    whole = run_batched(whole_engine, pairs, [len(pairs)])
-    split_engine = engine_of(property_rules, lateness_s=lateness)
-    split = run_batched(split_engine, pairs, sizes)
+    whole, whole_engine = replay(property_rules, pairs, [len(pairs)], stream="reservoir", lateness=lateness, end=END)
+    split, split_engine = replay(property_rules, pairs, sizes, stream="reservoir", lateness=lateness, end=END)
     assert per_fingerprint(split) == per_fingerprint(whole)
     assert whole_engine.states == split_engine.states
 
@@ -479,5 +427,5 @@ def test_batching_does_not_change_alerts_with_out_of_order_events(
 def test_property_rules_do_produce_alerts(property_rules: RuleSet) -> None:
     levels = [100.0, 100.5, 101.0, 101.5, 102.0, 101.0, 100.0, 99.0, 98.0]
     pairs = [(0, e) for e in series("g1", 0, levels, every=300)]
-    alerts = run_batched(engine_of(property_rules), pairs, [1])
+    alerts = run_batched(engine_of(property_rules), pairs, [1], stream="reservoir", end=END)
     assert {a.rule_id for a in alerts} == {"p.up", "p.down", "p.step"}

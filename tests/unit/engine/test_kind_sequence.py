@@ -8,24 +8,43 @@ rain → level rising → spill starts; §3: road flooding while Kim Long is abo
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import kindtest
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from kindtest import (
+    SIZES,
+    T0,
+    Pairs,
+    arrivals,
+    batches,
+    batching_settings,
+    engine_of,
+    only_problem,
+    per_fingerprint,
+    records,
+    replay,
+    rule_doc,
+    rule_error,
+    run_batched,
+    run_restored,
+    span,
+    summary_of,
+)
 
 from ioc.alerts import Alert, fingerprint
 from ioc.engine import Engine
 from ioc.events import decode
 from ioc.refdata import Reference, RefTable, load_reference
-from ioc.rules.exceptions import RuleError
 from ioc.rules.kinds import RULE_KINDS
 from ioc.rules.kinds.sequence import MAX_PARTIALS, SequenceRule
-from ioc.rules.loader import RuleSet, load_rules
+from ioc.rules.loader import RuleSet
 
 REPO = Path(__file__).resolve().parents[3]
 # Reservoirs and gauges from config/reference; three cameras as in config/reference/camera.yaml
@@ -41,7 +60,6 @@ REFERENCE = Reference({
     "camera": RefTable("camera", "source_id", CAMERAS, frozenset({"source_id", "name", "flood_prone", "gauge"})),
 })
 
-T0 = 1761526800.0  # 2025-10-27T01:00:00Z (08:00 in Huế)
 H = 3600.0
 RULE_ID = "test.reservoir.rain_level_spill"
 FLOOD_ID = "test.flood.gauge_then_camera"
@@ -50,69 +68,56 @@ HIGH = {A: 44.5, B: 84.5, C: 57.5}  # >= NWL - 1
 LOW = {A: 40.0, B: 80.0, C: 50.0}
 
 
+# The rain → level → spill sequence of DOMAIN.md §1 (per reservoir, 12 h): `rule_yaml(**fields)` overrides,
+# adds or (None) removes fields.
+RULE: dict[str, Any] = {
+    "id": RULE_ID,
+    "kind": "sequence",
+    "by": "source_id",
+    "within": "12h",
+    "steps": [
+        {"name": "rain", "stream": "reservoir", "condition": "rain_mm_1h >= 50"},
+        {"name": "level", "stream": "reservoir", "condition": "level_m >= nwl_m - 1"},
+        {"name": "spill", "stream": "reservoir", "condition": "spill_m3s > 0"},
+    ],
+    "severity": "critical",
+    "labels": {"domain": "water", "agency": "Sở NN&PTNT"},
+    "summary": "{name}: mưa {rain_mm_1h} mm/h, mực nước {level_m:.2f} m, xả {spill_m3s} m³/s",
+    "sla": {"ack": "15m", "resolve": "2h"},
+}
+
+# Kim Long above BĐ2, then a camera of a road that floods with it reports road flooding (DOMAIN.md §3).
+# The camera's gauge is reference data, not an event field: one global key.
+FLOOD_RULE: dict[str, Any] = {
+    "id": FLOOD_ID,
+    "kind": "sequence",
+    "by": None,
+    "within": "2h",
+    "steps": [
+        {"name": "gauge", "stream": "reservoir",
+         "condition": "source_id == 'kim-long' and level_m >= bd2_m"},
+        {"name": "flooding", "stream": "camera",
+         "condition": "event_type == 'road_flooding' and gauge == 'kim-long'"},
+    ],
+    "severity": "warning",
+    "summary": "{name} {level_m:.2f} m trên BĐ2 {bd2_m}; camera {source_id} báo ngập",
+}
+
+
 # -- helpers --------------------------------------------------------------------------------
 
-
-def rule_yaml(**fields: Any) -> str:
-    """The rain → level → spill sequence of DOMAIN.md §1 (per reservoir, 12 h), fields overridden."""
-    base: dict[str, Any] = {
-        "id": RULE_ID,
-        "kind": "sequence",
-        "by": "source_id",
-        "within": "12h",
-        "steps": [
-            {"name": "rain", "stream": "reservoir", "condition": "rain_mm_1h >= 50"},
-            {"name": "level", "stream": "reservoir", "condition": "level_m >= nwl_m - 1"},
-            {"name": "spill", "stream": "reservoir", "condition": "spill_m3s > 0"},
-        ],
-        "severity": "critical",
-        "labels": {"domain": "water", "agency": "Sở NN&PTNT"},
-        "summary": "{name}: mưa {rain_mm_1h} mm/h, mực nước {level_m:.2f} m, xả {spill_m3s} m³/s",
-        "sla": {"ack": "15m", "resolve": "2h"},
-    }
-    for name, value in fields.items():
-        if value is None:
-            base.pop(name, None)
-        else:
-            base[name] = value
-    return "rules:\n  - " + json.dumps(base, ensure_ascii=False) + "\n"
+rule_yaml = partial(kindtest.rule_yaml, RULE)
+make_rules = partial(kindtest.make_rules, reference=REFERENCE)
+feed = partial(kindtest.feed, stream="reservoir")
 
 
 def flood_yaml(**fields: Any) -> str:
-    """Kim Long above BĐ2, then a camera of a road that floods with it reports road flooding
-    (DOMAIN.md §3). The camera's gauge is reference data, not an event field: one global key."""
-    base: dict[str, Any] = {
-        "id": FLOOD_ID,
-        "kind": "sequence",
-        "by": None,
-        "within": "2h",
-        "steps": [
-            {"name": "gauge", "stream": "reservoir",
-             "condition": "source_id == 'kim-long' and level_m >= bd2_m"},
-            {"name": "flooding", "stream": "camera",
-             "condition": "event_type == 'road_flooding' and gauge == 'kim-long'"},
-        ],
-        "severity": "warning",
-        "summary": "{name} {level_m:.2f} m trên BĐ2 {bd2_m}; camera {source_id} báo ngập",
-    }
-    base.update(fields)
-    return "rules:\n  - " + json.dumps(base, ensure_ascii=False) + "\n"
-
-
-def make_rules(tmp_path: Path, text: str, reference: Reference = REFERENCE, name: str = "rules.yaml") -> RuleSet:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return load_rules([path], reference)
+    """The flood rule with `fields` overridden or added (None is kept: `by: null`)."""
+    return rule_doc({**FLOOD_RULE, **fields})
 
 
 def load_error(tmp_path: Path, text: str) -> str:
-    path = tmp_path / "bad.yaml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(RuleError) as info:
-        load_rules([path], REFERENCE)
-    problems = info.value.problems
-    assert len(problems) == 1, [str(p) for p in problems]
-    return str(problems[0])
+    return only_problem(rule_error(tmp_path, text, REFERENCE, name="bad.yaml"))
 
 
 def res(source: str, t: float, level: float | None = None, id: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -150,25 +155,9 @@ def cam(source: str, t: float, event_type: str = "road_flooding", id: str | None
     return decode("camera", raw)
 
 
-def engine_of(ruleset: RuleSet, **kw: Any) -> Engine:
-    return Engine(ruleset, clock=lambda: 0.0, **kw)
-
-
-def feed(engine: Engine, events: Iterable[dict[str, Any]], stream: str = "reservoir", partition: int = 0
-         ) -> list[Alert]:
-    """Events one per batch (the strictest batching), alerts concatenated."""
-    out: list[Alert] = []
-    for event in events:
-        out.extend(engine.process(stream, [event], partition))
-    return out
-
-
 def brief(alerts: Sequence[Alert]) -> list[tuple[str, Any, float, float | None]]:
     """(status, key, starts_at - T0, ends_at - T0) of each alert."""
-    return [
-        (a.status, next(iter(a.key.values()), None), a.starts_at - T0, None if a.ends_at is None else a.ends_at - T0)
-        for a in alerts
-    ]
+    return [(a.status, next(iter(a.key.values()), None), *span(a)) for a in alerts]
 
 
 def partials(engine: Engine, key: tuple[Any, ...], rule_id: str = RULE_ID) -> list[list[Any]]:
@@ -436,9 +425,9 @@ def test_where_on_a_cross_stream_sequence_reads_common_fields(tmp_path: Path) ->
     # cam-025 is under maintenance: its detections are left out.
     engine = engine_of(make_rules(tmp_path, flood_yaml(where="source_id not in ['cam-025']")))
     feed(engine, [gauge(0, 2.3)])
-    assert feed(engine, [cam("cam-025", 60)], "camera") == []
+    assert feed(engine, [cam("cam-025", 60)], stream="camera") == []
     assert engine.last_stats.evaluations == 0
-    assert brief(feed(engine, [cam("cam-026", 120)], "camera")) == [("firing", None, 0.0, None)]
+    assert brief(feed(engine, [cam("cam-026", 120)], stream="camera")) == [("firing", None, 0.0, None)]
 
 
 # -- across streams ---------------------------------------------------------------------------
@@ -447,12 +436,12 @@ def test_where_on_a_cross_stream_sequence_reads_common_fields(tmp_path: Path) ->
 def test_cross_stream_gauge_then_camera_fires(tmp_path: Path) -> None:
     engine = engine_of(make_rules(tmp_path, flood_yaml()))
     assert feed(engine, [gauge(0, 1.8, "g0"), res(A, 10, rain_mm_1h=90.0)]) == []
-    assert feed(engine, [cam("cam-026", 60, id="c0")], "camera") == []  # gauge below BĐ2
+    assert feed(engine, [cam("cam-026", 60, id="c0")], stream="camera") == []  # gauge below BĐ2
     assert feed(engine, [gauge(600, 2.2, "g1")]) == []
     # A heartbeat, then flooding on roads that follow another gauge or none: no match.
     assert feed(engine, [cam("cam-026", 1200, "heartbeat"), cam("cam-041", 1300), cam("cam-001", 1400)],
-                "camera") == []
-    alerts = feed(engine, [cam("cam-026", 1800, id="c1")], "camera")
+                stream="camera") == []
+    alerts = feed(engine, [cam("cam-026", 1800, id="c1")], stream="camera")
     assert brief(alerts) == [("firing", None, 600.0, None)]
     record = alerts[0].to_record()
     assert record["key"] == {}
@@ -466,7 +455,7 @@ def test_cross_stream_gauge_then_camera_fires(tmp_path: Path) -> None:
 
 def test_cross_stream_camera_before_gauge_does_not_fire(tmp_path: Path) -> None:
     engine = engine_of(make_rules(tmp_path, flood_yaml()))
-    assert feed(engine, [cam("cam-026", 0)], "camera") == []
+    assert feed(engine, [cam("cam-026", 0)], stream="camera") == []
     assert feed(engine, [gauge(60, 2.5)]) == []
     assert engine.firing() == []
 
@@ -475,30 +464,30 @@ def test_cross_stream_step_earlier_than_previous_step_does_not_advance(tmp_path:
     # The camera stream lags: its event (10 min) is earlier than the gauge's (20 min).
     engine = engine_of(make_rules(tmp_path, flood_yaml()))
     feed(engine, [gauge(1200, 2.5)])
-    assert feed(engine, [cam("cam-026", 600)], "camera") == []
-    assert brief(feed(engine, [cam("cam-026", 1200)], "camera")) == [("firing", None, 1200.0, None)]
+    assert feed(engine, [cam("cam-026", 600)], stream="camera") == []
+    assert brief(feed(engine, [cam("cam-026", 1200)], stream="camera")) == [("firing", None, 1200.0, None)]
 
 
 def test_cross_stream_within_boundary(tmp_path: Path) -> None:
     rules = make_rules(tmp_path, flood_yaml())
     exact = engine_of(rules)
     feed(exact, [gauge(0, 2.5), gauge(10, 2.6)])
-    assert brief(feed(exact, [cam("cam-026", 2 * H)], "camera")) == [("firing", None, 0.0, None)]
+    assert brief(feed(exact, [cam("cam-026", 2 * H)], stream="camera")) == [("firing", None, 0.0, None)]
     # 2 h 5 s: the match started at 0 s is too old, the one started at 10 s completes.
     later = engine_of(rules)
     feed(later, [gauge(0, 2.5), gauge(10, 2.6)])
-    assert brief(feed(later, [cam("cam-026", 2 * H + 5)], "camera")) == [("firing", None, 10.0, None)]
+    assert brief(feed(later, [cam("cam-026", 2 * H + 5)], stream="camera")) == [("firing", None, 10.0, None)]
     too_late = engine_of(rules)
     feed(too_late, [gauge(0, 2.5)])
-    assert feed(too_late, [cam("cam-026", 2 * H + 1)], "camera") == []
+    assert feed(too_late, [cam("cam-026", 2 * H + 1)], stream="camera") == []
 
 
 def test_cross_stream_resolves_on_the_camera_watermark(tmp_path: Path) -> None:
     engine = engine_of(make_rules(tmp_path, flood_yaml(resolve_after="30m")))
     feed(engine, [gauge(0, 2.5)])
-    feed(engine, [cam("cam-026", 600)], "camera")
-    assert feed(engine, [cam("cam-001", 600 + 1799, "heartbeat")], "camera") == []
-    resolved = feed(engine, [cam("cam-001", 600 + 1801, "heartbeat")], "camera")
+    feed(engine, [cam("cam-026", 600)], stream="camera")
+    assert feed(engine, [cam("cam-001", 600 + 1799, "heartbeat")], stream="camera") == []
+    resolved = feed(engine, [cam("cam-001", 600 + 1801, "heartbeat")], stream="camera")
     assert brief(resolved) == [("resolved", None, 0.0, 2400.0)]
 
 
@@ -524,9 +513,9 @@ def test_by_list_joins_different_fields(tmp_path: Path) -> None:
     engine = engine_of(ruleset)
     login = decode("cyber", {"source_id": "soc-fw-1", "ts": T0, "event_action": "login", "event_outcome": "success",
                              "host": "cam-07", "src_ip": "10.1.2.3"})
-    assert feed(engine, [login], "cyber") == []
-    assert feed(engine, [cam("cam-08", 60, "plate_watchlist")], "camera") == []
-    alerts = feed(engine, [cam("cam-07", 120, "plate_watchlist", plate="75A-123.45")], "camera")
+    assert feed(engine, [login], stream="cyber") == []
+    assert feed(engine, [cam("cam-08", 60, "plate_watchlist")], stream="camera") == []
+    alerts = feed(engine, [cam("cam-07", 120, "plate_watchlist", plate="75A-123.45")], stream="camera")
     assert [a.key for a in alerts] == [{"key": "cam-07"}]
     assert alerts[0].starts_at == T0
     assert alerts[0].summary.startswith("camera cam-07: đăng nhập")
@@ -577,13 +566,8 @@ def test_state_is_plain_data_and_snapshot_restore_continues(tmp_path: Path, rule
               res(C, 200), spill(B, 400, "b2"), res(C, 2000)]
     whole = feed(engine_of(rules), events)
     for cut in range(1, len(events)):
-        first = engine_of(rules)
-        before = feed(first, events[:cut])
-        data = json.loads(json.dumps(first.snapshot()))
-        second = engine_of(make_rules(tmp_path, rule_yaml(), name=f"restored{cut}.yaml"))
-        second.restore(data)
-        after = feed(second, events[cut:])
-        assert [a.to_record() for a in before + after] == [a.to_record() for a in whole]
+        again = make_rules(tmp_path, rule_yaml(), name=f"restored{cut}.yaml")
+        assert records(run_restored(feed, events, cut, rules, again)) == records(whole)
     assert [a.status for a in whole] == ["firing", "firing", "resolved", "resolved"]
 
 
@@ -764,19 +748,13 @@ def property_rules(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
 
 
 @st.composite
-def reservoir_streams(draw: st.DrawFn, *, ordered: bool = True) -> list[tuple[int, dict[str, Any]]]:
+def reservoir_streams(draw: st.DrawFn, *, ordered: bool = True) -> Pairs:
     keys = draw(st.lists(st.sampled_from([A, B, C]), min_size=1, max_size=3, unique=True))
-    partition_of = {k: draw(st.integers(0, 1)) for k in keys}
-    clock = {0: 0.0, 1: 0.0}
+    steps = [0, 1, 60, 299, 300, 301, 600, 1800]
     pairs = []
-    for i in range(draw(st.integers(1, 40))):
-        key = draw(st.sampled_from(keys))
-        part = partition_of[key]
-        if ordered:
-            clock[part] += draw(st.sampled_from([0, 1, 60, 299, 300, 301, 600, 1800]))
-        else:
-            clock[part] += draw(st.integers(-400, 900))
-        raw: dict[str, Any] = {"source_id": key, "ts": T0 + 10_000 + clock[part], "id": f"e{i}",
+    for i, (part, key, t) in enumerate(arrivals(draw, keys, count=40, steps=steps,
+                                                late=None if ordered else (-400, 900))):
+        raw: dict[str, Any] = {"source_id": key, "ts": T0 + 10_000 + t, "id": f"e{i}",
                                "level_m": draw(st.sampled_from([HIGH[key], LOW[key]]))}
         if draw(st.booleans()):
             raw["rain_mm_1h"] = draw(st.sampled_from([20.0, 60.0]))
@@ -788,70 +766,41 @@ def reservoir_streams(draw: st.DrawFn, *, ordered: bool = True) -> list[tuple[in
     return pairs
 
 
-def run_batched(
-    engine: Engine, pairs: Sequence[tuple[Any, dict[str, Any]]], sizes: Sequence[int]
-) -> list[Alert]:
-    """Cut the arrival sequence into batches of `sizes` (cycled); each batch grouped by
-    (stream, partition) in order of first appearance. `pairs` hold a partition or a stream."""
-    out: list[Alert] = []
-    i = j = 0
-    while i < len(pairs):
-        size = sizes[j % len(sizes)]
-        j += 1
-        chunk = pairs[i:i + size]
-        i += size
-        groups: dict[Any, list[dict[str, Any]]] = {}
-        for where, event in chunk:
-            groups.setdefault(where, []).append(dict(event))
-        for where, batch in groups.items():
-            stream, part = (where, 0) if isinstance(where, str) else ("reservoir", where)
-            out.extend(engine.process(stream, batch, part))
-    return out
-
-
-def per_fingerprint(alerts: Sequence[Alert]) -> dict[str, list[tuple[str, str, float, float | None]]]:
-    out: dict[str, list[tuple[str, str, float, float | None]]] = {}
-    for a in alerts:
-        out.setdefault(a.fingerprint, []).append((a.alert_id, a.status, a.starts_at, a.ends_at))
-    return out
+def run_streams(engine: Engine, pairs: Sequence[tuple[str, dict[str, Any]]], sizes: Sequence[int]) -> list[Alert]:
+    """(stream, event) pairs in `batches` of `sizes`, each grouped by stream (partition 0)."""
+    return [alert for stream, batch in batches(pairs, sizes) for alert in engine.process(stream, batch)]
 
 
 def test_property_rules_fire_on_a_known_case(property_rules: RuleSet) -> None:
     events = [res(A, 0, rain_mm_1h=60.0), res(A, 60, HIGH[A], inflow_m3s=900.0),
               res(A, 120, LOW[A], spill_m3s=80.0, inflow_m3s=900.0), res(A, 2 * H)]
     pairs = [(0, event) for event in events]
-    alerts = run_batched(engine_of(property_rules), pairs, [len(pairs)])
+    alerts = run_batched(engine_of(property_rules), pairs, [len(pairs)], stream="reservoir")
     assert [(a.rule_id, a.status, a.starts_at - T0, a.ends_at and a.ends_at - T0) for a in alerts] == [
         ("p.three", "firing", 0.0, None), ("p.two", "firing", 60.0, None),
         ("p.three", "resolved", 0.0, 420.0), ("p.two", "resolved", 60.0, 420.0),
     ]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pairs=reservoir_streams(), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=6),
-       lateness=st.sampled_from([0.0, 120.0]))
+@batching_settings(300)
+@given(pairs=reservoir_streams(), sizes=SIZES, lateness=st.sampled_from([0.0, 120.0]))
 def test_batching_does_not_change_alerts(
-    property_rules: RuleSet, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], lateness: float
+    property_rules: RuleSet, pairs: Pairs, sizes: list[int], lateness: float
 ) -> None:
-    whole_engine = engine_of(property_rules, lateness_s=lateness)
-    whole = run_batched(whole_engine, pairs, [len(pairs)])
-    split_engine = engine_of(property_rules, lateness_s=lateness)
-    split = run_batched(split_engine, pairs, sizes)
-    single = run_batched(engine_of(property_rules, lateness_s=lateness), pairs, [1])
+    whole, whole_engine = replay(property_rules, pairs, [len(pairs)], stream="reservoir", lateness=lateness)
+    split, split_engine = replay(property_rules, pairs, sizes, stream="reservoir", lateness=lateness)
+    single, _ = replay(property_rules, pairs, [1], stream="reservoir", lateness=lateness)
     assert per_fingerprint(split) == per_fingerprint(whole) == per_fingerprint(single)
     assert whole_engine.states == split_engine.states
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pairs=reservoir_streams(ordered=False), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=6),
-       lateness=st.sampled_from([0.0, 300.0, 900.0]))
+@batching_settings(200)
+@given(pairs=reservoir_streams(ordered=False), sizes=SIZES, lateness=st.sampled_from([0.0, 300.0, 900.0]))
 def test_batching_does_not_change_alerts_with_out_of_order_events(
-    property_rules: RuleSet, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], lateness: float
+    property_rules: RuleSet, pairs: Pairs, sizes: list[int], lateness: float
 ) -> None:
-    whole_engine = engine_of(property_rules, lateness_s=lateness)
-    whole = run_batched(whole_engine, pairs, [len(pairs)])
-    split_engine = engine_of(property_rules, lateness_s=lateness)
-    split = run_batched(split_engine, pairs, sizes)
+    whole, whole_engine = replay(property_rules, pairs, [len(pairs)], stream="reservoir", lateness=lateness)
+    split, split_engine = replay(property_rules, pairs, sizes, stream="reservoir", lateness=lateness)
     assert per_fingerprint(split) == per_fingerprint(whole)
     assert whole_engine.states == split_engine.states
     assert whole_engine.watermarks == split_engine.watermarks
@@ -882,13 +831,12 @@ def flood_rules(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
 
 def test_flood_fixture_fires_on_a_known_case(flood_rules: RuleSet) -> None:
     pairs = [("reservoir", gauge(0, 2.6)), ("camera", cam("cam-026", 60)), ("camera", cam("cam-026", 5000))]
-    alerts = run_batched(engine_of(flood_rules), pairs, [len(pairs)])
+    alerts = run_streams(engine_of(flood_rules), pairs, [len(pairs)])
     assert brief(alerts) == [("firing", None, 0.0, None), ("resolved", None, 0.0, 1260.0)]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pairs=flood_streams(), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=6),
-       lateness=st.sampled_from([0.0, 300.0]))
+@batching_settings(300)
+@given(pairs=flood_streams(), sizes=SIZES, lateness=st.sampled_from([0.0, 300.0]))
 def test_cross_stream_batching_does_not_change_alerts(
     flood_rules: RuleSet, pairs: list[tuple[str, dict[str, Any]]], sizes: list[int], lateness: float
 ) -> None:
@@ -904,8 +852,8 @@ def test_cross_stream_batching_does_not_change_alerts(
         engine = engine_of(flood_rules, lateness_s=lateness)
         out: list[Alert] = []
         for run_pairs in runs:
-            out.extend(run_batched(engine, run_pairs, cut))
-        return [(a.alert_id, a.status, a.starts_at, a.ends_at) for a in out], engine
+            out.extend(run_streams(engine, run_pairs, cut))
+        return summary_of(out), engine
 
     whole, whole_engine = run([len(pairs)])
     split, split_engine = run(sizes)

@@ -10,60 +10,66 @@ covers a baseline window: from NOW = T0+69m (the bucket whose current window is
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import kindtest
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from kindtest import (
+    SIZES,
+    T0,
+    Pairs,
+    arrivals,
+    batching_settings,
+    brief,
+    engine_of,
+    make_rules,
+    only_problem,
+    per_fingerprint,
+    records,
+    replay,
+    rule_error,
+    run_restored,
+    summary_of,
+)
 
 from ioc.alerts import Alert
 from ioc.engine import Engine
 from ioc.events import decode
-from ioc.refdata import Reference
-from ioc.rules.exceptions import RuleError
 from ioc.rules.kinds.spike import SpikeRule
-from ioc.rules.loader import RuleSet, load_rules
+from ioc.rules.loader import RuleSet
 
-T0 = 1761526800.0  # 2025-10-27T01:00:00Z, an hour boundary
 NOW = 4140  # T0+69m: the first bucket where a key first seen at T0 is judged
 RULE_ID = "camera.violations.spike"
 A, B, C = "cam-hue-001", "cam-hue-002", "cam-hue-003"
 BASELINE_TIMES = (0, 600, 1200, 1800, 2400, 3000)  # six events: baseline 6 * 10/60 = 1
 
 
+# One spike rule over camera violations (10 min against 1 h, ratio 3): `rule_yaml(**fields)` overrides,
+# adds or (None) removes fields.
+RULE: dict[str, Any] = {
+    "id": RULE_ID,
+    "stream": "camera",
+    "kind": "spike",
+    "where": "event_type != 'heartbeat'",
+    "window": "10m",
+    "baseline": "1h",
+    "ratio": 3,
+    "min_count": 3,
+    "severity": "warning",
+    "labels": {"domain": "traffic"},
+    "summary": "Camera {source_id} ({district}): vi phạm tăng đột biến, {value}",
+}
+
+
 # -- helpers --------------------------------------------------------------------------------
 
-
-def rule_yaml(**fields: Any) -> str:
-    base: dict[str, Any] = {
-        "id": RULE_ID,
-        "stream": "camera",
-        "kind": "spike",
-        "where": "event_type != 'heartbeat'",
-        "window": "10m",
-        "baseline": "1h",
-        "ratio": 3,
-        "min_count": 3,
-        "severity": "warning",
-        "labels": {"domain": "traffic"},
-        "summary": "Camera {source_id} ({district}): vi phạm tăng đột biến, {value}",
-    }
-    for name, value in fields.items():
-        if value is None:
-            base.pop(name, None)
-        else:
-            base[name] = value
-    return "rules:\n  - " + json.dumps(base, ensure_ascii=False) + "\n"
-
-
-def make_rules(tmp_path: Path, text: str, name: str = "rules.yaml") -> RuleSet:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return load_rules([path], Reference())
+rule_yaml = partial(kindtest.rule_yaml, RULE)
+feed = partial(kindtest.feed, stream="camera")
 
 
 def one_rule(tmp_path: Path, **fields: Any) -> RuleSet:
@@ -71,10 +77,7 @@ def one_rule(tmp_path: Path, **fields: Any) -> RuleSet:
 
 
 def load_error(tmp_path: Path, **fields: Any) -> str:
-    with pytest.raises(RuleError) as info:
-        one_rule(tmp_path, **fields)
-    assert len(info.value.problems) == 1, str(info.value)
-    return str(info.value.problems[0])
+    return only_problem(rule_error(tmp_path, rule_yaml(**fields)))
 
 
 def cam(t: float, source: str = A, event_type: str = "red_light", id: str | None = None,
@@ -88,24 +91,6 @@ def cam(t: float, source: str = A, event_type: str = "red_light", id: str | None
 
 def baseline(source: str = A) -> list[dict[str, Any]]:
     return [cam(t, source, id=f"base-{t}") for t in BASELINE_TIMES]
-
-
-def engine_of(ruleset: RuleSet, **kw: Any) -> Engine:
-    return Engine(ruleset, clock=lambda: 0.0, **kw)
-
-
-def feed(engine: Engine, events: Iterable[dict[str, Any]], partition: int = 0) -> list[Alert]:
-    out: list[Alert] = []
-    for event in events:
-        out.extend(engine.process("camera", [event], partition))
-    return out
-
-
-def brief(alerts: Sequence[Alert]) -> list[tuple[str, str, float, float | None]]:
-    return [
-        (a.status, a.key["source_id"], a.starts_at - T0, None if a.ends_at is None else a.ends_at - T0)
-        for a in alerts
-    ]
 
 
 def state_of(engine: Engine, source: str = A, rule_id: str = RULE_ID) -> dict[str, Any]:
@@ -524,79 +509,42 @@ def property_rules(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
 
 
 @st.composite
-def streams(draw: st.DrawFn, *, ordered: bool = True) -> list[tuple[int, dict[str, Any]]]:
+def streams(draw: st.DrawFn, *, ordered: bool = True) -> Pairs:
     keys = draw(st.lists(st.sampled_from([A, B, C]), min_size=1, max_size=3, unique=True))
-    partition_of = {k: draw(st.integers(0, 1)) for k in keys}
-    clock = {0: 0.0, 1: 0.0}
+    steps = [0, 1, 5, 59, 60, 61, 120, 300, 600, 1200, 1800]
     pairs = []
-    for i in range(draw(st.integers(1, 60))):
-        key = draw(st.sampled_from(keys))
-        part = partition_of[key]
-        if ordered:
-            step = draw(st.sampled_from([0, 1, 5, 59, 60, 61, 120, 300, 600, 1200, 1800]))
-        else:
-            step = draw(st.integers(-300, 900))
-        clock[part] = max(0.0, clock[part] + step)
+    for i, (part, key, t) in enumerate(arrivals(draw, keys, count=60, steps=steps, clamp=True,
+                                                late=None if ordered else (-300, 900))):
         kind = draw(st.sampled_from(["red_light", "red_light", "speeding", "heartbeat"]))
         speed = draw(st.sampled_from([None, 30.0, 50.0, 120.0]))
-        raw: dict[str, Any] = {"source_id": key, "ts": T0 + clock[part], "event_type": kind, "id": f"e{i}"}
+        raw: dict[str, Any] = {"source_id": key, "ts": T0 + t, "event_type": kind, "id": f"e{i}"}
         if speed is not None:
             raw["speed_kmh"] = speed
         pairs.append((part, decode("camera", raw)))
     return pairs
 
 
-def run_batched(engine: Engine, pairs: Sequence[tuple[int, dict[str, Any]]], sizes: Sequence[int]) -> list[Alert]:
-    out: list[Alert] = []
-    i = j = 0
-    while i < len(pairs):
-        size = sizes[j % len(sizes)]
-        j += 1
-        by_part: dict[int, list[dict[str, Any]]] = {}
-        for part, event in pairs[i:i + size]:
-            by_part.setdefault(part, []).append(dict(event))
-        i += size
-        for part, batch in by_part.items():
-            out.extend(engine.process("camera", batch, part))
-    return out
-
-
-def per_fingerprint(alerts: Sequence[Alert]) -> dict[str, list[tuple[str, str, float, float | None]]]:
-    out: dict[str, list[tuple[str, str, float, float | None]]] = {}
-    for a in alerts:
-        out.setdefault(a.fingerprint, []).append((a.alert_id, a.status, a.starts_at, a.ends_at))
-    return out
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pairs=streams(), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=6),
-       lateness=st.sampled_from([0.0, 120.0]))
+@batching_settings(300)
+@given(pairs=streams(), sizes=SIZES, lateness=st.sampled_from([0.0, 120.0]))
 def test_batching_does_not_change_alerts(
-    property_rules: RuleSet, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], lateness: float
+    property_rules: RuleSet, pairs: Pairs, sizes: list[int], lateness: float
 ) -> None:
-    whole_engine = engine_of(property_rules, lateness_s=lateness)
-    whole = run_batched(whole_engine, pairs, [len(pairs)])
-    split_engine = engine_of(property_rules, lateness_s=lateness)
-    split = run_batched(split_engine, pairs, sizes)
-    single = run_batched(engine_of(property_rules, lateness_s=lateness), pairs, [1])
+    whole, whole_engine = replay(property_rules, pairs, [len(pairs)], stream="camera", lateness=lateness)
+    split, split_engine = replay(property_rules, pairs, sizes, stream="camera", lateness=lateness)
+    single, _ = replay(property_rules, pairs, [1], stream="camera", lateness=lateness)
     assert per_fingerprint(split) == per_fingerprint(whole) == per_fingerprint(single)
     assert whole_engine.states == split_engine.states
     if len({part for part, _ in pairs}) == 1:
-        assert [(a.alert_id, a.status, a.starts_at, a.ends_at) for a in split] == [
-            (a.alert_id, a.status, a.starts_at, a.ends_at) for a in whole
-        ]
+        assert summary_of(split) == summary_of(whole)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pairs=streams(ordered=False), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=6),
-       lateness=st.sampled_from([0.0, 60.0, 600.0]))
+@batching_settings(200)
+@given(pairs=streams(ordered=False), sizes=SIZES, lateness=st.sampled_from([0.0, 60.0, 600.0]))
 def test_batching_does_not_change_alerts_with_out_of_order_events(
-    property_rules: RuleSet, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], lateness: float
+    property_rules: RuleSet, pairs: Pairs, sizes: list[int], lateness: float
 ) -> None:
-    whole_engine = engine_of(property_rules, lateness_s=lateness)
-    whole = run_batched(whole_engine, pairs, [len(pairs)])
-    split_engine = engine_of(property_rules, lateness_s=lateness)
-    split = run_batched(split_engine, pairs, sizes)
+    whole, whole_engine = replay(property_rules, pairs, [len(pairs)], stream="camera", lateness=lateness)
+    split, split_engine = replay(property_rules, pairs, sizes, stream="camera", lateness=lateness)
     assert per_fingerprint(split) == per_fingerprint(whole)
     assert whole_engine.states == split_engine.states
     for alert in whole:
@@ -624,10 +572,5 @@ def test_snapshot_restore_mid_stream(tmp_path: Path, cut: int) -> None:
     events = [*baseline(), cam(NOW), cam(NOW + 1), cam(NOW + 2), cam(4800), cam(4801), cam(4802), cam(4803),
               cam(5100, B), cam(9000, B)]
     whole = feed(engine_of(rules), events)
-    first = engine_of(rules)
-    before = feed(first, events[:cut])
-    second = engine_of(rules)
-    second.restore(json.loads(json.dumps(first.snapshot())))  # state is plain data
-    after = feed(second, events[cut:])
-    assert [a.to_record() for a in before + after] == [a.to_record() for a in whole]
+    assert records(run_restored(feed, events, cut, rules)) == records(whole)  # the state is plain data
     assert len(whole) == 4

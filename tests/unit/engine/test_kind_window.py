@@ -8,64 +8,70 @@ from one src_ip in 120 s), port scan (>= 50 distinct dst_port in 1 min), rain de
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import kindtest
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from kindtest import (
+    SIZES,
+    T0,
+    Pairs,
+    arrivals,
+    batching_settings,
+    engine_of,
+    per_fingerprint,
+    records,
+    replay,
+    rule_error,
+    run_batched,
+    run_restored,
+    summary_of,
+)
+from kindtest import brief_values as brief
 
-from ioc.alerts import Alert, fingerprint
-from ioc.engine import Engine
+from ioc.alerts import fingerprint
 from ioc.events import decode
 from ioc.refdata import Reference, load_reference
-from ioc.rules.exceptions import RuleError
 from ioc.rules.kinds.window import SlidingWindowRule, TumblingWindowRule
-from ioc.rules.loader import RuleSet, load_rules
+from ioc.rules.loader import RuleSet
 
 REPO = Path(__file__).resolve().parents[3]
 REFERENCE = load_reference(REPO / "config" / "reference")
 
-T0 = 1761526800.0  # 2025-10-27T01:00:00Z (08:00 in Huế); a multiple of 1 h, so windows align on it
 IP, IP2 = "203.0.113.7", "198.51.100.23"
 RULE_ID = "test.cyber.bruteforce"
 FAILURE = 'event_action == "authentication" and event_outcome == "failure"'
 
 
+# One window rule (brute force by default): `rule_yaml(**fields)` overrides, adds or (None) removes fields.
+RULE: dict[str, Any] = {
+    "id": RULE_ID,
+    "stream": "cyber",
+    "kind": "window",
+    "key": ["src_ip"],
+    "where": FAILURE,
+    "agg": "count",
+    "window": "2m",
+    "condition": "value >= 8",
+    "severity": "critical",
+    "labels": {"domain": "cyber", "agency": "SOC Huế"},
+    "summary": "{src_ip}: {value} lần đăng nhập thất bại trong 2 phút (user {user})",
+    "description": "Dò mật khẩu từ {src_ip}",
+    "sla": {"ack": "15m"},
+}
+
+
 # -- helpers --------------------------------------------------------------------------------
 
-
-def rule_yaml(**fields: Any) -> str:
-    """One window rule (brute force by default), fields overridden, added, or removed with None."""
-    base: dict[str, Any] = {
-        "id": RULE_ID,
-        "stream": "cyber",
-        "kind": "window",
-        "key": ["src_ip"],
-        "where": FAILURE,
-        "agg": "count",
-        "window": "2m",
-        "condition": "value >= 8",
-        "severity": "critical",
-        "labels": {"domain": "cyber", "agency": "SOC Huế"},
-        "summary": "{src_ip}: {value} lần đăng nhập thất bại trong 2 phút (user {user})",
-        "description": "Dò mật khẩu từ {src_ip}",
-        "sla": {"ack": "15m"},
-    }
-    for name, value in fields.items():
-        if value is None:
-            base.pop(name, None)
-        else:
-            base[name] = value
-    return "rules:\n  - " + json.dumps(base, ensure_ascii=False) + "\n"
-
-
-def make_rules(tmp_path: Path, text: str, reference: Reference = REFERENCE, name: str = "rules.yaml") -> RuleSet:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return load_rules([path], reference)
+rule_yaml = partial(kindtest.rule_yaml, RULE)
+make_rules = partial(kindtest.make_rules, reference=REFERENCE)
+feed = partial(kindtest.feed, stream="cyber")
 
 
 def one_rule(tmp_path: Path, **fields: Any) -> RuleSet:
@@ -73,9 +79,7 @@ def one_rule(tmp_path: Path, **fields: Any) -> RuleSet:
 
 
 def load_error(tmp_path: Path, **fields: Any) -> str:
-    with pytest.raises(RuleError) as info:
-        one_rule(tmp_path, **fields)
-    return str(info.value)
+    return str(rule_error(tmp_path, rule_yaml(**fields), REFERENCE))
 
 
 def cyber(t: float, ip: str = IP, action: str = "authentication", outcome: str | None = "failure",
@@ -101,26 +105,6 @@ def rain(source: str, t: float, mm: float | None, id: str | None = None) -> dict
     if id is not None:
         raw["id"] = id
     return decode("reservoir", raw)
-
-
-def engine_of(ruleset: RuleSet, **kw: Any) -> Engine:
-    return Engine(ruleset, clock=lambda: 0.0, **kw)
-
-
-def feed(engine: Engine, events: Iterable[dict[str, Any]], stream: str = "cyber", partition: int = 0) -> list[Alert]:
-    """Events one per batch (the strictest batching), alerts concatenated."""
-    out: list[Alert] = []
-    for event in events:
-        out.extend(engine.process(stream, [event], partition))
-    return out
-
-
-def brief(alerts: Sequence[Alert]) -> list[tuple[str, float, float | None, Any]]:
-    """(status, starts_at - T0, ends_at - T0, value) of each alert."""
-    return [
-        (a.status, a.starts_at - T0, None if a.ends_at is None else a.ends_at - T0, a.value)
-        for a in alerts
-    ]
 
 
 # -- sliding: firing --------------------------------------------------------------------------
@@ -224,11 +208,11 @@ def test_sliding_resolves_at_event_that_breaks_condition(tmp_path: Path) -> None
                      window="3h", condition="value * 3 > 100", summary="{name}: {value:.1f} mm/h",
                      description=None)
     engine = engine_of(rules)
-    alerts = feed(engine, [rain("ta-trach", 0, 30), rain("ta-trach", 1800, 40)], "reservoir")
+    alerts = feed(engine, [rain("ta-trach", 0, 30), rain("ta-trach", 1800, 40)], stream="reservoir")
     assert brief(alerts) == [("firing", 1800.0, None, 35.0)]
     assert alerts[0].summary == "Hồ Tả Trạch: 35.0 mm/h"
-    assert feed(engine, [rain("ta-trach", 3600, 34)], "reservoir") == []  # avg 34.67: 104 mm
-    alerts = feed(engine, [rain("ta-trach", 5400, 20)], "reservoir")      # avg 31: 93 mm
+    assert feed(engine, [rain("ta-trach", 3600, 34)], stream="reservoir") == []  # avg 34.67: 104 mm
+    alerts = feed(engine, [rain("ta-trach", 5400, 20)], stream="reservoir")      # avg 31: 93 mm
     assert brief(alerts) == [("resolved", 1800.0, 5400.0, 35.0)]
 
 
@@ -369,7 +353,7 @@ def test_sliding_aggregate_values(tmp_path: Path, agg: str, expected: float) -> 
     rules = one_rule(tmp_path, stream="reservoir", key=None, where=None, agg=agg, field=field, window="1h",
                      condition="count >= 10", summary="{value}", description=None)
     engine = engine_of(rules)
-    alerts = feed(engine, [rain("huong-dien", 300 * i, mm) for i, mm in enumerate(readings)], "reservoir")
+    alerts = feed(engine, [rain("huong-dien", 300 * i, mm) for i, mm in enumerate(readings)], stream="reservoir")
     assert brief(alerts) == [("firing", 2700.0, None, expected)]
 
 
@@ -379,7 +363,7 @@ def test_p95_is_nearest_rank(tmp_path: Path) -> None:
     engine = engine_of(rules)
     events = [rain("a-luoi", 60 * i, float(v)) for i, v in enumerate(range(20, 0, -1))]
     # 20 samples 1..20: the 19th smallest (ceil(0.95 * 20) = 19).
-    assert brief(feed(engine, events, "reservoir")) == [("firing", 1140.0, None, 19.0)]
+    assert brief(feed(engine, events, stream="reservoir")) == [("firing", 1140.0, None, 19.0)]
 
 
 def test_sliding_events_without_the_field_add_nothing(tmp_path: Path) -> None:
@@ -387,7 +371,7 @@ def test_sliding_events_without_the_field_add_nothing(tmp_path: Path) -> None:
                      window="1h", condition="value >= 50", summary="{value}", description=None)
     engine = engine_of(rules)
     events = [rain("ta-trach", 0, 30), rain("ta-trach", 60, None), rain("ta-trach", 120, 25)]
-    assert brief(feed(engine, events, "reservoir")) == [("firing", 120.0, None, 55.0)]
+    assert brief(feed(engine, events, stream="reservoir")) == [("firing", 120.0, None, 55.0)]
     assert engine.states["test.cyber.bruteforce"][("ta-trach",)]["v"] == [30.0, 25.0]
 
 
@@ -400,7 +384,7 @@ def test_field_may_be_an_expression(tmp_path: Path) -> None:
     events = [decode("reservoir", {**base, "ts": T0, "turbine_m3s": 300.0, "spill_m3s": 600.0}),
               decode("reservoir", {**base, "ts": T0 + 60, "turbine_m3s": 300.0}),  # no spill: no sample
               decode("reservoir", {**base, "ts": T0 + 120, "turbine_m3s": 300.0, "spill_m3s": 800.0})]
-    assert brief(feed(engine, events, "reservoir")) == [("firing", 120.0, None, 1100.0)]
+    assert brief(feed(engine, events, stream="reservoir")) == [("firing", 120.0, None, 1100.0)]
 
 
 # -- tumbling and hopping ----------------------------------------------------------------------
@@ -515,7 +499,7 @@ def test_hopping_rain_three_hours_in_hourly_steps(tmp_path: Path) -> None:
                      summary="{name}: {value} mm/h", description=None)
     engine = engine_of(rules)
     events = [rain("ta-trach", 300 * i, mm) for i, mm in enumerate([10, 20, 55, 30] + [5] * 20)]
-    alerts = feed(engine, events + [rain("binh-dien", 6 * 3600, 0)], "reservoir")
+    alerts = feed(engine, events + [rain("binh-dien", 6 * 3600, 0)], stream="reservoir")
     # 55 mm at 600 s is in [−2h, 1h), [−1h, 2h), [0, 3h): three matches, one episode.
     assert brief(alerts) == [("firing", -7200.0, None, 55.0), ("resolved", -7200.0, 14400.0, 55.0)]
     assert alerts[0].summary == "Hồ Tả Trạch: 55.0 mm/h"
@@ -563,12 +547,8 @@ def test_snapshot_restore_mid_window_same_alerts(tmp_path: Path) -> None:
     whole = feed(engine_of(make_rules(tmp_path, text)), events)
     assert {a.rule_id for a in whole} == {RULE_ID, "x.hop"}
     for cut in (5, 12, 20, 25):
-        first = engine_of(make_rules(tmp_path, text))
-        before = feed(first, events[:cut])
-        second = engine_of(make_rules(tmp_path, text, name="again.yaml"))
-        second.restore(json.loads(json.dumps(first.snapshot())))
-        after = feed(second, events[cut:])
-        assert [a.to_record() for a in before + after] == [a.to_record() for a in whole]
+        again = make_rules(tmp_path, text, name="again.yaml")
+        assert records(run_restored(feed, events, cut, make_rules(tmp_path, text), again)) == records(whole)
 
 
 # -- build-time validation -----------------------------------------------------------------------
@@ -638,6 +618,7 @@ def test_valid_variants_load(tmp_path: Path) -> None:
 
 # -- batching does not change results (property) ----------------------------------------------
 
+END = T0 + 100_000  # the property runs end by advancing both partitions to here
 PROPERTY_RULES = """
 defaults: {stream: cyber, kind: window, key: [src_ip], summary: '{src_ip} {value}'}
 rules:
@@ -653,79 +634,43 @@ rules:
 
 @pytest.fixture(scope="module")
 def property_rules(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
-    return make_rules(tmp_path_factory.mktemp("prop"), PROPERTY_RULES, Reference())
+    return make_rules(tmp_path_factory.mktemp("prop"), PROPERTY_RULES, reference=Reference())
 
 
 @st.composite
-def streams(draw: st.DrawFn, *, ordered: bool = True) -> list[tuple[int, dict[str, Any]]]:
+def streams(draw: st.DrawFn, *, ordered: bool = True) -> Pairs:
     ips = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
-    partition_of = {ip: draw(st.integers(0, 1)) for ip in ips}
-    clock = {0: 0.0, 1: 0.0}
+    steps = [0, 1, 5, 10, 20, 30, 59, 60, 61, 120, 300]
     pairs = []
-    for i in range(draw(st.integers(1, 50))):
-        ip = draw(st.sampled_from(ips))
-        part = partition_of[ip]
-        if ordered:
-            clock[part] += draw(st.sampled_from([0, 1, 5, 10, 20, 30, 59, 60, 61, 120, 300]))
-        else:
-            clock[part] = max(0.0, clock[part] + draw(st.integers(-150, 200)))
-        raw = {"source_id": "fw", "ts": T0 + clock[part], "event_action": "authentication", "src_ip": ip,
+    for i, (part, ip, t) in enumerate(arrivals(draw, ips, count=50, steps=steps, clamp=True,
+                                               late=None if ordered else (-150, 200))):
+        raw = {"source_id": "fw", "ts": T0 + t, "event_action": "authentication", "src_ip": ip,
                "event_outcome": draw(st.sampled_from(["failure", "failure", "success"])),
                "dst_port": draw(st.sampled_from([22, 80, 443, 3389, 8080])), "id": f"e{i}"}
         pairs.append((part, decode("cyber", raw)))
     return pairs
 
 
-def run_batched(engine: Engine, pairs: Sequence[tuple[int, dict[str, Any]]], sizes: Sequence[int]) -> list[Alert]:
-    """Cut the arrival sequence into batches of `sizes` (cycled); each batch grouped by partition."""
-    out: list[Alert] = []
-    i = j = 0
-    while i < len(pairs):
-        size = sizes[j % len(sizes)]
-        j += 1
-        by_part: dict[int, list[dict[str, Any]]] = {}
-        for part, event in pairs[i:i + size]:
-            by_part.setdefault(part, []).append(dict(event))
-        i += size
-        for part, batch in by_part.items():
-            out.extend(engine.process("cyber", batch, part))
-    for part in (0, 1):
-        out.extend(engine.advance("cyber", T0 + 100_000, part))
-    return out
-
-
-def per_fingerprint(alerts: Sequence[Alert]) -> dict[str, list[tuple[str, str, float, float | None]]]:
-    out: dict[str, list[tuple[str, str, float, float | None]]] = {}
-    for a in alerts:
-        out.setdefault(a.fingerprint, []).append((a.alert_id, a.status, a.starts_at, a.ends_at))
-    return out
-
-
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pairs=streams(), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=6),
-       lateness=st.sampled_from([0.0, 90.0]))
+@batching_settings(250)
+@given(pairs=streams(), sizes=SIZES, lateness=st.sampled_from([0.0, 90.0]))
 def test_batching_does_not_change_alerts(
-    property_rules: RuleSet, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], lateness: float
+    property_rules: RuleSet, pairs: Pairs, sizes: list[int], lateness: float
 ) -> None:
-    whole = run_batched(engine_of(property_rules, lateness_s=lateness), pairs, [len(pairs)])
-    split = run_batched(engine_of(property_rules, lateness_s=lateness), pairs, sizes)
-    single = run_batched(engine_of(property_rules, lateness_s=lateness), pairs, [1])
+    whole, _ = replay(property_rules, pairs, [len(pairs)], stream="cyber", lateness=lateness, end=END)
+    split, _ = replay(property_rules, pairs, sizes, stream="cyber", lateness=lateness, end=END)
+    single, _ = replay(property_rules, pairs, [1], stream="cyber", lateness=lateness, end=END)
     assert per_fingerprint(split) == per_fingerprint(whole) == per_fingerprint(single)
     if len({part for part, _ in pairs}) == 1:
-        key = [(a.alert_id, a.status, a.starts_at, a.ends_at) for a in whole]
-        assert [(a.alert_id, a.status, a.starts_at, a.ends_at) for a in split] == key
+        assert summary_of(split) == summary_of(whole)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pairs=streams(ordered=False), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=6),
-       lateness=st.sampled_from([0.0, 60.0, 200.0]))
+@batching_settings(200)
+@given(pairs=streams(ordered=False), sizes=SIZES, lateness=st.sampled_from([0.0, 60.0, 200.0]))
 def test_batching_does_not_change_alerts_with_out_of_order_events(
-    property_rules: RuleSet, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], lateness: float
+    property_rules: RuleSet, pairs: Pairs, sizes: list[int], lateness: float
 ) -> None:
-    whole_engine = engine_of(property_rules, lateness_s=lateness)
-    whole = run_batched(whole_engine, pairs, [len(pairs)])
-    split_engine = engine_of(property_rules, lateness_s=lateness)
-    split = run_batched(split_engine, pairs, sizes)
+    whole, whole_engine = replay(property_rules, pairs, [len(pairs)], stream="cyber", lateness=lateness, end=END)
+    split, split_engine = replay(property_rules, pairs, sizes, stream="cyber", lateness=lateness, end=END)
     assert per_fingerprint(split) == per_fingerprint(whole)
     assert whole_engine.states == split_engine.states
 
@@ -734,5 +679,5 @@ def test_property_rules_do_produce_alerts(property_rules: RuleSet) -> None:
     # Guard for the property tests: the rule set is not vacuous on a plain stream.
     events = [(0, cyber(t, "10.0.0.1", dst_port=p)) for t, p in
               [(0, 22), (10, 80), (20, 443), (30, 22), (40, 80), (200, 22)]]
-    alerts = run_batched(engine_of(property_rules), events, [1])
+    alerts = run_batched(engine_of(property_rules), events, [1], stream="cyber", end=END)
     assert {a.rule_id for a in alerts} >= {"p.slide", "p.slide.realert", "p.distinct", "p.avg", "p.tumble", "p.hop"}

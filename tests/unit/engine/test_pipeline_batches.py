@@ -9,16 +9,16 @@ from typing import Any
 
 import orjson
 import pytest
+from kindtest import T0, engine_of, make_rules
 from prometheus_client import CollectorRegistry
 
 from ioc.engine import Engine
 from ioc.metrics import IocMetrics
 from ioc.pipeline import DeadLetter, Pipeline, RawRecord
 from ioc.refdata import load_reference
-from ioc.rules.loader import RuleSet, load_rules
+from ioc.rules.loader import RuleSet
 
 REPO = Path(__file__).resolve().parents[3]
-T0 = 1761526800.0  # 2025-10-27T01:00:00Z
 NOW = T0 + 10_000.0
 TOPIC = "ioc.raw.reservoir"
 RULE_ID = "pipe.level.near_nwl"
@@ -40,9 +40,7 @@ rules:
 
 @pytest.fixture
 def ruleset(tmp_path: Path) -> RuleSet:
-    path = tmp_path / "reservoir.yaml"
-    path.write_text(RULES, encoding="utf-8")
-    return load_rules([path], load_reference(REPO / "config" / "reference"))
+    return make_rules(tmp_path, RULES, load_reference(REPO / "config" / "reference"), name="reservoir.yaml")
 
 
 @pytest.fixture
@@ -52,7 +50,7 @@ def registry() -> CollectorRegistry:
 
 @pytest.fixture
 def pipeline(ruleset: RuleSet, registry: CollectorRegistry) -> Pipeline:
-    engine = Engine(ruleset, clock=lambda: 0.0)
+    engine = engine_of(ruleset)
     return Pipeline(engine, IocMetrics(registry), clock=lambda: NOW)
 
 

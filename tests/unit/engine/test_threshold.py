@@ -7,64 +7,66 @@ Hương Điền 58 m. Events are built with `ioc.events.decode`, as the pipeline
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import kindtest
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from kindtest import (
+    SIZES,
+    T0,
+    Pairs,
+    arrivals,
+    batching_settings,
+    brief,
+    engine_of,
+    expected_fingerprint,
+    feed_pairs,
+    per_fingerprint,
+    records,
+    replay,
+    restored,
+    run_restored,
+    summary_of,
+)
 
-from ioc.alerts import Alert
-from ioc.engine import Engine
 from ioc.events import decode
 from ioc.refdata import Reference, load_reference
-from ioc.rules.loader import RuleSet, load_rules
+from ioc.rules.loader import RuleSet
 
 REPO = Path(__file__).resolve().parents[3]
 REFERENCE = load_reference(REPO / "config" / "reference")
 
-T0 = 1761526800.0  # 2025-10-27T01:00:00Z (08:00 in Huế)
 RULE_ID = "test.level.near_nwl"
 NWL = {"ta-trach": 45.0, "binh-dien": 85.0, "huong-dien": 58.0}
 A, B, C = "ta-trach", "binh-dien", "huong-dien"
 
+# One threshold rule over the reservoir stream (near NWL); `rule_yaml(**fields)` overrides/adds fields.
+RULE: dict[str, Any] = {
+    "id": RULE_ID,
+    "stream": "reservoir",
+    "kind": "threshold",
+    "where": "nwl_m is not None",
+    "condition": "level_m >= nwl_m - 0.5",
+    "for": "10m",
+    "severity": "warning",
+    "labels": {"domain": "water", "agency": "Sở NN&PTNT"},
+    "summary": "{name}: mực nước {level_m:.2f} m, còn dưới 0,5 m đến mực nước dâng bình thường {nwl_m} m",
+    "description": "{name} gần MNDBT, chuẩn bị vận hành xả.",
+    "sla": {"ack": "15m", "resolve": "2h"},
+}
+
 
 # -- helpers --------------------------------------------------------------------------------
 
-
-def rule_yaml(**fields: Any) -> str:
-    """One threshold rule over the reservoir stream (near NWL), with fields overridden/added."""
-    base: dict[str, Any] = {
-        "id": RULE_ID,
-        "stream": "reservoir",
-        "kind": "threshold",
-        "where": "nwl_m is not None",
-        "condition": "level_m >= nwl_m - 0.5",
-        "for": "10m",
-        "severity": "warning",
-        "labels": {"domain": "water", "agency": "Sở NN&PTNT"},
-        "summary": "{name}: mực nước {level_m:.2f} m, còn dưới 0,5 m đến mực nước dâng bình thường {nwl_m} m",
-        "description": "{name} gần MNDBT, chuẩn bị vận hành xả.",
-        "sla": {"ack": "15m", "resolve": "2h"},
-    }
-    for name, value in fields.items():
-        name = "for" if name == "for_" else name
-        if value is None:
-            base.pop(name, None)
-        else:
-            base[name] = value
-    # JSON is YAML: exact, and keeps the Vietnamese text as written.
-    return "rules:\n  - " + json.dumps(base, ensure_ascii=False) + "\n"
-
-
-def make_rules(tmp_path: Path, text: str, reference: Reference = REFERENCE, name: str = "rules.yaml") -> RuleSet:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return load_rules([path], reference)
+rule_yaml = partial(kindtest.rule_yaml, RULE)
+make_rules = partial(kindtest.make_rules, reference=REFERENCE)
+feed = partial(kindtest.feed, stream="reservoir")
+run_scenario = partial(feed_pairs, stream="reservoir")
 
 
 def one_rule(tmp_path: Path, **fields: Any) -> RuleSet:
@@ -88,31 +90,6 @@ def high(source: str, t: float, delta: float = 0.2, **kw: Any) -> dict[str, Any]
 def low(source: str, t: float, **kw: Any) -> dict[str, Any]:
     """Condition false: 2 m below NWL."""
     return ev(source, t, NWL[source] - 2.0, **kw)
-
-
-def engine_of(ruleset: RuleSet, **kw: Any) -> Engine:
-    return Engine(ruleset, clock=lambda: 0.0, **kw)
-
-
-def feed(engine: Engine, events: Iterable[dict[str, Any]], partition: int = 0) -> list[Alert]:
-    """Events one per batch (the strictest batching), alerts concatenated."""
-    out: list[Alert] = []
-    for event in events:
-        out.extend(engine.process("reservoir", [event], partition))
-    return out
-
-
-def brief(alerts: Sequence[Alert]) -> list[tuple[str, str, float, float | None]]:
-    """(status, source_id, starts_at - T0, ends_at - T0) of each alert."""
-    return [
-        (a.status, a.key["source_id"], a.starts_at - T0, None if a.ends_at is None else a.ends_at - T0)
-        for a in alerts
-    ]
-
-
-def expected_fingerprint(rule_id: str, key: dict[str, Any]) -> str:
-    canonical = json.dumps([rule_id, sorted([k, v] for k, v in key.items())], separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 # -- pending and firing -------------------------------------------------------------------------
@@ -564,7 +541,7 @@ def test_resolved_record_keeps_episode_fields(tmp_path: Path) -> None:
 # -- determinism, snapshot/restore ------------------------------------------------------------
 
 
-def scenario() -> list[tuple[int, dict[str, Any]]]:
+def scenario() -> Pairs:
     """(partition, event) pairs: several keys and episodes, timers, flaps, realert."""
     return [
         (0, high(A, 0, id="a0")), (0, high(B, 30, id="b0")), (1, high(C, 40, id="c0")),
@@ -590,17 +567,6 @@ SCENARIO_RULES = (
 )
 
 
-def run_scenario(engine: Engine, pairs: Sequence[tuple[int, dict[str, Any]]]) -> list[Alert]:
-    out: list[Alert] = []
-    for partition, event in pairs:
-        out.extend(engine.process("reservoir", [dict(event)], partition))
-    return out
-
-
-def records(alerts: Sequence[Alert]) -> list[dict[str, Any]]:
-    return [a.to_record() for a in alerts]
-
-
 def test_scenario_produces_alerts(tmp_path: Path) -> None:
     alerts = run_scenario(engine_of(make_rules(tmp_path, SCENARIO_RULES)), scenario())
     statuses = {(a.rule_id, a.status) for a in alerts}
@@ -622,14 +588,9 @@ def test_snapshot_restore_mid_stream_same_alerts(tmp_path: Path, cut: int) -> No
     rules = make_rules(tmp_path, SCENARIO_RULES)
     pairs = scenario()
     whole = run_scenario(engine_of(rules), pairs)
-
-    first = engine_of(rules)
-    before = run_scenario(first, pairs[:cut])
-    data = json.loads(json.dumps(first.snapshot()))  # plain data: survives JSON
-    second = engine_of(make_rules(tmp_path, SCENARIO_RULES, name="restored.yaml"))
-    second.restore(data)
-    after = run_scenario(second, pairs[cut:])
-    assert records(before + after) == records(whole)
+    # The state is plain data: it survives JSON.
+    resumed = run_restored(run_scenario, pairs, cut, rules, make_rules(tmp_path, SCENARIO_RULES, name="restored.yaml"))
+    assert records(resumed) == records(whole)
 
 
 def test_snapshot_restore_keeps_order_of_equal_deadline_timers(tmp_path: Path) -> None:
@@ -639,15 +600,14 @@ def test_snapshot_restore_keeps_order_of_equal_deadline_timers(tmp_path: Path) -
         "rules:\n  - {id: s.any, stream: reservoir, kind: threshold, condition: 'level_m >= 10',"
         " for: 10m, summary: '{source_id}'}\n"
     )
-    rules = make_rules(tmp_path, text, Reference())
+    rules = make_rules(tmp_path, text, reference=Reference())
     offsets = [2, 1, 0, 0, 1, 2, 0, 1, 2]
     events = [ev(f"k{i}", t, 20.0) for i, t in enumerate(offsets)]
     whole_engine = engine_of(rules, lateness_s=100.0)
     feed(whole_engine, events)
-    restored = engine_of(rules, lateness_s=100.0)
-    restored.restore(json.loads(json.dumps(whole_engine.snapshot())))
+    restored_engine = restored(whole_engine, rules, lateness_s=100.0)
     expected = [a.key["source_id"] for a in whole_engine.advance("reservoir", T0 + 1000)]
-    actual = [a.key["source_id"] for a in restored.advance("reservoir", T0 + 1000)]
+    actual = [a.key["source_id"] for a in restored_engine.advance("reservoir", T0 + 1000)]
     assert sorted(expected) == sorted(actual)
     assert actual == expected
 
@@ -671,66 +631,26 @@ def property_rules(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
 
 
 @st.composite
-def streams(draw: st.DrawFn, *, ordered: bool = True) -> list[tuple[int, dict[str, Any]]]:
+def streams(draw: st.DrawFn, *, ordered: bool = True) -> Pairs:
     keys = draw(st.lists(st.sampled_from([A, B, C]), min_size=2, max_size=3, unique=True))
-    partition_of = {k: draw(st.integers(0, 1)) for k in keys}
-    n = draw(st.integers(1, 40))
-    clock = {0: 0.0, 1: 0.0}
+    steps = [0, 1, 30, 60, 299, 300, 301, 600, 900, 1800]
     pairs = []
-    for i in range(n):
-        key = draw(st.sampled_from(keys))
-        part = partition_of[key]
-        step = draw(st.sampled_from([0, 1, 30, 60, 299, 300, 301, 600, 900, 1800])) if ordered else (
-            draw(st.integers(-200, 900))
-        )
-        clock[part] = max(0.0, clock[part] + step) if ordered else clock[part] + step
+    for i, (part, key, t) in enumerate(arrivals(draw, keys, count=40, steps=steps,
+                                                late=None if ordered else (-200, 900))):
         level = NWL[key] + draw(st.sampled_from(LEVEL_STEPS))
-        event = decode("reservoir", {"source_id": key, "ts": T0 + 10_000 + clock[part],
-                                     "level_m": level, "id": f"e{i}"})
+        event = decode("reservoir", {"source_id": key, "ts": T0 + 10_000 + t, "level_m": level, "id": f"e{i}"})
         pairs.append((part, event))
     return pairs
 
 
-def run_batched(
-    engine: Engine, pairs: Sequence[tuple[int, dict[str, Any]]], sizes: Sequence[int]
-) -> list[Alert]:
-    """Cut the arrival sequence into batches of `sizes` (cycled); each batch grouped by partition."""
-    out: list[Alert] = []
-    i = 0
-    j = 0
-    while i < len(pairs):
-        size = sizes[j % len(sizes)]
-        j += 1
-        chunk = pairs[i:i + size]
-        i += size
-        by_part: dict[int, list[dict[str, Any]]] = {}
-        for part, event in chunk:
-            by_part.setdefault(part, []).append(dict(event))
-        for part, batch in by_part.items():
-            out.extend(engine.process("reservoir", batch, part))
-    return out
-
-
-def summary_of(alerts: Sequence[Alert]) -> list[tuple[str, str, float, float | None]]:
-    return [(a.alert_id, a.status, a.starts_at, a.ends_at) for a in alerts]
-
-
-def per_fingerprint(alerts: Sequence[Alert]) -> dict[str, list[tuple[str, str, float, float | None]]]:
-    out: dict[str, list[tuple[str, str, float, float | None]]] = {}
-    for a in alerts:
-        out.setdefault(a.fingerprint, []).append((a.alert_id, a.status, a.starts_at, a.ends_at))
-    return out
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pairs=streams(), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=6),
-       lateness=st.sampled_from([0.0, 120.0]))
+@batching_settings(300)
+@given(pairs=streams(), sizes=SIZES, lateness=st.sampled_from([0.0, 120.0]))
 def test_batching_does_not_change_alerts(
-    property_rules: RuleSet, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], lateness: float
+    property_rules: RuleSet, pairs: Pairs, sizes: list[int], lateness: float
 ) -> None:
-    whole = run_batched(engine_of(property_rules, lateness_s=lateness), pairs, [len(pairs)])
-    split = run_batched(engine_of(property_rules, lateness_s=lateness), pairs, sizes)
-    single = run_batched(engine_of(property_rules, lateness_s=lateness), pairs, [1])
+    whole, _ = replay(property_rules, pairs, [len(pairs)], stream="reservoir", lateness=lateness)
+    split, _ = replay(property_rules, pairs, sizes, stream="reservoir", lateness=lateness)
+    single, _ = replay(property_rules, pairs, [1], stream="reservoir", lateness=lateness)
     # Alerts of one partition keep their order; across partitions only the grouping differs.
     assert per_fingerprint(split) == per_fingerprint(whole) == per_fingerprint(single)
     assert sorted(summary_of(split)) == sorted(summary_of(whole))
@@ -738,16 +658,13 @@ def test_batching_does_not_change_alerts(
         assert summary_of(split) == summary_of(whole) == summary_of(single)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pairs=streams(ordered=False), sizes=st.lists(st.integers(1, 8), min_size=1, max_size=6),
-       lateness=st.sampled_from([0.0, 60.0, 300.0]))
+@batching_settings(200)
+@given(pairs=streams(ordered=False), sizes=SIZES, lateness=st.sampled_from([0.0, 60.0, 300.0]))
 def test_batching_does_not_change_alerts_with_late_events(
-    property_rules: RuleSet, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], lateness: float
+    property_rules: RuleSet, pairs: Pairs, sizes: list[int], lateness: float
 ) -> None:
-    whole_engine = engine_of(property_rules, lateness_s=lateness)
-    whole = run_batched(whole_engine, pairs, [len(pairs)])
-    split_engine = engine_of(property_rules, lateness_s=lateness)
-    split = run_batched(split_engine, pairs, sizes)
+    whole, whole_engine = replay(property_rules, pairs, [len(pairs)], stream="reservoir", lateness=lateness)
+    split, split_engine = replay(property_rules, pairs, sizes, stream="reservoir", lateness=lateness)
     assert per_fingerprint(split) == per_fingerprint(whole)
     # Key states and watermarks agree too (dict insertion order may differ across partitions).
     assert whole_engine.states == split_engine.states

@@ -184,7 +184,8 @@ def test_functions_return_none_or_false_for_a_missing_field(call: str, expected:
 def test_function_table_is_the_documented_set() -> None:
     assert set(FUNCTIONS) == {
         "abs", "min", "max", "round", "len", "int", "float", "str", "lower", "upper", "contains",
-        "startswith", "endswith", "matches", "hour", "weekday", "distance_km", "coalesce", "exists", "fold", "normalize",
+        "startswith", "endswith", "matches", "hour", "weekday", "distance_km", "coalesce", "exists",
+        "fold", "normalize",
     }  # fmt: skip
 
 
