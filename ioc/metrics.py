@@ -67,6 +67,10 @@ class IocMetrics:
             "ioc_stream_last_event_timestamp_seconds", "Event time (ts) of the newest event, by stream",
             ["stream"], registry=registry,
         )
+        self.rule_errors = Counter(
+            "ioc_rule_errors", "Rule evaluations that raised an error (the event was skipped for that rule)",
+            ["rule_id"], registry=registry,
+        )
         self.rules_loaded = Gauge("ioc_rules_loaded", "Rules in the running rule set", registry=registry)
         self.rules_reload_errors = Counter(
             "ioc_rules_reload_errors", "Rule reloads rejected because of errors", registry=registry

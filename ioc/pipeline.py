@@ -124,8 +124,10 @@ class Pipeline:
         late = evaluations = 0
         for partition, batch in by_partition.items():
             result.alerts.extend(self.engine.process(stream, batch, partition))
-            late += self.engine.last_stats.late
-            evaluations += self.engine.last_stats.evaluations
+            stats = self.engine.last_stats
+            late += stats.late
+            evaluations += stats.evaluations
+            self._report_errors(stream, stats.errors)
             watermark = self.engine.watermarks.get((stream, partition))
             if watermark is not None:
                 self._arrivals[(stream, partition)] = (now, watermark)
@@ -136,6 +138,13 @@ class Pipeline:
             self._account(stream, result, late, evaluations, events, time.perf_counter() - started)
         return result
 
+    def _report_errors(self, stream: str, errors: list[tuple[str, str, str]]) -> None:
+        for rule_id, where, error in errors:
+            log.error("rule %s failed on %s event %s: %s (the event was skipped for this rule)",
+                      rule_id, stream, where, error)
+            if self.metrics is not None:
+                self.metrics.rule_errors.labels(rule_id=rule_id).inc()
+
     def advance_idle(self, now: float, grace_s: float) -> list[Alert]:
         """Live mode: let the watermark of a partition that has been silent for `grace_s`
         seconds of wall time advance with the wall clock (its last watermark plus the time
@@ -145,6 +154,7 @@ class Pipeline:
             idle = now - arrived
             if idle >= grace_s:
                 alerts.extend(self.engine.advance(stream, watermark + idle, partition))
+                self._report_errors(stream, self.engine.last_stats.errors)
         return alerts
 
     def _account(

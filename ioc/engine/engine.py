@@ -34,12 +34,19 @@ Partition = tuple[str, int]
 class EngineStats:
     """Counts of the last `process` call, for metrics (kept out of the per-event loop)."""
 
-    __slots__ = ("events", "late", "evaluations")
+    __slots__ = ("events", "late", "evaluations", "errors")
 
     def __init__(self) -> None:
         self.events = 0
         self.late = 0
         self.evaluations = 0
+        # (rule id, where, error): a rule that raised on one event is skipped for that event
+        # only, so one bad rule or odd event never stops the worker. Kept to the first few.
+        self.errors: list[tuple[str, str, str]] = []
+
+    def error(self, rule_id: str, where: str, exc: Exception) -> None:
+        if len(self.errors) < 100:
+            self.errors.append((rule_id, where, f"{type(exc).__name__}: {exc}"))
 
 
 class Engine:
@@ -73,7 +80,7 @@ class Engine:
         out: list[Alert] = []
         rt = self.rt
         rt.out = out
-        stats = EngineStats()
+        stats = self.last_stats = EngineStats()
         routes = self.ruleset.routes(stream)
         table = self.ruleset.reference.table(stream)
         lookup = table.lookup if table is not None else None
@@ -122,7 +129,10 @@ class Engine:
                 rt.rule = rule
                 rt.partition = where_key
                 rt.now = ts
-                rule.kind.on_event(rt, key, state, event, ref, ts)
+                try:
+                    rule.kind.on_event(rt, key, state, event, ref, ts)
+                except Exception as exc:  # noqa: BLE001 - isolate one rule's failure on one event
+                    stats.error(rule.id, str(event.get("id") or event.get("_pos") or ts), exc)
                 if not state:
                     # Nothing to remember for this key (e.g. a match rule that did not match):
                     # keep high-cardinality keys such as src_ip from growing the state.
@@ -132,7 +142,6 @@ class Engine:
                 # A kind may schedule a deadline already passed (e.g. a realert retry).
                 rt.event = event
                 self._fire_timers(heap, watermark, where_key)
-        self.last_stats = stats
         rt.event = None
         return out
 
@@ -140,6 +149,7 @@ class Engine:
         """Move a partition's watermark forward without an event (idle streams, end of replay)."""
         out: list[Alert] = []
         self.rt.out = out
+        self.last_stats = EngineStats()
         where_key = (stream, partition)
         previous = self.watermarks.get(where_key, float("-inf"))
         if watermark <= previous:
@@ -192,7 +202,10 @@ class Engine:
                 continue
             rt.rule = rule
             rt.now = deadline
-            rule.kind.on_timer(rt, key, state, deadline)
+            try:
+                rule.kind.on_timer(rt, key, state, deadline)
+            except Exception as exc:  # noqa: BLE001 - isolate one rule's failure on one timer
+                self.last_stats.error(rule.id, f"timer {deadline}", exc)
 
     # -- rules and state ----------------------------------------------------------------------
 

@@ -201,3 +201,36 @@ def test_same_records_in_different_batches_give_same_alerts(ruleset: RuleSet) ->
     assert len(whole) == 4  # ta-trach and binh-dien each fire and resolve
     assert run([1] * len(records)) == whole
     assert run([3, 2, 3]) == whole
+
+
+def test_a_rule_that_raises_is_skipped_for_that_event_and_counted(tmp_path, caplog):
+    """One failing rule never stops the batch: other rules and later events still run."""
+    from prometheus_client import CollectorRegistry
+
+    from ioc.engine import Engine
+    from ioc.metrics import IocMetrics
+    from ioc.pipeline import Pipeline, RawRecord
+    from ioc.refdata import Reference
+    from ioc.rules.loader import load_rules
+
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "rules:\n"
+        "  - {id: t.ok, stream: reservoir, kind: threshold, condition: 'level_m > 1'}\n"
+        "  - {id: t.boom, stream: reservoir, kind: threshold, condition: 'level_m > 1'}\n",
+        encoding="utf-8",
+    )
+    ruleset = load_rules([path], Reference())
+
+    def explode(*args, **kwargs):  # a kind with a bug
+        raise ZeroDivisionError("division by zero")
+
+    ruleset.by_id["t.boom"].kind.on_event = explode  # type: ignore[method-assign]
+    registry = CollectorRegistry()
+    pipeline = Pipeline(Engine(ruleset), IocMetrics(registry))
+    body = b'{"source_id": "a", "ts": %d, "level_m": 5}'
+    records = [RawRecord("ioc.raw.reservoir", 0, n, b"a", body % (1761526800 + n), 0.0) for n in range(3)]
+    result = pipeline.handle("reservoir", records)
+    assert [a.rule_id for a in result.alerts] == ["t.ok"]
+    assert registry.get_sample_value("ioc_rule_errors_total", {"rule_id": "t.boom"}) == 3.0
+    assert "rule t.boom failed on reservoir event ioc.raw.reservoir/0@0: ZeroDivisionError" in caplog.text
