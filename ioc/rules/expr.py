@@ -335,6 +335,21 @@ def _pow(base: Any, exp: Any) -> Any:
     return base**exp
 
 
+# Repetition of text or lists from event data (`title * n`) is bounded: a hostile or odd value
+# must not make one event allocate gigabytes.
+MAX_REPEAT_LENGTH = 100_000
+
+
+def _mul(left: Any, right: Any) -> Any:
+    if isinstance(left, str | list | tuple) and isinstance(right, int):
+        if len(left) * right > MAX_REPEAT_LENGTH:
+            raise OverflowError(f"result of * too long (more than {MAX_REPEAT_LENGTH} items)")
+    elif isinstance(right, str | list | tuple) and isinstance(left, int):
+        if len(right) * left > MAX_REPEAT_LENGTH:
+            raise OverflowError(f"result of * too long (more than {MAX_REPEAT_LENGTH} items)")
+    return left * right
+
+
 def _item(obj: Any, key: Any) -> Any:
     # A missing key or index reads as None, like a missing field.
     if obj is None:
@@ -635,9 +650,10 @@ class _Rewriter(ast.NodeTransformer):
         return ast.copy_location(ast.Call(func=func, args=args, keywords=[]), node)
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
-        if isinstance(node.op, ast.Pow):
+        guard = {ast.Pow: "_pow", ast.Mult: "_mul"}.get(type(node.op))
+        if guard is not None:
             args = [self.visit(node.left), self.visit(node.right)]
-            call = ast.Call(func=ast.Name(id="_pow", ctx=ast.Load()), args=args, keywords=[])
+            call = ast.Call(func=ast.Name(id=guard, ctx=ast.Load()), args=args, keywords=[])
             return ast.copy_location(call, node)
         return self.generic_visit(node)  # type: ignore[return-value]
 
@@ -717,7 +733,7 @@ def compile_expression(
         body=rewritten,
     )
     module = ast.fix_missing_locations(ast.Expression(body=lambda_node))
-    namespace: dict[str, Any] = {"__builtins__": {}, "_pow": _pow, "_item": _item}
+    namespace: dict[str, Any] = {"__builtins__": {}, "_pow": _pow, "_mul": _mul, "_item": _item}
     namespace.update({"_f_" + name: fn for name, fn in FUNCTIONS.items()})
     namespace.update({"_c_" + name: constants[name] for name in checker.constant_names})
     try:

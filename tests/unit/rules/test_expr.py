@@ -532,3 +532,12 @@ def test_fold_and_normalize_make_vietnamese_comparable():
     normalized = compile_expression('normalize(title) == "hoà bình"', {"title"})
     assert normalized.test({"title": "Hoà Bình"})
     assert normalized.test({"title": "Hòa Bình"})  # old and new tone placement compare equal
+
+
+def test_repetition_of_event_text_is_bounded_at_run_time():
+    from ioc.rules.expr import compile_expression
+
+    expr = compile_expression("len(str(level_m) * n) > 3", {"level_m", "n"})
+    assert expr.test({"level_m": 1.5, "n": 2})
+    assert not expr.test({"level_m": 1.5, "n": 99_999_999})  # refused, not allocated
+    assert compile_expression("level_m * 2", {"level_m"})({"level_m": 1.5}) == 3.0

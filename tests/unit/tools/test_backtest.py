@@ -112,3 +112,15 @@ def test_cli_writes_alerts_summary_and_report(flood, tmp_path, capsys, monkeypat
     html = report.read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == 2
     assert "gauge.level.above_bd3" in html
+
+
+@pytest.mark.timeout(30)
+def test_a_crafted_url_cannot_stall_the_shipped_sqli_rules():
+    # "union" followed by thousands of inline comments: exponential backtracking in a badly
+    # written pattern would take hours here; the shipped patterns answer at once.
+    rules = load_rules([REPO_ROOT / "rules" / "cyber.yaml"], load_reference(REPO_ROOT / "config" / "reference"))
+    url = "/p?q=union" + "/**/" * 2000 + "select"
+    rows = [RawEvent("cyber", {"source_id": "soc-waf-01", "ts": T0, "event_action": "web", "src_ip": "192.0.2.1",
+                               "url": url, "http_status": 200}, "x")]
+    alerts = run_backtest(rules, rows).alerts
+    assert sorted(a.rule_id for a in alerts) == ["cyber.web.long_url", "cyber.web.sqli_success"]  # 8,016 chars
