@@ -95,6 +95,9 @@ class WorkerSettings(_Strict):
     # wall clock, so absence rules fire when all sensors fall silent. 0 turns it off.
     idle_advance_s: float = Field(default=5.0, ge=0)
     rules_poll_s: float = Field(default=2.0, ge=0)  # rule/reference file checks; 0 = SIGHUP only
+    # Events stamped further ahead of the worker's clock go to the dead-letter topic (a sensor
+    # with a wrong clock must not push its partition's watermark into the future). 0 = no limit.
+    max_future_s: float = Field(default=3600.0, ge=0)
 
     @field_validator("allowed_lateness")
     @classmethod

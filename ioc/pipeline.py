@@ -25,6 +25,7 @@ from ioc.alerts import Alert
 from ioc.engine import Engine
 from ioc.events import InvalidEvent, decode_batch
 from ioc.metrics import IocMetrics
+from ioc.timeutil import format_duration, format_ts
 
 __all__ = ["RawRecord", "DeadLetter", "BatchResult", "Pipeline", "dead_letter_record"]
 
@@ -88,9 +89,11 @@ class Pipeline:
     """Decode, evaluate and account for one batch at a time (per-batch setup paid once)."""
 
     def __init__(
-        self, engine: Engine, metrics: IocMetrics | None = None, *, clock: Callable[[], float] = time.time
+        self, engine: Engine, metrics: IocMetrics | None = None, *, clock: Callable[[], float] = time.time,
+        max_future_s: float | None = None,
     ) -> None:
         self.engine = engine
+        self.max_future_s = max_future_s
         self.metrics = metrics
         self.clock = clock
         self.last_arrival: dict[str, float] = {}
@@ -101,8 +104,10 @@ class Pipeline:
         started = time.perf_counter()
         result = BatchResult()
         events, bad = decode_batch(stream, [r.value if r.value is not None else b"" for r in records])
-        bad_index = {index for index, _ in bad}
         now = self.clock()
+        if self.max_future_s is not None:
+            events, bad = self._reject_future(events, bad, len(records), now)
+        bad_index = {index for index, _ in bad}
         for index, error in bad:
             record = records[index]
             log.warning("dead letter %s: %s", record.position, error.reason)
@@ -138,6 +143,29 @@ class Pipeline:
             self._account(stream, result, late, evaluations, events, time.perf_counter() - started)
         return result
 
+    def _reject_future(
+        self, events: list[dict[str, Any]], bad: list[tuple[int, InvalidEvent]], total: int, now: float
+    ) -> tuple[list[dict[str, Any]], list[tuple[int, InvalidEvent]]]:
+        """Dead-letter events stamped too far ahead of the clock: one bad sensor clock would
+        otherwise move its partition's watermark into the future and make every other
+        sensor's events late."""
+        limit = now + self.max_future_s  # type: ignore[operator]
+        if all(event["ts"] <= limit for event in events):
+            return events, bad
+        bad_index = {index for index, _ in bad}
+        good_index = (i for i in range(total) if i not in bad_index)
+        kept: list[dict[str, Any]] = []
+        rejected = list(bad)
+        for index, event in zip(good_index, events, strict=False):
+            if event["ts"] > limit:
+                reason = (f"ts {format_ts(event['ts'])} is more than {format_duration(self.max_future_s)} "  # type: ignore[arg-type]
+                          f"ahead of the worker's clock ({format_ts(now)})")
+                rejected.append((index, InvalidEvent(reason, "bad_ts")))
+            else:
+                kept.append(event)
+        rejected.sort(key=lambda item: item[0])
+        return kept, rejected
+
     def _report_errors(self, stream: str, errors: list[tuple[str, str, str]]) -> None:
         for rule_id, where, error in errors:
             log.error("rule %s failed on %s event %s: %s (the event was skipped for this rule)",
@@ -153,7 +181,9 @@ class Pipeline:
         for (stream, partition), (arrived, watermark) in list(self._arrivals.items()):
             idle = now - arrived
             if idle >= grace_s:
-                alerts.extend(self.engine.advance(stream, watermark + idle, partition))
+                # Minus the grace: an event stamped just before the silence but delivered a little
+                # late (jitter) must still be on time.
+                alerts.extend(self.engine.advance(stream, watermark + idle - grace_s, partition))
                 self._report_errors(stream, self.engine.last_stats.errors)
         return alerts
 

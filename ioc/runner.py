@@ -101,7 +101,7 @@ def build_worker(settings: Settings, registry: CollectorRegistry | None = None) 
     metrics.rules_loaded.set(len(ruleset))
     lateness = settings.worker.allowed_lateness.strip()
     engine = Engine(ruleset, lateness_s=0.0 if lateness in ("0", "0s") else parse_duration(lateness))
-    pipeline = Pipeline(engine, metrics)
+    pipeline = Pipeline(engine, metrics, max_future_s=settings.worker.max_future_s or None)
     for stream in STREAMS:
         # Freshness is computed when scraped, so it keeps growing while a stream is silent.
         metrics.freshness.labels(stream=stream).set_function(_freshness(pipeline, stream))

@@ -30,13 +30,36 @@ from ioc.pipeline import Pipeline, RawRecord
 from ioc.reload import RuleReloader
 from ioc.topics import raw_topic
 
-__all__ = ["IocApp", "build_app"]
+__all__ = ["IocApp", "build_app", "send_until_acknowledged"]
 
 log = logging.getLogger(__name__)
 
 AlertListener = Callable[[Sequence[Alert]], None]
 # How long a batch waits to fill before it is processed anyway (latency bound).
 BATCH_WITHIN_S = 0.05
+
+
+async def send_until_acknowledged(topic: Any, records: Sequence[tuple[bytes | None, bytes]], what: str) -> None:
+    """Send records and wait for the broker's acknowledgement, retrying (with back-off) until it
+    comes: the batch is acknowledged to Faust only after this returns, so nothing is lost
+    while the broker is away. A retry may repeat records; alert ids make that harmless."""
+    delay = 0.5
+    attempt = 1
+    while True:
+        try:
+            pending = [await topic.send(key=key, value=value) for key, value in records]
+            await asyncio.gather(*pending)
+            if attempt > 1:
+                log.warning("sent %d %s after %d attempts", len(records), what, attempt)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any send failure is retried, never dropped
+            log.warning("sending %d %s failed (%s: %s); retrying in %.1f s",
+                        len(records), what, type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            attempt += 1
 
 
 def _credentials(settings: Settings) -> Any:
@@ -79,10 +102,9 @@ class IocApp:
         """Send alerts keyed by fingerprint, wait for the broker, then account and notify."""
         if not alerts:
             return
-        pending = [
-            await self.alerts_topic.send(key=alert.fingerprint.encode(), value=alert.to_json()) for alert in alerts
-        ]
-        await asyncio.gather(*pending)
+        await send_until_acknowledged(
+            self.alerts_topic, [(alert.fingerprint.encode(), alert.to_json()) for alert in alerts], "alerts"
+        )
         self.pipeline.published(alerts)
         for listener in self.listeners:
             try:
@@ -217,9 +239,9 @@ async def _handle_batch(ioc_app: IocApp, stream: str, topic_name: str, batch: Se
         for event in batch
     ]
     result = ioc_app.pipeline.handle(stream, records)
-    dead_topic = ioc_app.dead_topic
-    pending = [await dead_topic.send(key=letter.key, value=letter.value) for letter in result.dead_letters]
-    if pending:
-        await asyncio.gather(*pending)
+    if result.dead_letters:
+        await send_until_acknowledged(
+            ioc_app.dead_topic, [(letter.key, letter.value) for letter in result.dead_letters], "dead letters"
+        )
     # Commit only what is on the broker: Faust acks the batch when we return.
     await ioc_app.publish(result.alerts)

@@ -227,7 +227,8 @@ class Engine:
     def swap_rules(self, ruleset: RuleSet) -> tuple[list[Alert], list[str]]:
         """Replace the rule set at once, keeping the state of every rule whose spec is unchanged.
 
-        Alerts firing under a rule that was removed or changed are resolved (ends_at = the
+        A rule whose stream's reference data changed counts as changed (its expected keys,
+        thresholds and joins may differ). Alerts firing under a rule that was removed or changed are resolved (ends_at = the
         latest watermark of its stream): the new rule starts from a clean state. Returns those
         resolved alerts and the ids of the rules that were added, changed or removed.
         """
@@ -236,7 +237,12 @@ class Engine:
         changed: list[str] = []
         for rule in ruleset.rules:
             previous = old.by_id.get(rule.id)
-            if previous is not None and previous.spec == rule.spec and type(previous.kind) is type(rule.kind):
+            same_reference = all(
+                _rows(old.reference.table(stream)) == _rows(ruleset.reference.table(stream))
+                for stream in rule.streams
+            )
+            if (previous is not None and previous.spec == rule.spec and type(previous.kind) is type(rule.kind)
+                    and same_reference):
                 kept[rule.id] = self.states.get(rule.id, {})
             else:
                 kept[rule.id] = {}
@@ -289,3 +295,7 @@ class Engine:
 
     def make_alert_id(self, fp: str, starts_at: float) -> str:
         return make_alert_id(fp, starts_at)
+
+
+def _rows(table: Any) -> Any:
+    return table.rows if table is not None else None

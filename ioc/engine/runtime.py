@@ -53,6 +53,12 @@ class EpisodeRuntime:
             else:
                 state.pop("_evidence", None)
             return
+        previous_start = state.get("_last_starts_at")
+        if previous_start is not None and resolved_at is not None and starts_at <= previous_start:
+            # A leftover partial match (a sequence's, say) can claim a start at or before the
+            # previous episode's: the new episode starts when that one ended, so that its
+            # alert id differs and consumers deduplicating on it keep both.
+            starts_at = resolved_at
         values = self.project(event or {}, ref)
         values.update({"value": value, "rule_id": rule.id, "severity": rule.spec.severity,
                        "stream": rule.spec.stream})
@@ -75,6 +81,7 @@ class EpisodeRuntime:
         alert = self.alert_of(rule, key, state, "resolved", max(ends_at, state["_starts_at"]))
         state["firing"] = False
         state["_resolved_at"] = ends_at
+        state["_last_starts_at"] = state["_starts_at"]
         for name in ("_starts_at", "_value", "_summary", "_description", "_evidence", "_last_match", "false_since"):
             state.pop(name, None)
         self.out.append(alert)

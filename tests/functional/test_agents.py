@@ -60,3 +60,26 @@ def test_ingest_agent_turns_a_batch_into_alerts_and_dead_letters():
     assert registry.get_sample_value(
         "ioc_alerts_total", {"rule_id": "reservoir.level.near_nwl", "severity": "warning", "status": "firing"}
     ) == 1.0
+
+
+class FlakyTopic(RecordingTopic):
+    """Fails its first sends, like a broker that is briefly away."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def send(self, *, key: bytes | None, value: bytes) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("broker unavailable")
+        return await super().send(key=key, value=value)
+
+
+def test_alerts_are_retried_until_the_broker_takes_them():
+    from streams.app import send_until_acknowledged
+
+    topic = FlakyTopic(failures=2)
+    asyncio.run(send_until_acknowledged(topic, [(b"fp", b"{}")], "alerts"))
+    assert topic.sent == [(b"fp", b"{}")]
+    assert topic.failures == 0

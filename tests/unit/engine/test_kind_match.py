@@ -470,7 +470,7 @@ def test_state_is_plain_data_and_restores(tmp_path: Path) -> None:
         ("resolved", "a", 0.0, 400.0)
     ]
     state = engine.states[RULE_ID][("a",)]
-    assert set(state) <= {"firing", "_fp", "_resolved_at"}
+    assert set(state) <= {"firing", "_fp", "_resolved_at", "_last_starts_at"}
 
 
 # -- build-time validation ------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from ioc.events import decode
 from ioc.refdata import Reference, RefTable, load_reference
 from ioc.rules.kinds import RULE_KINDS
 from ioc.rules.kinds.sequence import MAX_PARTIALS, SequenceRule
-from ioc.rules.loader import RuleSet
+from ioc.rules.loader import RuleSet, load_rules
 
 REPO = Path(__file__).resolve().parents[3]
 # Reservoirs and gauges from config/reference; three cameras as in config/reference/camera.yaml
@@ -860,3 +860,27 @@ def test_cross_stream_batching_does_not_change_alerts(
     single, _ = run([1])
     assert split == whole == single
     assert whole_engine.states == split_engine.states
+
+
+def test_a_leftover_partial_match_never_reuses_the_previous_alert_id(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "rules:\n  - id: s.seq\n    stream: cyber\n    kind: sequence\n    by: src_ip\n    within: 20m\n"
+        "    resolve_after: 5m\n    steps:\n"
+        "      - {stream: cyber, condition: \"event_outcome == 'failure'\"}\n"
+        "      - {stream: cyber, condition: \"event_outcome == 'failure'\"}\n"
+        "      - {stream: cyber, condition: \"event_outcome == 'success'\"}\n",
+        encoding="utf-8",
+    )
+    engine = Engine(load_rules([path]), clock=lambda: 0.0)
+    out = []
+    for t, outcome in [(0, "failure"), (0, "failure"), (0, "success"), (400, "unknown"), (500, "failure"),
+                       (600, "success"), (1000, "unknown")]:
+        out += engine.process("cyber", [decode("cyber", {
+            "source_id": "fw", "ts": T0 + t, "src_ip": "192.0.2.1", "event_action": "authentication",
+            "event_outcome": outcome, "user": "u"})])
+    firing = [a for a in out if a.status == "firing"]
+    assert len(firing) == 2
+    assert firing[0].alert_id != firing[1].alert_id
+    resolved_first = next(a for a in out if a.status == "resolved" and a.alert_id == firing[0].alert_id)
+    assert firing[1].starts_at >= resolved_first.ends_at  # the second episode starts after the first ended

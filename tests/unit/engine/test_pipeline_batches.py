@@ -234,3 +234,52 @@ def test_a_rule_that_raises_is_skipped_for_that_event_and_counted(tmp_path, capl
     assert [a.rule_id for a in result.alerts] == ["t.ok"]
     assert registry.get_sample_value("ioc_rule_errors_total", {"rule_id": "t.boom"}) == 3.0
     assert "rule t.boom failed on reservoir event ioc.raw.reservoir/0@0: ZeroDivisionError" in caplog.text
+
+
+def _reservoir_pipeline(tmp_path, **kwargs):  # type: ignore[no-untyped-def]
+    from prometheus_client import CollectorRegistry
+
+    from ioc.engine import Engine
+    from ioc.metrics import IocMetrics
+    from ioc.pipeline import Pipeline
+    from ioc.refdata import Reference
+    from ioc.rules.loader import load_rules
+
+    path = tmp_path / "r.yaml"
+    path.write_text("rules:\n  - {id: t.high, stream: reservoir, kind: threshold, condition: 'level_m > 1'}\n",
+                    encoding="utf-8")
+    registry = CollectorRegistry()
+    return Pipeline(Engine(load_rules([path], Reference())), IocMetrics(registry), **kwargs), registry
+
+
+def test_events_stamped_far_in_the_future_are_dead_lettered_not_evaluated(tmp_path):
+    import orjson
+
+    from ioc.pipeline import RawRecord
+
+    now = 1761526800.0
+    pipeline, registry = _reservoir_pipeline(tmp_path, clock=lambda: now, max_future_s=3600.0)
+    future = b'{"source_id": "kim-long", "ts": "2099-01-01T00:00:00Z", "level_m": 9}'
+    on_time = b'{"source_id": "ta-trach", "ts": %d, "level_m": 45.5}' % int(now - 60)
+    result = pipeline.handle("reservoir", [RawRecord("t", 0, 0, b"kim-long", future, now),
+                                            RawRecord("t", 0, 1, b"ta-trach", on_time, now)])
+    assert [a.key for a in result.alerts] == [{"source_id": "ta-trach"}]  # not made late by 2099
+    [letter] = [orjson.loads(d.value) for d in result.dead_letters]
+    assert letter["reason"] == "bad_ts" and letter["offset"] == 0
+    assert letter["error"].startswith("ts 2099-01-01T00:00:00Z is more than 1h ahead of the worker's clock")
+    assert registry.get_sample_value("ioc_events_invalid_total", {"stream": "reservoir", "reason": "bad_ts"}) == 1.0
+
+
+def test_idle_advance_keeps_a_grace_for_events_delivered_a_little_late(tmp_path):
+    from ioc.pipeline import RawRecord
+
+    clock = [1000.0]
+    pipeline, _ = _reservoir_pipeline(tmp_path, clock=lambda: clock[0])
+    t0 = 1761526800
+    pipeline.handle("reservoir", [RawRecord("t", 0, 0, b"a", b'{"source_id": "a", "ts": %d, "level_m": 0}' % t0, 0)])
+    clock[0] += 8.0  # 8 s of silence, then the idle advance with a 5 s grace
+    pipeline.advance_idle(clock[0], 5.0)
+    late_by_jitter = b'{"source_id": "b", "ts": %d, "level_m": 5}' % (t0 + 6)
+    result = pipeline.handle("reservoir", [RawRecord("t", 0, 1, b"b", late_by_jitter, clock[0])])
+    assert pipeline.engine.last_stats.late == 0
+    assert [a.key for a in result.alerts] == [{"source_id": "b"}]
