@@ -228,9 +228,10 @@ class Engine:
         """Replace the rule set at once, keeping the state of every rule whose spec is unchanged.
 
         A rule whose stream's reference data changed counts as changed (its expected keys,
-        thresholds and joins may differ). Alerts firing under a rule that was removed or changed are resolved (ends_at = the
-        latest watermark of its stream): the new rule starts from a clean state. Returns those
-        resolved alerts and the ids of the rules that were added, changed or removed.
+        thresholds and joins may differ). Alerts firing under a rule that was removed or changed
+        are resolved (ends_at = the latest watermark of its stream): the new rule starts from a
+        clean state. Returns those resolved alerts and the ids of the rules that were added,
+        changed or removed.
         """
         old = self.ruleset
         kept: dict[str, dict[Key, State]] = {}
