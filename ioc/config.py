@@ -187,8 +187,10 @@ def load_settings(
         if not isinstance(loaded, dict):
             raise ConfigError(f"{config_path}: the top level must be a mapping of settings")
         data = loaded
+    from_env: dict[str, str] = {}
     for var, dotted in ENV_VARS.items():
         if env.get(var):
+            from_env[dotted] = var
             value: Any = env[var]
             if dotted == "rules":
                 value = [part for part in value.split(os.pathsep) if part]
@@ -207,5 +209,6 @@ def load_settings(
                 message = "unknown setting"
             bad = error.get("input")
             shown = f" (got {bad!r})" if bad is not None and error["type"] != "extra_forbidden" else ""
-            lines.append(f"{config_path}: {field}: {message}{shown}")
+            source = f"${from_env[field]}" if field in from_env and field not in (overrides or {}) else str(config_path)
+            lines.append(f"{source}: {field}: {message}{shown}")
         raise ConfigError("\n".join(lines)) from None

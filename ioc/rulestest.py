@@ -153,9 +153,15 @@ def _run_case(file: Path, index: int, case: Any, ruleset: RuleSet) -> CaseResult
     outcome.expected = [_describe_expected(e) for e in expected]
     outcome.actual = [_describe(a, start) for a in actual]
     for number, want in enumerate(expected, start=1):
-        if not isinstance(want, dict) or not {"rule", "status"} <= set(want) or set(want) - EXPECT_KEYS:
+        if not isinstance(want, dict):
+            raise RuleTestError(f"{where}: expect {number}: must be a mapping with `rule` and `status`")
+        missing = sorted({"rule", "status"} - set(want))
+        unknown_keys = sorted(set(want) - EXPECT_KEYS)
+        if missing or unknown_keys:
+            problems = ([f"missing {', '.join(missing)}"] if missing else []) + (
+                [f"unknown key(s) {', '.join(unknown_keys)}"] if unknown_keys else [])
             raise RuleTestError(
-                f"{where}: expect {number}: needs `rule` and `status`, allowed: {', '.join(sorted(EXPECT_KEYS))}"
+                f"{where}: expect {number}: {'; '.join(problems)} (allowed: {', '.join(sorted(EXPECT_KEYS))})"
             )
         if number > len(actual):
             outcome.problems.append(f"expected transition {number} did not happen: {_describe_expected(want)}")

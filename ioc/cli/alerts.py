@@ -9,18 +9,20 @@ import time
 import orjson
 
 from ioc.broker import bootstrap_servers, client_options
-from ioc.cli.common import add_common, console, fail, settings_from
+from ioc.cli.common import console, fail, settings_from
 from ioc.cli.display import alert_line
 
 __all__ = ["register"]
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser("alerts", help="follow alerts")
+    parser = commands.add_parser("alerts", help="follow alerts on the alerts topic")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
-    tail = actions.add_parser("tail", help="print alerts as they arrive")
-    add_common(tail)
+    tail = actions.add_parser("tail", help="print alerts as they arrive (needs --broker or $IOC_BROKER)")
+    tail.add_argument("--config", help="settings file (default: config/ioc.yaml, or $IOC_CONFIG)")
+    tail.add_argument("--broker", help="Kafka URL, e.g. kafka://127.0.0.1:PORT as printed by ioc demo "
+                                       "(default: $IOC_BROKER)")
     tail.add_argument("--from-beginning", action="store_true", help="start at the oldest alert kept")
     tail.add_argument("--json", action="store_true", help="print each alert record as one JSON line")
     tail.add_argument("--max", type=int, help="stop after this many alerts")

@@ -9,7 +9,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ioc.backtest import BacktestResult, read_events, run_backtest
-from ioc.cli.common import SEVERITY_STYLES, console, err_console
+from ioc.cli.common import SEVERITY_STYLES, console, err_console, fail
 from ioc.config import REPO_ROOT
 from ioc.refdata import load_reference
 from ioc.rules.exceptions import RuleError
@@ -26,7 +26,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                         help="event file: .jsonl (a `stream` field per line), .csv or .parquet (a `stream` column)")
     parser.add_argument("--out", type=Path, help="write the alert records here (JSONL)")
     parser.add_argument("--report", type=Path, help="write an HTML report with plots here")
-    parser.add_argument("--reference", type=Path, default=REPO_ROOT / "config" / "reference")
+    parser.add_argument("--reference", type=Path, default=REPO_ROOT / "config" / "reference",
+                        help="reference data folder joined to events by source_id (default config/reference)")
     parser.add_argument("--lateness", default="0s", help="allowed lateness (default 0s)")
     parser.add_argument("--until", help="at the end, move every watermark to this RFC 3339 time")
     parser.set_defaults(run=run)
@@ -40,8 +41,14 @@ def run(args: argparse.Namespace) -> int:
             err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
         err_console.print("[bold red]the rules did not load[/]: nothing was replayed")
         return 1
-    lateness = 0.0 if args.lateness.strip() in ("0", "0s") else parse_duration(args.lateness)
-    until = parse_ts(args.until) if args.until else None
+    try:
+        lateness = 0.0 if args.lateness.strip() in ("0", "0s") else parse_duration(args.lateness)
+    except ValueError as exc:
+        return fail(f"--lateness: {exc}")
+    try:
+        until = parse_ts(args.until) if args.until else None
+    except ValueError as exc:
+        return fail(f"--until: {exc}")
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} events"),
                   TimeElapsedColumn(), console=err_console, transient=True) as progress:
         task = progress.add_task("reading events", total=None)
@@ -73,7 +80,11 @@ def _print_summary(result: BacktestResult, ruleset: RuleSet) -> None:
                    "time firing"):
         table.add_column(column, justify="right" if column in ("transitions", "episodes") else "left",
                          overflow="fold")
-    for row in result.summary(ruleset):
+    rows = result.summary(ruleset)
+    silent = [row for row in rows if not row.transitions]
+    for row in rows:
+        if not row.transitions:
+            continue
         table.add_row(
             row.rule_id,
             f"[{SEVERITY_STYLES.get(row.severity, '')}]{row.severity}[/]",
@@ -84,6 +95,8 @@ def _print_summary(result: BacktestResult, ruleset: RuleSet) -> None:
             format_duration(row.firing_seconds) if row.episodes else "-",
         )
     console.print(table)
+    if silent:
+        console.print(f"{len(silent)} of {len(rows)} rules gave no alert", style="dim")
 
 
 def _short_time(ts: float | None) -> str:

@@ -33,7 +33,12 @@ STEP_S = 300.0
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser("demo", help="run everything: broker, simulator, worker, metrics")
+    parser = commands.add_parser(
+        "demo", help="run everything: broker, simulator, worker, metrics",
+        description="Start the embedded broker (unless IOC_BROKER is set), create the topics, simulate a flood "
+                    "on the Huong river, run a worker with the shipped rules, serve /metrics and print alerts "
+                    "as they fire. Ctrl-C or --duration stops everything it started.",
+    )
     add_common(parser)
     parser.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     parser.add_argument("--rate", type=float, default=25.0, help="simulated events per second (default 25)")

@@ -16,13 +16,13 @@ __all__ = ["register"]
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser("rules", help="check analyst rule files")
+    parser = commands.add_parser("rules", help="check and test analyst rule files")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     check = actions.add_parser("check", help="validate rule files; exit 1 on any error")
     check.add_argument("paths", nargs="*", type=Path, default=[REPO_ROOT / "rules"], help="files or folders")
     check.add_argument("--reference", type=Path, default=REPO_ROOT / "config" / "reference",
-                       help="reference data folder (default config/reference)")
+                       help="reference data folder joined to events by source_id (default config/reference)")
     check.set_defaults(run=run_check)
     test = actions.add_parser("test", help="run rule unit tests (*.test.yaml); exit 1 on any failure")
     test.add_argument("paths", nargs="*", type=Path, default=[REPO_ROOT / "rules"],

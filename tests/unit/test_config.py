@@ -87,3 +87,9 @@ def test_tls_and_sasl_settings_become_client_options(tmp_path):
     assert options["sasl_mechanism"] == "SCRAM-SHA-512"
     assert (options["sasl_plain_username"], options["sasl_plain_password"]) == ("ioc", "s3cret")
     assert options["ssl_cafile"] == "/etc/ca.pem"
+
+
+def test_an_invalid_environment_value_is_blamed_on_the_variable(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_write(tmp_path, "metrics: {port: 9108}\n"), env={"IOC_PARTITIONS": "abc"})
+    assert str(caught.value).startswith("$IOC_PARTITIONS: topics.partitions: Input should be a valid integer")

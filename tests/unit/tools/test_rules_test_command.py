@@ -79,3 +79,9 @@ def test_shipped_rule_tests_pass(capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert " 0 failed" in out
+
+
+def test_a_typo_in_an_expectation_names_the_unknown_key(tmp_path):
+    test = _files(tmp_path, "- {rule: demo.high, status: firing, start_at: 0m}")
+    with pytest.raises(RuleTestError, match=r"expect 1: unknown key\(s\) start_at \(allowed: "):
+        run_test_file(test)
