@@ -173,8 +173,12 @@ def run_backtest(
     lateness_s: float = 0.0,
     until: float | None = None,
     progress: Callable[[int], None] | None = None,
+    in_order: bool = True,
 ) -> BacktestResult:
-    """Replay rows through a fresh engine; `until` advances every stream's watermark at the end."""
+    """Replay rows through a fresh engine; `until` advances every stream's watermark at the end.
+
+    `in_order`: sort events by event time first (a recording's replay); False keeps the rows'
+    order as arrival order, so that late events can be tested (rule tests do this)."""
     result = BacktestResult()
     events: list[tuple[float, int, str, dict[str, Any]]] = []
     for index, row in enumerate(rows):
@@ -193,7 +197,8 @@ def run_backtest(
         if event.get("id") is None:
             event["_pos"] = row.origin
         events.append((event["ts"], index, row.stream, event))
-    events.sort(key=lambda item: (item[0], item[1]))
+    if in_order:
+        events.sort(key=lambda item: (item[0], item[1]))
     engine = Engine(ruleset, lateness_s=lateness_s)
     # Reproducible output: `detected_at` is the event time at which the engine decided.
     engine.clock = lambda: engine.rt.now
@@ -209,7 +214,7 @@ def run_backtest(
     if batch:
         result.alerts.extend(engine.process(stream_of_batch, batch))
     if events:
-        result.last_ts = events[-1][0]
+        result.last_ts = max(item[0] for item in events)
     if until is not None:
         for stream, partition in engine.partitions():
             result.alerts.extend(engine.advance(stream, until, partition))

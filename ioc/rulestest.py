@@ -15,6 +15,7 @@ tests:
       - {stream: reservoir, at: 10m, source_id: ta-trach, level_m: 44.8}
       - {stream: reservoir, at: 25m, source_id: ta-trach, level_m: 44.0}
     advance_to: 2h                       # optional: move every watermark here at the end
+    order: time                          # or as_written: replay in the listed (arrival) order
     expect:
       - {rule: reservoir.level.near_nwl, status: firing, key: {source_id: ta-trach}, starts_at: 0m}
       - {rule: reservoir.level.near_nwl, status: resolved, ends_at: 25m}
@@ -43,7 +44,7 @@ from ioc.timeutil import format_ts, parse_duration, parse_ts
 
 __all__ = ["RuleTestError", "CaseResult", "run_test_file", "test_files"]
 
-CASE_KEYS = {"name", "rules", "start", "events", "advance_to", "expect", "lateness"}
+CASE_KEYS = {"name", "rules", "start", "events", "advance_to", "expect", "lateness", "order"}
 EXPECT_KEYS = {"rule", "status", "key", "starts_at", "ends_at", "severity", "value", "summary", "summary_contains"}
 
 
@@ -145,7 +146,12 @@ def _run_case(file: Path, index: int, case: Any, ruleset: RuleSet) -> CaseResult
         raise RuleTestError(f"{where}: rules: unknown rule id(s) {', '.join(unknown_rules)}")
     until = _time(case["advance_to"], start, f"{where}: advance_to") if "advance_to" in case else None
     lateness = parse_duration(case["lateness"]) if case.get("lateness") not in (None, 0, "0", "0s") else 0.0
-    result = run_backtest(ruleset, rows, lateness_s=lateness, until=until)
+    # `order: as_written` replays events in the order listed (arrival order), so that a case can
+    # show late events; the default sorts them by event time, like a backtest.
+    order = case.get("order", "time")
+    if order not in ("time", "as_written"):
+        raise RuleTestError(f"{where}: order: {order!r} is not allowed (allowed: time, as_written)")
+    result = run_backtest(ruleset, rows, lateness_s=lateness, until=until, in_order=order == "time")
     actual = [a for a in result.alerts if not selected or a.rule_id in selected]
     expected = case.get("expect") or []
     outcome = CaseResult(str(file), name, True)

@@ -85,3 +85,29 @@ def test_a_typo_in_an_expectation_names_the_unknown_key(tmp_path):
     test = _files(tmp_path, "- {rule: demo.high, status: firing, start_at: 0m}")
     with pytest.raises(RuleTestError, match=r"expect 1: unknown key\(s\) start_at \(allowed: "):
         run_test_file(test)
+
+
+def test_order_as_written_lets_a_case_show_a_late_event(tmp_path):
+    (tmp_path / "demo.yaml").write_text(RULE.replace("for: 10m", "for: 0s"), encoding="utf-8")
+    test = tmp_path / "late.test.yaml"
+    test.write_text(textwrap.dedent("""\
+        rule_files: [demo.yaml]
+        tests:
+          - name: an event older than the watermark is late and ignored
+            start: "2025-10-27T08:00:00+07:00"
+            order: as_written
+            events:
+              - {stream: reservoir, at: 10m, source_id: a, level_m: 10}
+              - {stream: reservoir, at: 5m, source_id: b, level_m: 60}
+            expect: []
+          - name: the same events in event-time order fire
+            start: "2025-10-27T08:00:00+07:00"
+            events:
+              - {stream: reservoir, at: 10m, source_id: a, level_m: 10}
+              - {stream: reservoir, at: 5m, source_id: b, level_m: 60}
+            expect:
+              - {rule: demo.high, status: firing, key: {source_id: b}, starts_at: 5m}
+        """), encoding="utf-8")
+    late, sorted_case = run_test_file(test)
+    assert late.passed, late.problems
+    assert sorted_case.passed, sorted_case.problems
