@@ -24,7 +24,7 @@ import orjson
 
 from ioc.alerts import Alert
 from ioc.engine import Engine
-from ioc.events import STREAMS, InvalidEvent, decode
+from ioc.events import MAX_EVENT_BYTES, STREAMS, InvalidEvent, decode
 from ioc.exceptions import IocError
 from ioc.rules.loader import RuleSet
 
@@ -40,7 +40,7 @@ class RawEvent:
     """One input row: its stream, the event object, and where it came from."""
 
     stream: str
-    body: dict[str, Any]
+    body: dict[str, Any] | bytes   # bytes: a message as received (malformed ones included)
     origin: str
 
 
@@ -106,20 +106,28 @@ def read_events(paths: Iterable[str | Path]) -> Iterator[RawEvent]:
 
 
 def _read_jsonl(path: Path) -> Iterator[RawEvent]:
+    # A file named after a stream (`ioc simulate --out` writes reservoir.jsonl, ...) holds that
+    # stream's messages: a line without a `stream` field, even a malformed one, belongs to it
+    # and is judged by that stream's schema, as the worker would judge it.
+    default = path.name.split(".")[0] if path.name.split(".")[0] in STREAMS else ""
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             origin = f"{path}:{number}"
+            raw = line.rstrip(b"\r\n")
             try:
-                body = orjson.loads(line)
+                body = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
-                yield RawEvent("", {"_error": f"not valid JSON: {exc}"}, origin)
+                yield RawEvent(default, raw if default else {"_error": f"not valid JSON: {exc}"}, origin)
                 continue
             if not isinstance(body, dict):
-                yield RawEvent("", {"_error": "an event must be a JSON object"}, origin)
+                yield RawEvent(default, raw if default else {"_error": "an event must be a JSON object"}, origin)
                 continue
-            yield RawEvent(str(body.pop("stream", "")), body, origin)
+            stream = body.pop("stream", None)
+            stream_name = str(stream) if stream is not None else default
+            # Oversized messages keep their bytes, so that the size limit applies as in the worker.
+            yield RawEvent(stream_name, raw if len(raw) > MAX_EVENT_BYTES else body, origin)
 
 
 def _read_frame(path: Path, kind: str) -> Iterator[RawEvent]:
@@ -184,7 +192,7 @@ def run_backtest(
     for index, row in enumerate(rows):
         if progress is not None and index % 5000 == 0:
             progress(index)
-        error = row.body.get("_error") if not row.stream else None
+        error = row.body.get("_error") if not row.stream and isinstance(row.body, dict) else None
         if row.stream not in STREAMS:
             reason = error or f"unknown stream {row.stream!r} (allowed: {', '.join(STREAMS)})"
             _invalid(result, "unknown_stream" if not error else "bad_json", f"{row.origin}: {reason}")

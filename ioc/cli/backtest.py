@@ -14,6 +14,7 @@ from ioc.config import REPO_ROOT
 from ioc.refdata import load_reference
 from ioc.rules.exceptions import RuleError
 from ioc.rules.loader import RuleSet, load_rules
+from ioc.scoring import Score, TruthError, read_truth, score_alerts
 from ioc.timeutil import format_duration, format_ts, parse_duration, parse_ts
 
 __all__ = ["register"]
@@ -30,6 +31,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                         help="reference data folder joined to events by source_id (default config/reference)")
     parser.add_argument("--lateness", default="0s", help="allowed lateness (default 0s)")
     parser.add_argument("--until", help="at the end, move every watermark to this RFC 3339 time")
+    parser.add_argument("--truth", type=Path,
+                        help="ground truth (ioc simulate --out DIR writes DIR/ground_truth.jsonl): "
+                             "print recall per incident and precision per rule")
     parser.set_defaults(run=run)
 
 
@@ -62,6 +66,13 @@ def run(args: argparse.Namespace) -> int:
     _print_summary(result, ruleset)
     if args.out is not None:
         console.print(f"alerts written to {args.out}")
+    score = None
+    if args.truth is not None:
+        try:
+            score = score_alerts(result.alerts, read_truth(args.truth))
+        except TruthError as exc:
+            return fail(str(exc))
+        _print_score(score)
     if args.report is not None:
         from ioc.report import write_report
 
@@ -101,3 +112,23 @@ def _print_summary(result: BacktestResult, ruleset: RuleSet) -> None:
 
 def _short_time(ts: float | None) -> str:
     return "-" if ts is None else format_ts(ts)[:16].replace("T", " ")
+
+
+def _print_score(score: Score) -> None:
+    recall = score.recall
+    scored = sum(1 for incident in score.incidents if incident.rules)
+    caught = scored - len(score.missed)
+    shown = f"{recall:.2f}" if recall is not None else "-"
+    console.print(f"detection: recall {shown} ({caught} of {scored} labelled incidents caught)")
+    for incident in score.missed:
+        console.print(f"  missed: {incident.id} ({incident.stream} {incident.kind}, "
+                      f"{', '.join(f'{k}={v}' for k, v in incident.keys.items())}; rules {', '.join(incident.rules)})",
+                      markup=False)
+    table = Table(title="precision per rule (episodes matching a labelled incident)", title_justify="left")
+    for column in ("rule", "episodes", "true positives", "precision"):
+        table.add_column(column, justify="left" if column == "rule" else "right", overflow="fold")
+    for rule in sorted(score.rules.values(), key=lambda r: r.rule_id):
+        precision = rule.precision
+        table.add_row(rule.rule_id, str(rule.episodes), str(rule.true_positives),
+                      f"{precision:.2f}" if precision is not None else "-")
+    console.print(table)
