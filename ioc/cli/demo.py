@@ -15,6 +15,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ioc.alerts import Alert
 from ioc.broker import broker_for
 from ioc.cli.common import add_common, console, settings_from, setup_logging
@@ -23,7 +25,8 @@ from ioc.cli.simulate import demo_start
 from ioc.config import REPO_ROOT
 from ioc.runner import MetricsServer, WorkerParts, run_worker
 from ioc.topics import raw_topic
-from sensors_sim.publish import PublishStats, publish
+from sensors_sim.operators import OperatorSimulator
+from sensors_sim.publish import PublishStats, make_producer, publish
 from sensors_sim.reservoir import ReservoirSimulator, load_stations
 
 __all__ = ["register", "flood_episodes"]
@@ -66,10 +69,21 @@ def run(args: argparse.Namespace) -> int:
     stats: list[PublishStats] = []
     seen: list[Alert] = []
 
+    operators = OperatorSimulator(seed=args.seed)
+    producer: list[Any] = []
+    actions_sent = [0]
+
     def show(alerts: Sequence[Alert]) -> None:
         seen.extend(alerts)
         for alert in alerts:
-            console.print(alert_line(alert.to_record()))
+            record = alert.to_record()
+            console.print(alert_line(record))
+            # Simulated operators acknowledge and resolve (event-time `at`) on ioc.alert-actions.
+            for action in operators.actions_for(record):
+                if producer:
+                    producer[0].send(settings.topic("alert-actions"), key=alert.fingerprint.encode(),
+                                     value=orjson.dumps(action))
+                    actions_sent[0] += 1
 
     with broker_for(settings, log_path=REPO_ROOT / ".ioc" / "broker.log") as url:
         embedded = "embedded Tansu, memory storage" if not settings.broker.url else "external"
@@ -91,13 +105,16 @@ def run(args: argparse.Namespace) -> int:
             thread.start()
 
         thread = threading.Thread(target=simulate, name="ioc-simulator", daemon=True)
+        producer.append(make_producer(url))
         try:
             parts = run_worker(settings, url, duration=args.duration, listeners=(show,), on_ready=ready)
         finally:
             stop.set()
             if thread.is_alive():
                 thread.join(timeout=10)
+            producer[0].close()
         _summary(parts, seen, stats, Path(settings.resolve(settings.rules[0])))
+        console.print(f"operators: {actions_sent[0]} acknowledge/resolve actions on {settings.topic('alert-actions')}")
     return 0
 
 

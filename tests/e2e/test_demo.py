@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -77,6 +78,7 @@ def test_demo_alerts_metrics_and_clean_exit(tmp_path):
     text = log_path.read_text(encoding="utf-8")
     assert demo.returncode == 0, text
     assert "demo ended" in text
+    assert re.search(r"operators: [1-9]\d* acknowledge/resolve actions on ioc.alert-actions", text), text
     assert "reservoir.level" in text or "gauge.level" in text
     # Vietnamese summaries come through intact.
     assert "mực nước" in text
