@@ -73,11 +73,19 @@ class ScenarioRun:
     def events(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every event of every stream, merged in event-time order (stable per stream)."""
         streams = [
-            ((parse_ts(event["ts"]), order, stream, event) for event in sim.events(self.end))
-            for order, (stream, sim) in enumerate(self.simulators.items())
+            _tagged(sim.events(self.end), order, stream) for order, (stream, sim) in enumerate(self.simulators.items())
         ]
         for _, _, stream, event in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
             yield stream, event
+
+
+def _tagged(
+    events: Iterator[dict[str, Any]], order: int, stream: str
+) -> Iterator[tuple[float, int, str, dict[str, Any]]]:
+    # A function of its own so that each generator keeps its own stream (a generator expression
+    # in a comprehension would see only the last loop values).
+    for event in events:
+        yield parse_ts(event["ts"]), order, stream, event
 
 
 def scenario_names() -> list[str]:

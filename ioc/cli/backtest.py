@@ -127,8 +127,15 @@ def _print_score(score: Score) -> None:
     table = Table(title="precision per rule (episodes matching a labelled incident)", title_justify="left")
     for column in ("rule", "episodes", "true positives", "precision"):
         table.add_column(column, justify="left" if column == "rule" else "right", overflow="fold")
+    labelled = {rule for incident in score.incidents for rule in incident.rules}
+    unlabelled = sorted(rule_id for rule_id in score.rules if rule_id not in labelled)
     for rule in sorted(score.rules.values(), key=lambda r: r.rule_id):
+        if rule.rule_id not in labelled:
+            continue
         precision = rule.precision
         table.add_row(rule.rule_id, str(rule.episodes), str(rule.true_positives),
                       f"{precision:.2f}" if precision is not None else "-")
     console.print(table)
+    if unlabelled:
+        episodes = ", ".join(f"{rule_id} ({score.rules[rule_id].episodes})" for rule_id in unlabelled)
+        console.print(f"not scored (no incident kind of the scenario names them): {episodes}", style="dim")

@@ -69,3 +69,12 @@ def test_unknown_scenario_and_bad_incident_are_clear(tmp_path, capsys):
         build(load_scenario(bad), seed=0, start=0.0)
     assert main(["simulate", "--scenario", "nope", "--out", str(tmp_path / "x")]) == 1
     assert "no scenario 'nope'" in capsys.readouterr().err
+
+
+def test_merged_events_keep_their_own_stream():
+    run = build(load_scenario("storm-day"), seed=2, start=1761498000.0, duration_s=3 * 3600.0)
+    seen = {}
+    for stream, event in run.events():
+        seen.setdefault(stream, event)
+    assert set(seen) == set(run.simulators)
+    assert "level_m" in seen["reservoir"] and "lat" in seen["vessel"] and "event_action" in seen["cyber"]
