@@ -1,9 +1,10 @@
 """`ioc demo`: broker, topics, simulator, worker and metrics in one command.
 
 Starts the embedded broker (unless IOC_BROKER is set), creates the topics, publishes a
-simulated flood on the Hương river (event time compressed: about 25 minutes of event time
-per second), runs a worker and serves `/metrics`; prints alerts as they fire. Ctrl-C, or
-`--duration N`, stops everything it started.
+scenario for all five streams (default `storm-day`: a flood on the Hương river, vessels,
+city cameras, cyber attacks, press; event time runs 600 times faster than the clock), runs a
+worker and serves `/metrics`; prints alerts as they fire, and simulated operators acknowledge
+and resolve them on `ioc.alert-actions`. Ctrl-C, or `--duration N`, stops everything it started.
 """
 
 from __future__ import annotations
@@ -19,51 +20,54 @@ import orjson
 
 from ioc.alerts import Alert
 from ioc.broker import broker_for
-from ioc.cli.common import add_common, console, settings_from, setup_logging
+from ioc.cli.common import add_common, console, fail, settings_from, setup_logging
 from ioc.cli.display import alert_line
-from ioc.cli.simulate import demo_start
+from ioc.cli.simulate import demo_start, publish_scenario
 from ioc.config import REPO_ROOT
+from ioc.events import STREAMS
 from ioc.runner import MetricsServer, WorkerParts, run_worker
+from ioc.timeutil import format_duration
 from ioc.topics import raw_topic
 from sensors_sim.operators import OperatorSimulator
-from sensors_sim.publish import PublishStats, make_producer, publish
-from sensors_sim.reservoir import ReservoirSimulator, load_stations
+from sensors_sim.publish import PublishStats, make_producer
+from sensors_sim.scenario import Scenario, ScenarioError, ScenarioRun, build, load_scenario
 
-__all__ = ["register", "flood_episodes"]
-
-EPISODE_S = 48 * 3600.0
-STEP_S = 300.0
+__all__ = ["register", "scenario_episodes"]
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "demo", help="run everything: broker, simulator, worker, metrics",
-        description="Start the embedded broker (unless IOC_BROKER is set), create the topics, simulate a flood "
-                    "on the Huong river, run a worker with the shipped rules, serve /metrics and print alerts "
-                    "as they fire. Ctrl-C or --duration stops everything it started.",
+        description="Start the embedded broker (unless IOC_BROKER is set), create the topics, run a scenario "
+                    "over the five streams (a flood on the Huong river, vessels, cameras, cyber attacks, press), "
+                    "run a worker with the shipped rules, serve /metrics and print alerts as they fire. "
+                    "Ctrl-C or --duration stops everything it started.",
     )
     add_common(parser)
     parser.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
-    parser.add_argument("--rate", type=float, default=25.0, help="simulated events per second (default 25)")
+    parser.add_argument("--scenario", default="storm-day", help="scenario to run (default storm-day; see ioc simulate)")
+    parser.add_argument("--speed", type=float, default=600.0,
+                        help="event time runs this many times faster than the clock (default 600: 1 h in 6 s)")
+    parser.add_argument("--rate", type=float, default=0.0, help="at most this many events per second (0: no cap)")
     parser.add_argument("--seed", type=int, default=0, help="simulation seed")
     parser.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (default 9108; 0: free port)")
     parser.set_defaults(run=run)
 
 
-def flood_episodes(start: float, seed: int) -> Iterator[dict[str, Any]]:
-    """Endless reservoir events: one 48 h flood episode after another, seeds counting up."""
-    stations = load_stations()
+def scenario_episodes(scenario: Scenario, start: float, seed: int) -> Iterator[ScenarioRun]:
+    """One run of the scenario after another (seeds counting up), each where the last ended."""
     for number in itertools.count():
-        simulator = ReservoirSimulator(stations, seed=seed + number, start=start + number * EPISODE_S,
-                                       step_s=STEP_S)
-        for event in simulator.events(EPISODE_S):
-            # Ids restart with each episode's simulator: keep them unique across episodes.
-            event["id"] = f"{event['id']}-e{number}"
-            yield event
+        yield build(scenario, seed=seed + number, start=start + number * scenario.duration_s)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, **{"metrics.port": args.metrics_port})
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        return fail(str(exc))
+    if args.speed <= 0:
+        return fail("--speed must be more than 0")
     setup_logging("WARNING")
     stop = threading.Event()
     stats: list[PublishStats] = []
@@ -89,17 +93,24 @@ def run(args: argparse.Namespace) -> int:
         embedded = "embedded Tansu, memory storage" if not settings.broker.url else "external"
         console.print(f"[bold]IOC demo[/]  broker {url} ({embedded})")
 
+        topics = {stream: raw_topic(settings, stream) for stream in scenario.streams}
+
         def simulate() -> None:
-            events = flood_episodes(demo_start(), args.seed)
-            stats.append(publish(url, raw_topic(settings, "reservoir"), events, rate=args.rate, stop=stop))
+            for episode in scenario_episodes(scenario, demo_start(), args.seed):
+                stats.append(publish_scenario(url, episode, topics, rate=args.rate, speed=args.speed,
+                                              seed=args.seed, stop=stop))
+                if stop.is_set():
+                    return
 
         def ready(server: MetricsServer, parts: WorkerParts) -> None:
             console.print(f"  rules     {len(parts.ruleset)} loaded from {', '.join(settings.rules)}")
             console.print(f"  metrics   {server.url}")
             console.print(f"  alerts    topic {settings.topic('alerts')}: "
                           f"ioc alerts tail --broker {url}")
-            console.print(f"  simulator reservoir + gauges of the Hương basin, {args.rate:g} events/s, "
-                          "a flood every 48 h of event time (~25 min of event time per second)")
+            console.print(f"  scenario  {scenario.name}: {scenario.description}")
+            console.print(f"            streams {', '.join(scenario.streams)}; {len(scenario.incidents)} incidents "
+                          f"every {format_duration(scenario.duration_s)} of event time, {args.speed:g}x "
+                          f"(1 h of event time in {3600 / args.speed:.0f} s)")
             console.print("  waiting for the worker to join its group (a few seconds)...", style="dim")
             console.print("  times below are event times in Hue (ICT, UTC+7); Ctrl-C stops the demo", style="dim")
             thread.start()
@@ -120,11 +131,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _summary(parts: WorkerParts, seen: list[Alert], stats: list[PublishStats], rules: Path) -> None:
     registry = parts.registry
-    events = registry.get_sample_value("ioc_events_total", {"stream": "reservoir"}) or 0
-    sent = stats[0].sent if stats else 0
-    firing = sum(1 for a in seen if a.status == "firing")
-    resolved = len(seen) - firing
+    processed = {
+        stream: int(registry.get_sample_value("ioc_events_total", {"stream": stream}) or 0) for stream in STREAMS
+    }
+    sent = sum(s.sent for s in stats)
+    firing = [a for a in seen if a.status == "firing"]
+    by_stream = {stream: sum(1 for a in firing if a.stream == stream) for stream in STREAMS}
     console.print(
-        f"[bold]demo ended[/]: {sent} events published, {int(events)} processed, "
-        f"{firing} alerts fired, {resolved} resolved"
+        f"[bold]demo ended[/]: {sent:,} events published, {sum(processed.values()):,} processed, "
+        f"{len(firing)} alerts fired, {len(seen) - len(firing)} resolved"
     )
+    console.print("  alerts fired by stream: " + ", ".join(f"{s} {n}" for s, n in by_stream.items()))

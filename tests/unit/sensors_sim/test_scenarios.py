@@ -78,3 +78,30 @@ def test_merged_events_keep_their_own_stream():
         seen.setdefault(stream, event)
     assert set(seen) == set(run.simulators)
     assert "level_m" in seen["reservoir"] and "lat" in seen["vessel"] and "event_action" in seen["cyber"]
+
+
+# Precision floor for the default scenario: every rule named by a labelled incident must be
+# right at least 9 times in 10. The background of each simulator is built never to cross an
+# incident rule (each simulator's tests check its background alone gives no such alert), so
+# the measured precision is 1.0; the floor leaves room for one chance crossing per ten
+# episodes before a change to the background or the rules is called a regression.
+PRECISION_FLOOR = 0.9
+
+
+def test_default_scenario_is_detected_by_the_shipped_rules():
+    from ioc.backtest import RawEvent
+    from ioc.scoring import TruthIncident
+
+    run = build(load_scenario("storm-day"), seed=0, start=1761498000.0)
+    rows = (RawEvent(stream, event, "storm-day") for stream, event in run.events())
+    rules = load_rules([REPO_ROOT / "rules"], load_reference(REPO_ROOT / "config" / "reference"))
+    result = run_backtest(rules, rows)
+    truth = [TruthIncident.from_record(incident.to_record()) for incident in run.incidents]
+    score = score_alerts(result.alerts, truth)
+    assert {incident.stream for incident in truth} == {"reservoir", "camera", "vessel", "cyber", "press"}
+    assert score.recall == 1.0, [i.id for i in score.missed]
+    labelled = {rule for incident in truth for rule in incident.rules}
+    scored = {rule_id: rule for rule_id, rule in score.rules.items() if rule_id in labelled}
+    assert len(scored) >= 15
+    assert all(rule.precision >= PRECISION_FLOOR for rule in scored.values()), {
+        rule_id: rule.precision for rule_id, rule in scored.items()}
