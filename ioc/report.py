@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ioc.backtest import BacktestResult
 from ioc.rules.loader import RuleSet
+from ioc.scoring import Score
 from ioc.timeutil import format_duration, format_ts
 
 __all__ = ["write_report"]
@@ -92,8 +93,30 @@ def _plots(result: BacktestResult, ruleset: RuleSet) -> list[tuple[str, str]]:
     return plots
 
 
-def write_report(path: Path, result: BacktestResult, ruleset: RuleSet) -> None:
-    """Write a self-contained HTML file (plots embedded as PNG)."""
+def _score_html(score: Score | None) -> str:
+    if score is None:
+        return ""
+    recall = score.recall
+    rows = "".join(
+        f"<tr><td>{html.escape(i.id)}</td><td>{html.escape(i.stream)} {html.escape(i.kind)}</td>"
+        f"<td>{'caught' if score.caught.get(i.id) else ('MISSED' if i.rules else 'no rule')}</td></tr>"
+        for i in score.incidents
+    )
+    labelled = {rule for incident in score.incidents for rule in incident.rules}
+    precision = "".join(
+        f"<tr><td>{html.escape(r.rule_id)}</td><td>{r.episodes}</td><td>{r.true_positives}</td>"
+        f"<td>{r.precision:.2f}</td></tr>"
+        for r in sorted(score.rules.values(), key=lambda r: r.rule_id) if r.rule_id in labelled
+    )
+    shown = f"{recall:.2f}" if recall is not None else "-"
+    return (f"<h2>Detection against the ground truth</h2><p>Recall {shown}.</p>"
+            f"<table><tr><th>incident</th><th>kind</th><th>result</th></tr>{rows}</table>"
+            f"<h3>Precision per rule</h3><table><tr><th>rule</th><th>episodes</th><th>true positives</th>"
+            f"<th>precision</th></tr>{precision}</table>")
+
+
+def write_report(path: Path, result: BacktestResult, ruleset: RuleSet, score: Score | None = None) -> None:
+    """Write a self-contained HTML file (plots embedded as PNG; detection scores when given)."""
     rows = []
     for row in result.summary(ruleset):
         rows.append(
@@ -117,6 +140,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}img{{max-width:100
 <p>{result.events:,} events replayed, {invalid:,} invalid, {len(result.alerts):,} alert transitions.</p>
 <table><tr><th>rule</th><th>severity</th><th>transitions</th><th>episodes</th><th>first start</th>
 <th>last start</th><th>time firing</th></tr>{''.join(rows)}</table>
+{_score_html(score)}
 {images}
 </body></html>
 """

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if args.report is not None:
         from ioc.report import write_report
 
-        write_report(args.report, result, ruleset)
+        write_report(args.report, result, ruleset, score)
         console.print(f"report written to {args.report}")
     return 0
 

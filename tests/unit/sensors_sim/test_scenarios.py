@@ -17,7 +17,9 @@ def test_same_seed_and_scenario_give_byte_identical_files(tmp_path):
     for run in ("a", "b"):
         assert main(["simulate", "--scenario", "flood", "--seed", "5", "--bad-rate", "0.02",
                      "--out", str(tmp_path / run)]) == 0
-    for name in ("reservoir.jsonl", "ground_truth.jsonl"):
+    names = sorted(path.name for path in (tmp_path / "a").iterdir())
+    assert names == ["camera.jsonl", "ground_truth.jsonl", "press.jsonl", "reservoir.jsonl"]
+    for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     assert main(["simulate", "--scenario", "flood", "--seed", "6", "--out", str(tmp_path / "c")]) == 0
     assert (tmp_path / "c" / "reservoir.jsonl").read_bytes() != (tmp_path / "a" / "reservoir.jsonl").read_bytes()
@@ -35,13 +37,22 @@ def test_every_shipped_scenario_loads_and_builds():
 def test_flood_scenario_is_detected_with_recall_one_and_full_precision(tmp_path):
     assert main(["simulate", "--scenario", "flood", "--out", str(tmp_path)]) == 0
     rules = load_rules([REPO_ROOT / "rules"], load_reference(REPO_ROOT / "config" / "reference"))
-    result = run_backtest(rules, read_events([tmp_path / "reservoir.jsonl"]))
+    files = sorted(p for p in tmp_path.glob("*.jsonl") if p.name != "ground_truth.jsonl")
+    result = run_backtest(rules, read_events(files))
     truth = read_truth(tmp_path / "ground_truth.jsonl")
+    assert len(truth) == 3
     score = score_alerts(result.alerts, truth)
     assert score.recall == 1.0
     # Outside the flood the basin is quiet: every alert episode belongs to the labelled flood.
     # (The floor is 1.0 because background traffic is designed never to cross a flood rule.)
     assert score.rules and all(rule.precision == 1.0 for rule in score.rules.values()), score.rules
+    report = tmp_path / "report.html"
+    args = ["backtest", "--truth", str(tmp_path / "ground_truth.jsonl"), "--report", str(report)]
+    for path in files:
+        args += ["--events", str(path)]
+    assert main(args) == 0
+    html = report.read_text(encoding="utf-8")
+    assert "Recall 1.00." in html and "<h3>Precision per rule</h3>" in html
 
 
 def test_bad_rate_adds_malformed_messages_and_keeps_every_good_event(tmp_path):
