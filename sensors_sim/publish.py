@@ -27,7 +27,45 @@ class PublishStats:
         return self.sent / self.seconds if self.seconds else 0.0
 
 
+class _RdKafkaProducer:
+    """librdkafka (confluent-kafka) behind the small interface the simulators use: send, flush,
+    close. About 30 times faster than kafka-python here, which the 20,000 events/s target needs."""
+
+    def __init__(self, url: str) -> None:
+        from confluent_kafka import Producer
+
+        from ioc.broker import bootstrap_servers
+
+        self._producer = Producer({
+            "bootstrap.servers": bootstrap_servers(url), "linger.ms": 5, "acks": 1,
+            "enable.idempotence": False, "queue.buffering.max.messages": 1_000_000,
+            "client.id": "ioc-simulate", "log_level": 3,
+        })
+
+    def send(self, topic: str, *, key: bytes | None = None, value: bytes) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:  # local queue full: let deliveries drain, then retry
+                self._producer.poll(0.05)
+        self._producer.poll(0)
+
+    def flush(self, timeout: float = 60.0) -> None:
+        remaining = self._producer.flush(timeout)
+        if remaining:
+            raise RuntimeError(f"{remaining} messages were not delivered within {timeout:g} s")
+
+    def close(self) -> None:
+        self.flush()
+
+
 def make_producer(url: str) -> Any:
+    """A producer for simulated events: librdkafka when installed, else kafka-python."""
+    try:
+        return _RdKafkaProducer(url)
+    except ImportError:
+        pass
     from kafka import KafkaProducer
 
     from ioc.broker import bootstrap_servers
