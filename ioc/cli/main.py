@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -36,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE") and argv is None:
+        # Like other command-line tools: `ioc demo | head` ends quietly when head is done
+        # instead of failing (or hanging in shutdown) on writes to a closed pipe. The embedded
+        # broker is told to stop by PR_SET_PDEATHSIG, so nothing is left running.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
