@@ -35,6 +35,7 @@ import functools
 import inspect
 import math
 import re
+import types
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -743,7 +744,8 @@ def compile_expression(
             code = compile(module, f"<expression {_snippet(ast.Constant(body), 60)}>", "eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         raise ExpressionError(f"cannot compile expression: {exc}") from None
-    # Evaluating the code object only creates the lambda; it runs the checked tree, never
-    # raw text, with no builtins and only the whitelisted functions in scope.
-    fn = eval(code, namespace)  # noqa: S307
+    # The function is built straight from the lambda's code object (no eval/exec anywhere):
+    # it runs the checked tree, with no builtins and only the whitelisted functions in scope.
+    lambda_code = next(const for const in code.co_consts if isinstance(const, types.CodeType))
+    fn = types.FunctionType(lambda_code, namespace)
     return Expression(text=text, names=frozenset(checker.event_names | checker.ref_names), fn=fn)

@@ -541,3 +541,17 @@ def test_repetition_of_event_text_is_bounded_at_run_time():
     assert expr.test({"level_m": 1.5, "n": 2})
     assert not expr.test({"level_m": 1.5, "n": 99_999_999})  # refused, not allocated
     assert compile_expression("level_m * 2", {"level_m"})({"level_m": 1.5}) == 3.0
+
+
+def test_no_eval_or_exec_anywhere_in_the_engine():
+    """Expressions become functions from the checked AST's code object, never by eval/exec."""
+    import ast as python_ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    calls = []
+    for path in [*root.glob("ioc/**/*.py"), *root.glob("streams/**/*.py"), *root.glob("sensors_sim/**/*.py")]:
+        for node in python_ast.walk(python_ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, python_ast.Call) and getattr(node.func, "id", None) in ("eval", "exec"):
+                calls.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert calls == []
