@@ -1,8 +1,8 @@
-"""Assemble and run a worker: rules, engine, metrics server, topics and the Faust app.
+"""Assemble a worker's engine side: rules, engine, metrics (server) and pipeline, no Faust.
 
-Shared by `ioc worker` and `ioc demo`.
+`streams.worker.run_worker` puts these behind the Faust app; shared by `ioc worker` and `ioc demo`.
 
->>> run_worker(settings, "kafka://127.0.0.1:9092", duration=60)     # doctest: +SKIP
+>>> parts = build_worker(settings)                                   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -10,15 +10,13 @@ from __future__ import annotations
 import errno
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 
-from ioc.alerts import Alert
-from ioc.broker import client_options
 from ioc.config import Settings
 from ioc.engine import Engine
 from ioc.events import STREAMS
@@ -26,12 +24,10 @@ from ioc.exceptions import IocError
 from ioc.metrics import IocMetrics
 from ioc.pipeline import Pipeline
 from ioc.refdata import load_reference
-from ioc.reload import RuleReloader
 from ioc.rules.loader import RuleSet, load_rules, rule_files
 from ioc.timeutil import parse_duration
-from ioc.topics import catalogue, ensure_topics
 
-__all__ = ["MetricsServer", "WorkerParts", "build_worker", "run_worker", "MetricsError"]
+__all__ = ["MetricsServer", "WorkerParts", "build_worker", "load_ruleset", "watched_files", "MetricsError"]
 
 log = logging.getLogger(__name__)
 
@@ -114,31 +110,3 @@ def _freshness(pipeline: Pipeline, stream: str) -> Callable[[], float]:
         return time.time() - last if last is not None else float("nan")
 
     return seconds_since_last
-
-
-def run_worker(
-    settings: Settings,
-    broker_url: str,
-    *,
-    duration: float | None = None,
-    listeners: Sequence[Callable[[Sequence[Alert]], None]] = (),
-    on_ready: Callable[[MetricsServer, WorkerParts], None] | None = None,
-    loglevel: str = "WARNING",
-) -> WorkerParts:
-    """Run one worker until stopped (SIGINT/SIGTERM) or for `duration` seconds."""
-    from streams.app import build_app  # the only Faust import, kept out of library import time
-
-    parts = build_worker(settings)
-    ensure_topics(broker_url, catalogue(settings), settings.topics.replication, client_options(settings))
-    server = MetricsServer.start(parts.registry, settings.metrics.host, settings.metrics.port)
-    try:
-        reloader = RuleReloader(lambda: load_ruleset(settings), parts.engine, parts.metrics,
-                                lambda: watched_files(settings))
-        ioc_app = build_app(settings, broker_url, parts.pipeline, reloader)
-        ioc_app.listeners.extend(listeners)
-        if on_ready is not None:
-            on_ready(server, parts)
-        ioc_app.run(loglevel=loglevel, stop_after=duration)
-    finally:
-        server.stop()
-    return parts

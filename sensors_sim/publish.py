@@ -58,6 +58,9 @@ class _RdKafkaProducer:
 
     def close(self) -> None:
         self.flush()
+        # librdkafka has no close(): dropping the last reference destroys the client, so it
+        # does not keep reconnecting (and logging) after the broker has gone.
+        del self._producer
 
 
 def make_producer(url: str) -> Any:

@@ -25,7 +25,7 @@ from ioc.cli.display import alert_line
 from ioc.cli.simulate import demo_start, publish_scenario
 from ioc.config import REPO_ROOT
 from ioc.events import STREAMS
-from ioc.runner import MetricsServer, WorkerParts, run_worker
+from ioc.runner import MetricsServer, WorkerParts
 from ioc.timeutil import format_duration
 from ioc.topics import raw_topic
 from sensors_sim.operators import OperatorSimulator
@@ -118,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
         thread = threading.Thread(target=simulate, name="ioc-simulator", daemon=True)
         producer.append(make_producer(url))
         try:
+            from streams.worker import run_worker  # Faust is loaded only to run a worker
+
             parts = run_worker(settings, url, duration=args.duration, listeners=(show,), on_ready=ready)
         finally:
             stop.set()

@@ -9,7 +9,7 @@ from ioc.alerts import Alert
 from ioc.broker import broker_for
 from ioc.cli.common import add_common, console, settings_from, setup_logging
 from ioc.cli.display import alert_line
-from ioc.runner import MetricsServer, WorkerParts, run_worker
+from ioc.runner import MetricsServer, WorkerParts
 
 __all__ = ["register"]
 
@@ -36,5 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     with broker_for(settings) as url:
         console.print(f"broker: {url}")
+        from streams.worker import run_worker  # Faust is loaded only to run a worker
+
         run_worker(settings, url, duration=args.duration, listeners=() if args.quiet else (show,), on_ready=ready)
     return 0

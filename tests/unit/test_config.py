@@ -93,3 +93,22 @@ def test_an_invalid_environment_value_is_blamed_on_the_variable(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_settings(_write(tmp_path, "metrics: {port: 9108}\n"), env={"IOC_PARTITIONS": "abc"})
     assert str(caught.value).startswith("$IOC_PARTITIONS: topics.partitions: Input should be a valid integer")
+
+
+def test_the_engine_library_never_imports_faust():
+    """ioc/ is the pure engine: Faust stays in streams/ (the CLI loads it only to run a worker)."""
+    import ast as python_ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for path in root.glob("ioc/**/*.py"):
+        for node in python_ast.walk(python_ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, python_ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, python_ast.ImportFrom) and node.col_offset == 0:
+                names = [node.module or ""]
+            if any(name.split(".")[0] in ("faust", "mode", "streams") for name in names):
+                offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert offenders == []
