@@ -13,11 +13,11 @@ import argparse
 import threading
 import time
 
-from ioc.broker import EmbeddedBroker
 from ioc.cli.simulate import publish_scenario
 from ioc.config import load_settings
+from ioc.kafka.broker import EmbeddedBroker
+from ioc.kafka.topics import catalogue, ensure_topics, raw_topic
 from ioc.timeutil import parse_ts
-from ioc.topics import catalogue, ensure_topics, raw_topic
 from sensors_sim.scenario import build, load_scenario
 
 

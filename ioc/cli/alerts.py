@@ -8,9 +8,9 @@ import time
 
 import orjson
 
-from ioc.broker import bootstrap_servers, client_options
 from ioc.cli.common import console, fail, settings_from
 from ioc.cli.display import alert_line
+from ioc.kafka.clients import bootstrap_servers, client_options
 
 __all__ = ["register"]
 

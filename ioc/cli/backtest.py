@@ -8,13 +8,13 @@ from pathlib import Path
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ioc.backtest import BacktestResult, read_events, run_backtest
+from ioc.analysis.backtest import BacktestResult, read_events, run_backtest
+from ioc.analysis.scoring import Score, TruthError, read_truth, score_alerts
 from ioc.cli.common import SEVERITY_STYLES, console, err_console, fail
 from ioc.config import REPO_ROOT
 from ioc.refdata import load_reference
 from ioc.rules.exceptions import RuleError
 from ioc.rules.loader import RuleSet, load_rules
-from ioc.scoring import Score, TruthError, read_truth, score_alerts
 from ioc.timeutil import format_duration, format_ts, parse_duration, parse_ts
 
 __all__ = ["register"]
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             return fail(str(exc))
         _print_score(score)
     if args.report is not None:
-        from ioc.report import write_report
+        from ioc.analysis.report import write_report
 
         write_report(args.report, result, ruleset, score)
         console.print(f"report written to {args.report}")

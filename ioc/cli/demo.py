@@ -19,15 +19,15 @@ from typing import Any
 import orjson
 
 from ioc.alerts import Alert
-from ioc.broker import broker_for
 from ioc.cli.common import add_common, console, fail, settings_from, setup_logging
 from ioc.cli.display import alert_line
 from ioc.cli.simulate import demo_start, publish_scenario
 from ioc.config import REPO_ROOT
 from ioc.events import STREAMS
-from ioc.runner import MetricsServer, WorkerParts
+from ioc.kafka.broker import broker_for
+from ioc.kafka.topics import raw_topic
+from ioc.runtime.runner import MetricsServer, WorkerParts
 from ioc.timeutil import format_duration
-from ioc.topics import raw_topic
 from sensors_sim.operators import OperatorSimulator
 from sensors_sim.publish import PublishStats, make_producer
 from sensors_sim.scenario import Scenario, ScenarioError, ScenarioRun, build, load_scenario

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ioc.analysis.rulestest import RuleTestError, run_test_file, test_files
 from ioc.cli.common import console, err_console
 from ioc.config import REPO_ROOT
 from ioc.refdata import load_reference
 from ioc.rules.exceptions import RuleError
 from ioc.rules.loader import load_rules
-from ioc.rulestest import RuleTestError, run_test_file, test_files
 
 __all__ = ["register"]
 

@@ -16,10 +16,11 @@ from typing import IO, Any
 import numpy
 import orjson
 
-from ioc.broker import broker_for, client_options
 from ioc.cli.common import add_common, console, fail, settings_from
+from ioc.kafka.broker import broker_for
+from ioc.kafka.clients import client_options
+from ioc.kafka.topics import catalogue, ensure_topics, raw_topic
 from ioc.timeutil import format_duration, parse_duration, parse_ts
-from ioc.topics import catalogue, ensure_topics, raw_topic
 from sensors_sim.bad import corrupt
 from sensors_sim.publish import PublishStats, make_producer
 from sensors_sim.scenario import ScenarioError, ScenarioRun, build, load_scenario, scenario_names

@@ -6,10 +6,10 @@ import argparse
 from collections.abc import Sequence
 
 from ioc.alerts import Alert
-from ioc.broker import broker_for
 from ioc.cli.common import add_common, console, settings_from, setup_logging
 from ioc.cli.display import alert_line
-from ioc.runner import MetricsServer, WorkerParts
+from ioc.kafka.broker import broker_for
+from ioc.runtime.runner import MetricsServer, WorkerParts
 
 __all__ = ["register"]
 

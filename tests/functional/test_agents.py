@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from ioc.config import load_settings
-from ioc.runner import build_worker
+from ioc.runtime.runner import build_worker
 from ioc.timeutil import format_ts, parse_ts
 from streams.app import build_app
 

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, KafkaProducer
 
-from ioc.broker import bootstrap_servers
+from ioc.kafka.clients import bootstrap_servers
 
 
 def send(url: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:

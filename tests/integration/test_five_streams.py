@@ -13,8 +13,8 @@ from kafka_io import read, send
 
 from ioc.config import load_settings
 from ioc.events import STREAMS
+from ioc.kafka.topics import catalogue, ensure_topics
 from ioc.timeutil import format_ts, parse_duration, parse_ts
-from ioc.topics import catalogue, ensure_topics
 
 pytestmark = pytest.mark.integration
 

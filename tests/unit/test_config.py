@@ -73,7 +73,7 @@ def test_cli_reports_invalid_config_in_one_line_and_exits_non_zero(tmp_path, cap
 
 
 def test_tls_and_sasl_settings_become_client_options(tmp_path):
-    from ioc.broker import client_options
+    from ioc.kafka.clients import client_options
 
     plain = load_settings(_write(tmp_path, "broker: {url: 'kafka://k:9092'}\n"), env={})
     assert client_options(plain) == {}

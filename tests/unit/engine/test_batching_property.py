@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kindtest import T0, make_rules, summary_of
 
-from ioc.backtest import RawEvent, run_backtest
+from ioc.analysis.backtest import RawEvent, run_backtest
 from ioc.config import REPO_ROOT
 from ioc.engine import Engine
 from ioc.events import decode

@@ -14,9 +14,9 @@ from prometheus_client import CollectorRegistry
 
 from ioc.engine import Engine
 from ioc.metrics import IocMetrics
-from ioc.pipeline import DeadLetter, Pipeline, RawRecord
 from ioc.refdata import load_reference
 from ioc.rules.loader import RuleSet
+from ioc.runtime.pipeline import DeadLetter, Pipeline, RawRecord
 
 REPO = Path(__file__).resolve().parents[3]
 NOW = T0 + 10_000.0
@@ -209,9 +209,9 @@ def test_a_rule_that_raises_is_skipped_for_that_event_and_counted(tmp_path, capl
 
     from ioc.engine import Engine
     from ioc.metrics import IocMetrics
-    from ioc.pipeline import Pipeline, RawRecord
     from ioc.refdata import Reference
     from ioc.rules.loader import load_rules
+    from ioc.runtime.pipeline import Pipeline, RawRecord
 
     path = tmp_path / "r.yaml"
     path.write_text(
@@ -241,9 +241,9 @@ def _reservoir_pipeline(tmp_path, **kwargs):  # type: ignore[no-untyped-def]
 
     from ioc.engine import Engine
     from ioc.metrics import IocMetrics
-    from ioc.pipeline import Pipeline
     from ioc.refdata import Reference
     from ioc.rules.loader import load_rules
+    from ioc.runtime.pipeline import Pipeline
 
     path = tmp_path / "r.yaml"
     path.write_text("rules:\n  - {id: t.high, stream: reservoir, kind: threshold, condition: 'level_m > 1'}\n",
@@ -255,7 +255,7 @@ def _reservoir_pipeline(tmp_path, **kwargs):  # type: ignore[no-untyped-def]
 def test_events_stamped_far_in_the_future_are_dead_lettered_not_evaluated(tmp_path):
     import orjson
 
-    from ioc.pipeline import RawRecord
+    from ioc.runtime.pipeline import RawRecord
 
     now = 1761526800.0
     pipeline, registry = _reservoir_pipeline(tmp_path, clock=lambda: now, max_future_s=3600.0)
@@ -271,7 +271,7 @@ def test_events_stamped_far_in_the_future_are_dead_lettered_not_evaluated(tmp_pa
 
 
 def test_idle_advance_keeps_a_grace_for_events_delivered_a_little_late(tmp_path):
-    from ioc.pipeline import RawRecord
+    from ioc.runtime.pipeline import RawRecord
 
     clock = [1000.0]
     pipeline, _ = _reservoir_pipeline(tmp_path, clock=lambda: clock[0])

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ioc.alerts import Alert
-from ioc.backtest import RawEvent, run_backtest
+from ioc.analysis.backtest import RawEvent, run_backtest
 from ioc.events import decode
 from ioc.refdata import load_reference
 from ioc.rules.loader import RuleSet, load_rules

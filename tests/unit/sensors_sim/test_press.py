@@ -17,11 +17,11 @@ import pytest
 import yaml
 
 from ioc.alerts import Alert
-from ioc.backtest import RawEvent, run_backtest
+from ioc.analysis.backtest import RawEvent, run_backtest
+from ioc.analysis.scoring import TruthIncident, score_alerts
 from ioc.events import decode
 from ioc.refdata import load_reference
 from ioc.rules.loader import RuleSet, load_rules
-from ioc.scoring import TruthIncident, score_alerts
 from ioc.text import fold, normalize
 from ioc.timeutil import parse_ts
 from sensors_sim.base import Incident

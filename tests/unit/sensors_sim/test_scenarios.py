@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ioc.backtest import read_events, run_backtest
+from ioc.analysis.backtest import read_events, run_backtest
+from ioc.analysis.scoring import read_truth, score_alerts
 from ioc.cli.main import main
 from ioc.config import REPO_ROOT
 from ioc.refdata import load_reference
 from ioc.rules.loader import load_rules
-from ioc.scoring import read_truth, score_alerts
 from sensors_sim.scenario import ScenarioError, build, load_scenario, scenario_names
 
 
@@ -100,8 +100,8 @@ PRECISION_FLOOR = 0.9
 
 
 def test_default_scenario_is_detected_by_the_shipped_rules():
-    from ioc.backtest import RawEvent
-    from ioc.scoring import TruthIncident
+    from ioc.analysis.backtest import RawEvent
+    from ioc.analysis.scoring import TruthIncident
 
     run = build(load_scenario("storm-day"), seed=0, start=1761498000.0)
     rows = (RawEvent(stream, event, "storm-day") for stream, event in run.events())

@@ -14,7 +14,7 @@ import shapely
 import yaml
 
 from ioc.alerts import Alert
-from ioc.backtest import RawEvent, run_backtest
+from ioc.analysis.backtest import RawEvent, run_backtest
 from ioc.events import decode
 from ioc.geo import load_zones
 from ioc.refdata import load_reference

@@ -11,9 +11,9 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ioc.backtest import BacktestResult
+from ioc.analysis.backtest import BacktestResult
+from ioc.analysis.scoring import Score
 from ioc.rules.loader import RuleSet
-from ioc.scoring import Score
 from ioc.timeutil import format_duration, format_ts
 
 __all__ = ["write_report"]

@@ -22,9 +22,9 @@ from ioc.engine import Engine
 from ioc.events import STREAMS
 from ioc.exceptions import IocError
 from ioc.metrics import IocMetrics
-from ioc.pipeline import Pipeline
 from ioc.refdata import load_reference
 from ioc.rules.loader import RuleSet, load_rules, rule_files
+from ioc.runtime.pipeline import Pipeline
 from ioc.timeutil import parse_duration
 
 __all__ = ["MetricsServer", "WorkerParts", "build_worker", "load_ruleset", "watched_files", "MetricsError"]

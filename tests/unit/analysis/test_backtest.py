@@ -6,7 +6,7 @@ import orjson
 import pandas as pd
 import pytest
 
-from ioc.backtest import BacktestError, RawEvent, read_events, run_backtest
+from ioc.analysis.backtest import BacktestError, RawEvent, read_events, run_backtest
 from ioc.cli.main import main
 from ioc.config import REPO_ROOT
 from ioc.engine import Engine

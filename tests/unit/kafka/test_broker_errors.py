@@ -7,9 +7,10 @@ import time
 
 import pytest
 
-from ioc.broker import BrokerError, EmbeddedBroker, wait_until_ready
 from ioc.cli.main import main
-from ioc.runner import MetricsError, MetricsServer
+from ioc.kafka.broker import EmbeddedBroker, wait_until_ready
+from ioc.kafka.exceptions import BrokerError
+from ioc.runtime.runner import MetricsError, MetricsServer
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ioc.broker import BrokerError, bootstrap_servers
 from ioc.config import Settings
 from ioc.events.schemas import STREAMS
+from ioc.kafka.clients import bootstrap_servers
+from ioc.kafka.exceptions import BrokerError
 from ioc.timeutil import parse_duration
 
 __all__ = ["TopicSpec", "catalogue", "ensure_topics", "raw_topic"]
@@ -43,7 +44,7 @@ def ensure_topics(
     url: str, specs: list[TopicSpec], replication: int = 1, options: dict[str, Any] | None = None
 ) -> list[str]:
     """Create the topics that do not exist yet; returns the names created. `options`: client
-    security settings (see ioc.broker.client_options)."""
+    security settings (see ioc.kafka.clients.client_options)."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import KafkaError, TopicAlreadyExistsError

@@ -23,52 +23,21 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from ioc.config import Settings
-from ioc.exceptions import IocError
+from ioc.kafka.clients import bootstrap_servers
+from ioc.kafka.exceptions import BrokerError
 
 __all__ = [
-    "BrokerError",
     "probe_metadata",
     "EmbeddedBroker",
     "broker_for",
-    "bootstrap_servers",
-    "client_options",
     "free_port",
     "wait_until_ready",
 ]
 
 log = logging.getLogger(__name__)
-
-
-class BrokerError(IocError):
-    """The broker cannot be started or reached; the message is one sentence saying why."""
-
-
-def bootstrap_servers(url: str) -> str:
-    """`kafka://h1:9092;h2:9092` -> `h1:9092,h2:9092` (what kafka-python and aiokafka take)."""
-    hosts = url.split("://", 1)[-1].replace(";", ",").rstrip("/")
-    return hosts
-
-
-def client_options(settings: Settings) -> dict[str, Any]:
-    """TLS/SASL settings as kafka-python client options (admin, CLI consumers, simulators)."""
-    broker = settings.broker
-    options: dict[str, Any] = {}
-    tls = bool(broker.ssl_cafile or broker.ssl_certfile)
-    if tls:
-        options.update(ssl_cafile=broker.ssl_cafile, ssl_certfile=broker.ssl_certfile, ssl_keyfile=broker.ssl_keyfile)
-    if broker.sasl_mechanism:
-        options.update(
-            security_protocol="SASL_SSL" if tls else "SASL_PLAINTEXT",
-            sasl_mechanism=broker.sasl_mechanism,
-            sasl_plain_username=broker.sasl_username,
-            sasl_plain_password=broker.sasl_password,
-        )
-    elif tls:
-        options["security_protocol"] = "SSL"
-    return options
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
+from ioc.analysis.rulestest import RuleTestError, run_test_file
 from ioc.cli.main import main
 from ioc.config import REPO_ROOT
-from ioc.rulestest import RuleTestError, run_test_file
 
 RULE = """\
 rules:

@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 
 from ioc.alerts import Alert
-from ioc.backtest import RawEvent, run_backtest
+from ioc.analysis.backtest import RawEvent, run_backtest
 from ioc.config import REPO_ROOT
 from ioc.exceptions import IocError
 from ioc.refdata import load_reference

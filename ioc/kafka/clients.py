@@ -1,0 +1,38 @@
+"""Kafka client options from the settings: bootstrap servers and TLS/SASL.
+
+>>> bootstrap_servers("kafka://h1:9092;h2:9092")
+'h1:9092,h2:9092'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ioc.config import Settings
+
+__all__ = ["bootstrap_servers", "client_options"]
+
+
+def bootstrap_servers(url: str) -> str:
+    """`kafka://h1:9092;h2:9092` -> `h1:9092,h2:9092` (what kafka-python and aiokafka take)."""
+    hosts = url.split("://", 1)[-1].replace(";", ",").rstrip("/")
+    return hosts
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """TLS/SASL settings as kafka-python client options (admin, CLI consumers, simulators)."""
+    broker = settings.broker
+    options: dict[str, Any] = {}
+    tls = bool(broker.ssl_cafile or broker.ssl_certfile)
+    if tls:
+        options.update(ssl_cafile=broker.ssl_cafile, ssl_certfile=broker.ssl_certfile, ssl_keyfile=broker.ssl_keyfile)
+    if broker.sasl_mechanism:
+        options.update(
+            security_protocol="SASL_SSL" if tls else "SASL_PLAINTEXT",
+            sasl_mechanism=broker.sasl_mechanism,
+            sasl_plain_username=broker.sasl_username,
+            sasl_plain_password=broker.sasl_password,
+        )
+    elif tls:
+        options["security_protocol"] = "SSL"
+    return options
