@@ -23,10 +23,11 @@ from typing import Any
 import orjson
 
 from ioc.alerts import Alert
-from ioc.engine import Engine
 from ioc.events import MAX_EVENT_BYTES, STREAMS, InvalidEvent, decode
 from ioc.exceptions import IocError
 from ioc.rules.loader import RuleSet
+from ioc.runtime.plan import plan_rules
+from ioc.runtime.replay import replay
 
 __all__ = ["BacktestError", "RawEvent", "BacktestResult", "RuleSummary", "read_events", "run_backtest"]
 
@@ -182,11 +183,15 @@ def run_backtest(
     until: float | None = None,
     progress: Callable[[int], None] | None = None,
     in_order: bool = True,
+    partitions: int = 1,
 ) -> BacktestResult:
-    """Replay rows through a fresh engine; `until` advances every stream's watermark at the end.
+    """Replay rows through the runtime's shards; `until` advances every watermark at the end.
 
     `in_order`: sort events by event time first (a recording's replay); False keeps the rows'
-    order as arrival order, so that late events can be tested (rule tests do this)."""
+    order as arrival order, so that late events can be tested (rule tests do this).
+    `partitions`: how many partitions each topic has, as in the live deployment: a watermark
+    is per partition (see docs/architecture.md), so the same events give the live alerts only
+    with the same number."""
     result = BacktestResult()
     events: list[tuple[float, int, str, dict[str, Any]]] = []
     for index, row in enumerate(rows):
@@ -207,25 +212,12 @@ def run_backtest(
         events.append((event["ts"], index, row.stream, event))
     if in_order:
         events.sort(key=lambda item: (item[0], item[1]))
-    engine = Engine(ruleset, lateness_s=lateness_s)
-    # Reproducible output: `detected_at` is the event time at which the engine decided.
-    engine.clock = lambda: engine.rt.now
     result.events = len(events)
-    batch: list[dict[str, Any]] = []
-    stream_of_batch = ""
-    for _, _, stream, event in events:
-        if stream != stream_of_batch and batch:
-            result.alerts.extend(engine.process(stream_of_batch, batch))
-            batch = []
-        stream_of_batch = stream
-        batch.append(event)
-    if batch:
-        result.alerts.extend(engine.process(stream_of_batch, batch))
+    result.alerts = replay(plan_rules(ruleset), [(stream, event) for _, _, stream, event in events],
+                           partitions=partitions, lateness_s=lateness_s, until=until)
     if events:
         result.last_ts = max(item[0] for item in events)
     if until is not None:
-        for stream, partition in engine.partitions():
-            result.alerts.extend(engine.advance(stream, until, partition))
         result.last_ts = max(result.last_ts or until, until)
     return result
 

@@ -5,30 +5,48 @@
 >>> [a.status for a in alerts]
 ['firing']
 
-Event time everywhere. Each (stream, partition) has a watermark = largest `ts` seen minus the
-allowed lateness; an event older than its watermark is late: counted and not evaluated.
-Timers (`for`, window closes, absence) fire when the watermark passes them (strictly), checked
-at every event, so results depend neither on how events are batched nor on the order of
-events that share a timestamp. State is
-plain data (`snapshot()` / `restore()`), alert ids are deterministic.
+Event time everywhere. Each lane (a raw topic partition by default, `(stream, partition)`;
+a re-keyed shard passes one lane for all its streams) has a watermark = largest `ts` seen
+minus the allowed lateness; an event older than its lane's watermark is late: counted and
+not evaluated. Timers (`for`, window closes, absence) fire when the watermark passes them
+(strictly), checked at every event, so results depend neither on how events are batched
+nor on the order of events that share a timestamp. State is plain data (`snapshot()` /
+`restore()`), alert ids are deterministic.
+
+An engine may also *export* events: for rules that run elsewhere (keyed by another field
+than the topic key, see ioc.runtime.plan), each on-time event that may matter to them is
+handed back with its key, in `last_exports`, for the runtime to re-key.
 """
 
 from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ioc.alerts import Alert, fingerprint, make_alert_id
-from ioc.engine.runtime import EpisodeRuntime
+from ioc.engine.episodes import EpisodeRuntime, Lane
 from ioc.refdata import EMPTY_ROW
 from ioc.rules.kinds.base import Key, State
 from ioc.rules.loader import CompiledRule, RuleSet
 
-__all__ = ["Engine", "EngineStats"]
+__all__ = ["Engine", "EngineStats", "Export", "Lane"]
 
-Partition = tuple[str, int]
+Partition = Lane
+Test = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
+
+
+@dataclass(frozen=True, eq=False)
+class Export:
+    """Events of a stream that rules elsewhere need: keyed by `fields`, kept when any of
+    `tests` passes (no tests: every event with a complete key)."""
+
+    target: str
+    fields: tuple[str, ...]
+    tests: tuple[Test, ...] = ()
+    every: bool = True
 
 
 class EngineStats:
@@ -59,6 +77,8 @@ class Engine:
         lateness_s: float = 0.0,
         clock: Callable[[], float] = time.time,
         evidence_limit: int = 5,
+        exports: Mapping[str, Sequence[Export]] | None = None,
+        owner: Callable[[Key], bool] | None = None,
     ) -> None:
         self.ruleset = ruleset
         self.lateness = lateness_s
@@ -72,19 +92,32 @@ class Engine:
         self._seq = 0
         self.rt = EpisodeRuntime(self, evidence_limit)
         self.last_stats = EngineStats()
+        # Per stream, the events to hand on to rules that run elsewhere (see `Export`).
+        self.exports: dict[str, tuple[Export, ...]] = {s: tuple(e) for s, e in (exports or {}).items() if e}
+        self.last_exports: list[tuple[Export, Key, dict[str, Any]]] = []
+        # Which keys this engine's shard owns (the reference keys an absence rule watches).
+        self._owner = owner
+
+    def owns(self, key: Key) -> bool:
+        """Whether `key` (of a topic-keyed rule) belongs to this engine's shard."""
+        return self._owner is None or self._owner(key)
 
     # -- the batch entry points -------------------------------------------------------------
 
-    def process(self, stream: str, events: Iterable[Mapping[str, Any]], partition: int = 0) -> list[Alert]:
-        """Evaluate a batch of valid events (in arrival order) of one stream partition."""
+    def process(
+        self, stream: str, events: Iterable[Mapping[str, Any]], partition: int = 0, *, lane: Lane | None = None,
+    ) -> list[Alert]:
+        """Evaluate a batch of valid events (in arrival order) of one stream partition (or `lane`)."""
         out: list[Alert] = []
         rt = self.rt
         rt.out = out
         stats = self.last_stats = EngineStats()
+        exported = self.last_exports = []
+        exports = self.exports.get(stream, ())
         routes = self.ruleset.routes(stream)
         table = self.ruleset.reference.table(stream)
         lookup = table.lookup if table is not None else None
-        where_key = (stream, partition)
+        where_key = lane if lane is not None else (stream, partition)
         watermark = self.watermarks.get(where_key, float("-inf"))
         lateness = self.lateness
         states = self.states
@@ -101,7 +134,7 @@ class Engine:
                 watermark = ts - lateness
                 self.watermarks[where_key] = watermark
                 if first and self.ruleset.starters(stream):
-                    self._run_starts(stream, partition, watermark)
+                    self._run_starts(stream, where_key, watermark)
                     heap = self.timers.get(where_key)
                 if heap and heap[0][0] < watermark:
                     # Timers fire when the watermark passes them (strictly), before the event
@@ -110,9 +143,15 @@ class Engine:
                     # whatever their order, and fires once the watermark moves past it.
                     rt.event = event
                     self._fire_timers(heap, watermark, where_key)
-            if not routes:
+                    rt.stream = stream
+            if not routes and not exports:
                 continue
             ref = lookup(event) if lookup is not None else EMPTY_ROW
+            for export in exports:
+                if export.every or any(test(event, ref) for test in export.tests):
+                    exported_key = tuple([event.get(name) for name in export.fields])
+                    if None not in exported_key:
+                        exported.append((export, exported_key, event))  # type: ignore[arg-type]
             rt.event = event
             for rule, key_fields in routes:
                 where = rule.where
@@ -142,21 +181,23 @@ class Engine:
                 # A kind may schedule a deadline already passed (e.g. a realert retry).
                 rt.event = event
                 self._fire_timers(heap, watermark, where_key)
+                rt.stream = stream
         rt.event = None
         return out
 
-    def advance(self, stream: str, watermark: float, partition: int = 0) -> list[Alert]:
-        """Move a partition's watermark forward without an event (idle streams, end of replay)."""
+    def advance(self, stream: str, watermark: float, partition: int = 0, *, lane: Lane | None = None) -> list[Alert]:
+        """Move a partition's (or lane's) watermark forward without an event (idle streams, end of replay)."""
         out: list[Alert] = []
         self.rt.out = out
         self.last_stats = EngineStats()
-        where_key = (stream, partition)
+        self.last_exports = []
+        where_key = lane if lane is not None else (stream, partition)
         previous = self.watermarks.get(where_key, float("-inf"))
         if watermark <= previous:
             return out
         self.watermarks[where_key] = watermark
         if previous == float("-inf") and self.ruleset.starters(stream):
-            self._run_starts(stream, partition, watermark)
+            self._run_starts(stream, where_key, watermark)
         heap = self.timers.get(where_key)
         if heap and heap[0][0] < watermark:
             self.rt.event = None
@@ -164,10 +205,10 @@ class Engine:
         return out
 
     def _run_starts(
-        self, stream: str, partition: int, watermark: float, rules: Iterable[CompiledRule] | None = None
+        self, stream: str, lane: Lane, watermark: float, rules: Iterable[CompiledRule] | None = None
     ) -> None:
         rt = self.rt
-        rt.partition = (stream, partition)
+        rt.partition = lane
         rt.stream = stream
         for rule in self.ruleset.starters(stream) if rules is None else rules:
             rt.rule = rule
@@ -256,7 +297,7 @@ class Engine:
                 continue
             if rule.id not in ruleset.by_id:
                 changed.append(rule.id)
-            marks = [w for (s, _), w in self.watermarks.items() if s in rule.streams]
+            marks = [w for (s, _), w in self.watermarks.items() if s in rule.streams] or list(self.watermarks.values())
             ends_at = max(marks) if marks else self.clock()
             self.rt.rule = rule
             self.rt.now = ends_at
@@ -267,15 +308,17 @@ class Engine:
         self.ruleset = ruleset
         self.states = kept
         # New or changed rules with an on_start hook start on every partition already running.
-        for (stream, partition), watermark in sorted(self.watermarks.items()):
-            starters = [r for r in ruleset.starters(stream) if r.id in changed]
+        for lane, watermark in sorted(self.watermarks.items()):
+            starters = [r for r in ruleset.starters(lane[0]) if r.id in changed]
             if starters:
-                self._run_starts(stream, partition, watermark, starters)
+                self._run_starts(lane[0], lane, watermark, starters)
         return out, sorted(changed)
 
     def snapshot(self) -> dict[str, Any]:
         """All state as plain data (lists and dicts) that `restore` takes back."""
         return {
+            # A rule whose definition changed since starts afresh after a restore.
+            "versions": {rule.id: rule.version for rule in self.ruleset.rules},
             "watermarks": [[s, p, w] for (s, p), w in self.watermarks.items()],
             "globals": self.globals,
             "states": {rid: [[list(k), v] for k, v in st.items()] for rid, st in self.states.items()},
@@ -284,15 +327,23 @@ class Engine:
         }
 
     def restore(self, data: Mapping[str, Any]) -> None:
+        """Take back a `snapshot()`; state of rules that are gone or changed since is left out."""
+        versions = data.get("versions")
+        same = {
+            rule.id for rule in self.ruleset.rules if versions is None or versions.get(rule.id) == rule.version
+        }
         self.watermarks = {(s, p): w for s, p, w in data["watermarks"]}
-        self.globals = {rid: dict(g) for rid, g in data.get("globals", {}).items() if rid in self.states}
+        self.globals = {rid: dict(g) for rid, g in data.get("globals", {}).items() if rid in same}
+        for rule_id in self.states:
+            self.states[rule_id] = {}
         for rule_id, entries in data["states"].items():
-            if rule_id in self.states:
+            if rule_id in same:
                 self.states[rule_id] = {tuple(k): dict(v) for k, v in entries}
         self.timers.clear()
         self._timer_set.clear()
         for s, p, deadline, rule_id, key in data["timers"]:
-            self.schedule((s, p), deadline, rule_id, tuple(key))
+            if rule_id in same:
+                self.schedule((s, p), deadline, rule_id, tuple(key))
 
     def make_alert_id(self, fp: str, starts_at: float) -> str:
         return make_alert_id(fp, starts_at)

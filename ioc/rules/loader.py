@@ -11,12 +11,15 @@ set with any error raises RuleError and is never returned half-loaded.
 from __future__ import annotations
 
 import difflib
+import functools
+import hashlib
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from ioc.events.schemas import SCHEMAS, STREAMS, stream_fields
@@ -59,6 +62,20 @@ class CompiledRule:
     @property
     def streams(self) -> tuple[str, ...]:
         return self.kind.streams
+
+    @functools.cached_property
+    def version(self) -> str:
+        """A hash of the rule's normalised definition and the reference rows it joins: equal
+        versions evaluate alike, so saved state of one is valid for the other."""
+        reference = self.kind.ctx.reference
+        tables = {stream: _rows(reference.table(stream)) for stream in self.streams}
+        text = orjson.dumps([self.spec.model_dump(mode="json"), tables], option=orjson.OPT_SORT_KEYS,
+                           default=str)
+        return hashlib.sha256(text).hexdigest()[:16]
+
+
+def _rows(table: Any) -> Any:
+    return table.rows if table is not None else None
 
 
 @dataclass(frozen=True, eq=False)

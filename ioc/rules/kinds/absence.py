@@ -113,11 +113,13 @@ class AbsenceRule(RuleKind):
     def on_start(self, rt: Runtime, state: State, watermark: float) -> None:
         if not self._ref_keys or "started" in state:
             return
-        # The first partition to start watches every listed key; its timers are stale as soon
-        # as the key is heard from (in whatever partition), since `due` then moves on.
+        # Each shard watches the listed keys it owns (the raw topic's partition of the key), from
+        # its first watermark; an engine without shards watches all of them.
         state["started"] = watermark
         due = watermark + self.timeout
         for key in self._ref_keys:
+            if not rt.owns(key):
+                continue
             key_state = rt.state(key)
             if "last" in key_state:
                 continue

@@ -11,7 +11,7 @@ the runtime keeps its own entries in it under keys starting with `_`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -84,7 +84,7 @@ class BuildContext:
 
 
 class Runtime(Protocol):
-    """What the engine offers a kind while it evaluates (see ioc.engine.runtime)."""
+    """What the engine offers a kind while it evaluates (see ioc.engine.episodes)."""
 
     def fire(
         self, key: Key, state: State, *, starts_at: float, value: Any,
@@ -96,6 +96,10 @@ class Runtime(Protocol):
     def resolve(self, key: Key, state: State, *, ends_at: float) -> None: ...
 
     def schedule(self, deadline: float, key: Key) -> None: ...
+
+    def owns(self, key: Key) -> bool:
+        """Whether this shard owns `key` (a key of the raw topic: which reference keys to watch)."""
+        return True
 
     def state(self, key: Key) -> State:
         """The state of `key` for the rule being evaluated, created if missing (e.g. for keys
@@ -155,6 +159,11 @@ class RuleKind(ABC):
     def key_names(self) -> tuple[str, ...]:
         """Names of the key values in alert records (default: the rule's `key`)."""
         return tuple(self.spec.key)
+
+    def relevant(self, stream: str) -> Callable[[Mapping[str, Any], Mapping[str, Any]], bool] | None:
+        """A test that is false only for events of `stream` that cannot change this rule's state
+        (after `where`), so the runtime need not re-key them; None: any event may matter."""
+        return None
 
     def on_start(self, rt: Runtime, state: State, watermark: float) -> None:  # noqa: B027 - optional hook
         """The first watermark of a stream partition for this rule (absence of never-seen keys).

@@ -212,6 +212,14 @@ class SequenceRule(InstantRule):
     def streams(self) -> tuple[str, ...]:
         return self._streams
 
+    def relevant(self, stream: str) -> Test | None:
+        # An event that satisfies no step on its stream neither starts nor advances a match.
+        start, later = self._plans.get(stream, (None, ()))
+        tests = ([start] if start is not None else []) + [test for _, test in later]
+        if not tests:
+            return lambda event, ref: False
+        return lambda event, ref: any(test(event, ref) for test in tests)
+
     def key_fields(self, stream: str) -> tuple[str, ...]:
         return self._key_fields.get(stream, ())
 

@@ -6,28 +6,44 @@ template rendering and SLA deadlines. Kinds only decide when conditions hold.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from ioc.alerts import Alert
 from ioc.rules.kinds.base import Key, State
 from ioc.rules.loader import CompiledRule
 
-if TYPE_CHECKING:
-    from ioc.engine.engine import Engine, Partition
+__all__ = ["EpisodeRuntime", "EpisodeHost", "Lane"]
 
-__all__ = ["EpisodeRuntime"]
+# A time line: its own watermark and timers. A raw topic partition is ("camera", 2); a
+# re-keyed shard merges several streams into one lane.
+Lane = tuple[str, int]
+
+
+class EpisodeHost(Protocol):
+    """What the episode runtime needs of the engine (kept narrow: no import of the engine)."""
+
+    states: dict[str, dict[Key, State]]
+    clock: Callable[[], float]
+
+    def schedule(self, lane: Lane, deadline: float, rule_id: str, key: Key) -> None: ...
+
+    def fingerprint_of(self, rule: CompiledRule, key: Key, state: State) -> str: ...
+
+    def make_alert_id(self, fp: str, starts_at: float) -> str: ...
+
+    def owns(self, key: Key) -> bool: ...
 
 
 class EpisodeRuntime:
     """The `Runtime` a kind sees; the engine points it at the current rule and event."""
 
-    def __init__(self, engine: Engine, evidence_limit: int) -> None:
+    def __init__(self, engine: EpisodeHost, evidence_limit: int) -> None:
         self.engine = engine
         self.evidence_limit = evidence_limit
         self.out: list[Alert] = []
         self.rule: CompiledRule | None = None
-        self.partition: Partition = ("", 0)
+        self.partition: Lane = ("", 0)
         self.stream: str = ""
         self.event: Mapping[str, Any] | None = None
         # Event time of what is being evaluated: the event's ts, or a timer's deadline.
@@ -121,6 +137,9 @@ class EpisodeRuntime:
     def schedule(self, deadline: float, key: Key) -> None:
         if self.rule is not None:
             self.engine.schedule(self.partition, deadline, self.rule.id, key)
+
+    def owns(self, key: Key) -> bool:
+        return self.engine.owns(key)
 
     def note(self, state: State, event: Mapping[str, Any]) -> None:
         evidence = state.get("_evidence")

@@ -1,0 +1,230 @@
+"""Shards: the engine state of one input partition, as the live worker and the backtest hold it.
+
+* A `RawShard` owns a partition of a raw topic (`ioc.raw.<stream>`): the rules keyed by the
+  topic key, one watermark (its largest `ts` minus the allowed lateness), and it hands the
+  events that rules elsewhere need on to the partitions of their key spaces, as frames.
+* A `RekeyShard` owns a partition of a key space (`ioc.rekey.<space>`). Its watermark is the
+  minimum over its sources (every partition of every raw topic that feeds the space) of the
+  watermarks their frames carry; a source that is idle does not hold it back, and when all
+  are idle it is the largest of them. Events wait in a buffer until the watermark passes
+  them, then are evaluated in event-time order (ties: stream, partition, offset), so a key's
+  results depend neither on which worker or partition carried its events nor on how the
+  partitions interleave.
+
+>>> shard = RawShard("reservoir", 0, plan, partitions)                  # doctest: +SKIP
+>>> alerts, exports = shard.process(events)
+
+A shard's state is plain data: `snapshot()` gives it (with the input offset it covers), and
+`restore()` takes it back; nothing else of a shard lives anywhere.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ioc.alerts import Alert
+from ioc.engine import Engine
+from ioc.rules.kinds.base import Key
+from ioc.runtime.frames import NO_WATERMARK, Frame
+from ioc.runtime.partitioner import KeyPartitioner
+from ioc.runtime.plan import Plan
+
+__all__ = ["RawShard", "RekeyShard", "Shard", "raw_shard_id", "rekey_shard_id"]
+
+Exports = dict[tuple[str, int], list[dict[str, Any]]]
+
+
+def raw_shard_id(stream: str, partition: int) -> str:
+    return f"raw.{stream}/{partition}"
+
+
+def rekey_shard_id(space: str, partition: int) -> str:
+    return f"rekey.{space}/{partition}"
+
+
+class RawShard:
+    """One partition of a raw topic (see the module docstring)."""
+
+    kind = "raw"
+
+    def __init__(
+        self, stream: str, partition: int, plan: Plan, partitions: Mapping[str, int], *,
+        lateness_s: float = 0.0, clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.stream = stream
+        self.partition = partition
+        self.lane = (stream, partition)
+        self.id = raw_shard_id(stream, partition)
+        self.offset: int | None = None       # the next input offset to read
+        self.idle = False
+        self._raw_partitions = partitions.get(f"raw.{stream}", 1)
+        self._owner = KeyPartitioner(self._raw_partitions)
+        self.engine = Engine(plan.local[stream], lateness_s=lateness_s, clock=clock,
+                             exports={stream: plan.exports.get(stream, ())}, owner=self.owns)
+        self._targets = {export.target: KeyPartitioner(partitions.get(f"rekey.{export.target}", 1))
+                         for export in plan.exports.get(stream, ())}
+
+    def owns(self, key: Key) -> bool:
+        """Whether the topic key `key` (`(source_id,)`) lands in this partition."""
+        return self._owner(key) == self.partition
+
+    @property
+    def watermark(self) -> float:
+        return self.engine.watermarks.get(self.lane, NO_WATERMARK)
+
+    def targets(self) -> list[tuple[str, int]]:
+        """Every (space, partition) this shard informs of its watermark."""
+        return [(space, q) for space, part in self._targets.items() for q in range(part.partitions)]
+
+    def process(self, events: Sequence[dict[str, Any]]) -> tuple[list[Alert], Exports]:
+        """Evaluate events of this partition (in offset order); also what goes to which space partition."""
+        alerts = self.engine.process(self.stream, events, lane=self.lane)
+        exports: Exports = {}
+        for export, key, event in self.engine.last_exports:
+            target = (export.target, self._targets[export.target](key))
+            bucket = exports.get(target)
+            if bucket is None:
+                bucket = exports[target] = []
+            bucket.append(event)
+        return alerts, exports
+
+    def advance(self, watermark: float) -> list[Alert]:
+        return self.engine.advance(self.stream, watermark, lane=self.lane)
+
+    def frame(self, events: list[dict[str, Any]] | None = None) -> Frame:
+        return Frame(self.stream, self.partition, self.watermark, self.idle, events or [])
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"kind": self.kind, "shard": self.id, "offset": self.offset, "engine": self.engine.snapshot()}
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        self.offset = data.get("offset")
+        self.engine.restore(data["engine"])
+
+
+class RekeyShard:
+    """One partition of a key space (see the module docstring)."""
+
+    kind = "rekey"
+
+    def __init__(
+        self, space: str, partition: int, plan: Plan, partitions: Mapping[str, int], *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.space = space
+        self.partition = partition
+        self.lane = (f"rekey.{space}", partition)
+        self.id = rekey_shard_id(space, partition)
+        self.offset: int | None = None
+        # Released events are in event-time order: nothing is late inside.
+        self.engine = Engine(plan.space_rules[space], clock=clock)
+        # (stream, partition) -> [watermark, idle] of every source partition feeding this space.
+        self.sources: dict[tuple[str, int], list[Any]] = {
+            (stream, p): [NO_WATERMARK, False]
+            for stream in plan.sources(space) for p in range(partitions.get(f"raw.{stream}", 1))
+        }
+        self._heap: list[tuple[float, str, int, int, dict[str, Any]]] = []
+        self._positions: set[tuple[str, int, int]] = set()
+        self.released = NO_WATERMARK      # events before it (at it too, when `inclusive`) were evaluated
+        self.inclusive = False
+        self.late = 0                      # events that came after the watermark had passed them
+
+    @property
+    def watermark(self) -> float:
+        return self.engine.watermarks.get(self.lane, NO_WATERMARK)
+
+    @property
+    def buffered(self) -> int:
+        return len(self._heap)
+
+    def add(self, frame: Frame) -> None:
+        """Take a frame: its source's watermark and idleness, and its events into the buffer.
+
+        An event the watermark has already passed was evaluated before (a source replaying
+        after a crash repeats what it sent) or comes from a source that was idle: dropped and
+        counted. An event already buffered (same source position) is a repeat: dropped."""
+        source = self.sources.get(frame.source)
+        if source is None:
+            source = self.sources[frame.source] = [NO_WATERMARK, False]
+        if frame.watermark > source[0]:
+            source[0] = frame.watermark
+        source[1] = frame.idle
+        released, inclusive = self.released, self.inclusive
+        for event in frame.events:
+            ts = event["ts"]
+            if ts < released or (inclusive and ts == released):
+                self.late += 1
+                continue
+            position = (frame.stream, frame.partition, int(event["_off"]))
+            if position in self._positions:
+                continue
+            self._positions.add(position)
+            heapq.heappush(self._heap, (ts, frame.stream, frame.partition, position[2], event))
+
+    def frontier(self) -> tuple[float, bool]:
+        """(watermark, inclusive): events before it (at it too when inclusive) may be evaluated."""
+        active = [mark for mark, idle in self.sources.values() if not idle]
+        if active:
+            return min(active), False
+        marks = [mark for mark, _ in self.sources.values()]
+        return (max(marks), True) if marks else (NO_WATERMARK, False)
+
+    def release(self) -> list[Alert]:
+        """Evaluate, in event-time order, every buffered event the watermark has passed."""
+        watermark, inclusive = self.frontier()
+        if watermark == NO_WATERMARK:
+            return []
+        out: list[Alert] = []
+        heap = self._heap
+        run: list[dict[str, Any]] = []
+        run_stream = ""
+        while heap and (heap[0][0] < watermark or (inclusive and heap[0][0] == watermark)):
+            _, stream, partition, offset, event = heapq.heappop(heap)
+            self._positions.discard((stream, partition, offset))
+            if stream != run_stream and run:
+                out.extend(self.engine.process(run_stream, run, lane=self.lane))
+                run = []
+            run_stream = stream
+            run.append(event)
+        if run:
+            out.extend(self.engine.process(run_stream, run, lane=self.lane))
+        if watermark > self.released or (watermark == self.released and inclusive):
+            self.released, self.inclusive = watermark, inclusive
+        out.extend(self.engine.advance("", watermark, lane=self.lane))
+        return out
+
+    def advance(self, watermark: float) -> list[Alert]:
+        """Move the watermark on without events (the end of a backtest's `until`)."""
+        return self.engine.advance("", watermark, lane=self.lane)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "shard": self.id, "offset": self.offset, "engine": self.engine.snapshot(),
+            "sources": [[s, p, None if w == NO_WATERMARK else w, idle] for (s, p), (w, idle) in self.sources.items()],
+            "buffer": [[s, p, event] for _, s, p, _, event in sorted(self._heap, key=lambda item: item[:4])],
+            "released": None if self.released == NO_WATERMARK else self.released,
+            "inclusive": self.inclusive,
+        }
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        self.offset = data.get("offset")
+        self.engine.restore(data["engine"])
+        for stream, partition, mark, idle in data["sources"]:
+            self.sources[(stream, partition)] = [NO_WATERMARK if mark is None else mark, idle]
+        self._heap.clear()
+        self._positions.clear()
+        for stream, partition, event in data["buffer"]:
+            position = (stream, partition, int(event["_off"]))
+            self._positions.add(position)
+            self._heap.append((event["ts"], stream, partition, position[2], event))
+        heapq.heapify(self._heap)
+        released = data.get("released")
+        self.released = NO_WATERMARK if released is None else released
+        self.inclusive = bool(data.get("inclusive"))
+
+
+Shard = RawShard | RekeyShard
+
