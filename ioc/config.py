@@ -91,9 +91,14 @@ class WorkerSettings(_Strict):
     session_timeout_s: float = Field(default=6.0, gt=0)
     allowed_lateness: str = "0s"
     max_batch: int = Field(default=1000, ge=1)
-    # Live mode: a partition silent this long (wall time) has its watermark advanced with the
-    # wall clock, so absence rules fire when all sensors fall silent. 0 turns it off.
+    # A partition that delivered nothing for this long (wall time) while its consumer has read all
+    # there is, is idle: it stops holding back the key spaces it feeds, and (idle_clock) its
+    # watermark follows the wall clock, so absence rules fire when all sensors fall silent.
+    # 0: partitions are never idle.
     idle_advance_s: float = Field(default=5.0, ge=0)
+    idle_clock: bool = True
+    fetch_wait_ms: int = Field(default=10, ge=0, le=60_000)  # how long a fetch waits for records
+    checkpoint_s: float = Field(default=10.0, gt=0)  # how often each shard's state goes to ioc.state
     rules_poll_s: float = Field(default=2.0, ge=0)  # rule/reference file checks; 0 = SIGHUP only
     # Events stamped further ahead of the worker's clock go to the dead-letter topic (a sensor
     # with a wrong clock must not push its partition's watermark into the future). 0 = no limit.

@@ -29,12 +29,13 @@ def run_worker(
 ) -> WorkerParts:
     """Run one worker until stopped (SIGINT/SIGTERM) or for `duration` seconds."""
     parts = build_worker(settings)
-    ensure_topics(broker_url, catalogue(settings), settings.topics.replication, client_options(settings))
+    ensure_topics(broker_url, catalogue(settings, parts.plan.spaces), settings.topics.replication,
+                  client_options(settings))
     server = MetricsServer.start(parts.registry, settings.metrics.host, settings.metrics.port)
     try:
-        reloader = RuleReloader(lambda: load_ruleset(settings), parts.engine, parts.metrics,
-                                lambda: watched_files(settings))
-        ioc_app = build_app(settings, broker_url, parts.pipeline, reloader)
+        reloader = RuleReloader(lambda: load_ruleset(settings), lambda ruleset: ([], []), parts.metrics,
+                                lambda: watched_files(settings), running=len(parts.ruleset))
+        ioc_app = build_app(settings, broker_url, parts, reloader)
         ioc_app.listeners.extend(listeners)
         if on_ready is not None:
             on_ready(server, parts)

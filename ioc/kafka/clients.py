@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from ioc.config import Settings
 
-__all__ = ["bootstrap_servers", "client_options"]
+__all__ = ["bootstrap_servers", "client_options", "aiokafka_options"]
 
 
 def bootstrap_servers(url: str) -> str:
@@ -26,6 +27,28 @@ def client_options(settings: Settings) -> dict[str, Any]:
     tls = bool(broker.ssl_cafile or broker.ssl_certfile)
     if tls:
         options.update(ssl_cafile=broker.ssl_cafile, ssl_certfile=broker.ssl_certfile, ssl_keyfile=broker.ssl_keyfile)
+    if broker.sasl_mechanism:
+        options.update(
+            security_protocol="SASL_SSL" if tls else "SASL_PLAINTEXT",
+            sasl_mechanism=broker.sasl_mechanism,
+            sasl_plain_username=broker.sasl_username,
+            sasl_plain_password=broker.sasl_password,
+        )
+    elif tls:
+        options["security_protocol"] = "SSL"
+    return options
+
+
+def aiokafka_options(settings: Settings) -> dict[str, Any]:
+    """TLS/SASL settings as aiokafka client options (the worker's consumer and producer)."""
+    broker = settings.broker
+    options: dict[str, Any] = {}
+    tls = bool(broker.ssl_cafile or broker.ssl_certfile)
+    if tls:
+        context = ssl.create_default_context(cafile=broker.ssl_cafile)
+        if broker.ssl_certfile:
+            context.load_cert_chain(broker.ssl_certfile, broker.ssl_keyfile)
+        options["ssl_context"] = context
     if broker.sasl_mechanism:
         options.update(
             security_protocol="SASL_SSL" if tls else "SASL_PLAINTEXT",

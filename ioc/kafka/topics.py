@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ from ioc.kafka.clients import bootstrap_servers
 from ioc.kafka.exceptions import BrokerError
 from ioc.timeutil import parse_duration
 
-__all__ = ["TopicSpec", "catalogue", "ensure_topics", "raw_topic"]
+__all__ = ["TopicSpec", "catalogue", "ensure_topics", "raw_topic", "rekey_topic", "state_topic"]
 
 
 @dataclass(frozen=True)
@@ -30,14 +31,28 @@ def raw_topic(settings: Settings, stream: str) -> str:
     return settings.topic(f"raw.{stream}")
 
 
-def catalogue(settings: Settings) -> list[TopicSpec]:
+def rekey_topic(settings: Settings, space: str) -> str:
+    return settings.topic(f"rekey.{space}")
+
+
+def state_topic(settings: Settings) -> str:
+    return settings.topic("state")
+
+
+def catalogue(settings: Settings, spaces: Iterable[str] = ()) -> list[TopicSpec]:
     """Every topic the engine reads or writes, with explicit configs (Tansu only
-    reports configs that were set at creation, and some clients need them)."""
+    reports configs that were set at creation, and some clients need them). `spaces`: the
+    key spaces of the rule set (one internal `rekey.<space>` topic each)."""
     partitions = settings.topics.partitions
     retention_ms = int(parse_duration(settings.topics.retention) * 1000)
     names = [raw_topic(settings, stream) for stream in STREAMS]
     names += [settings.topic(name) for name in ("deadletter", "alerts", "alert-actions", "sla")]
-    return [TopicSpec(name, partitions, retention_ms) for name in names]
+    names += [rekey_topic(settings, space) for space in sorted(spaces)]
+    specs = [TopicSpec(name, partitions, retention_ms) for name in names]
+    # Checkpoints: the latest per shard is what counts. One partition: a restore reads it
+    # up to a fence record of its own (see ioc.kafka.state).
+    specs.append(TopicSpec(state_topic(settings), 1, retention_ms, "compact"))
+    return specs
 
 
 def ensure_topics(

@@ -2,7 +2,7 @@
 atomically; a broken change is rejected with the same error text as `ioc rules check`,
 and the running rules keep working.
 
->>> reloader = RuleReloader(load, engine, metrics)              # doctest: +SKIP
+>>> reloader = RuleReloader(load, host.apply_rules, metrics, watch)     # doctest: +SKIP
 >>> outcome = reloader.poll()          # None when nothing changed on disk
 """
 
@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ioc.alerts import Alert
-from ioc.engine import Engine
 from ioc.exceptions import IocError
 from ioc.metrics import IocMetrics
 from ioc.rules.loader import RuleSet
@@ -38,12 +37,14 @@ class RuleReloader:
     def __init__(
         self,
         load: Callable[[], RuleSet],
-        engine: Engine,
+        apply: Callable[[RuleSet], tuple[list[Alert], list[str]]],
         metrics: IocMetrics | None,
         watch: Callable[[], Iterable[Path]],
+        running: int = 0,
     ) -> None:
         self.load = load
-        self.engine = engine
+        self.apply = apply
+        self.running = running
         self.metrics = metrics
         self.watch = watch
         self._stamp = self._fingerprint()
@@ -74,11 +75,11 @@ class RuleReloader:
         except IocError as exc:
             if self.metrics is not None:
                 self.metrics.rules_reload_errors.inc()
-            running = len(self.engine.ruleset)
-            message = f"rule reload ({why}) rejected, the previous {running} rules keep running:\n{exc}"
+            message = f"rule reload ({why}) rejected, the previous {self.running} rules keep running:\n{exc}"
             log.error("%s", message)
             return ReloadOutcome(False, message)
-        resolved, changed = self.engine.swap_rules(ruleset)
+        resolved, changed = self.apply(ruleset)
+        self.running = len(ruleset)
         if self.metrics is not None:
             self.metrics.rules_loaded.set(len(ruleset))
         message = f"rules reloaded ({why}): {len(ruleset)} rules" + (

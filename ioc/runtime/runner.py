@@ -1,4 +1,4 @@
-"""Assemble a worker's engine side: rules, engine, metrics (server) and pipeline, no Faust.
+"""Assemble a worker's engine side: rules and their plan, metrics (server) and pipeline, no Faust.
 
 `streams.worker.run_worker` puts these behind the Faust app; shared by `ioc worker` and `ioc demo`.
 
@@ -18,13 +18,14 @@ from typing import Any
 from prometheus_client import CollectorRegistry, start_http_server
 
 from ioc.config import Settings
-from ioc.engine import Engine
 from ioc.events import STREAMS
 from ioc.exceptions import IocError
 from ioc.metrics import IocMetrics
 from ioc.refdata import load_reference
 from ioc.rules.loader import RuleSet, load_rules, rule_files
+from ioc.runtime.host import HostSettings
 from ioc.runtime.pipeline import Pipeline
+from ioc.runtime.plan import Plan, plan_rules
 from ioc.timeutil import parse_duration
 
 __all__ = ["MetricsServer", "WorkerParts", "build_worker", "load_ruleset", "watched_files", "MetricsError"]
@@ -69,10 +70,11 @@ class MetricsServer:
 @dataclass
 class WorkerParts:
     ruleset: RuleSet
-    engine: Engine
+    plan: Plan
     metrics: IocMetrics
     pipeline: Pipeline
     registry: CollectorRegistry
+    host_settings: HostSettings
 
 
 def load_ruleset(settings: Settings) -> RuleSet:
@@ -89,19 +91,28 @@ def watched_files(settings: Settings) -> list[Path]:
     return files
 
 
+def host_settings(settings: Settings) -> HostSettings:
+    """The shard host's settings from `worker.*`."""
+    worker = settings.worker
+    lateness = worker.allowed_lateness.strip()
+    return HostSettings(
+        lateness_s=0.0 if lateness in ("0", "0s") else parse_duration(lateness),
+        idle_after_s=worker.idle_advance_s,
+        idle_clock=worker.idle_clock,
+    )
+
+
 def build_worker(settings: Settings, registry: CollectorRegistry | None = None) -> WorkerParts:
-    """Rules, engine, metrics and pipeline, without Kafka (raises RuleError on bad rules)."""
+    """Rules and their plan, metrics and pipeline, without Kafka (raises RuleError on bad rules)."""
     registry = registry if registry is not None else CollectorRegistry()
     ruleset = load_ruleset(settings)
     metrics = IocMetrics(registry)
     metrics.rules_loaded.set(len(ruleset))
-    lateness = settings.worker.allowed_lateness.strip()
-    engine = Engine(ruleset, lateness_s=0.0 if lateness in ("0", "0s") else parse_duration(lateness))
-    pipeline = Pipeline(engine, metrics, max_future_s=settings.worker.max_future_s or None)
+    pipeline = Pipeline(metrics, max_future_s=settings.worker.max_future_s or None)
     for stream in STREAMS:
         # Freshness is computed when scraped, so it keeps growing while a stream is silent.
         metrics.freshness.labels(stream=stream).set_function(_freshness(pipeline, stream))
-    return WorkerParts(ruleset, engine, metrics, pipeline, registry)
+    return WorkerParts(ruleset, plan_rules(ruleset), metrics, pipeline, registry, host_settings(settings))
 
 
 def _freshness(pipeline: Pipeline, stream: str) -> Callable[[], float]:

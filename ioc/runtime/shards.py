@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ioc.alerts import Alert
-from ioc.engine import Engine
+from ioc.engine import Engine, EngineStats
 from ioc.rules.kinds.base import Key
 from ioc.runtime.frames import NO_WATERMARK, Frame
 from ioc.runtime.partitioner import KeyPartitioner
@@ -94,6 +94,15 @@ class RawShard:
     def advance(self, watermark: float) -> list[Alert]:
         return self.engine.advance(self.stream, watermark, lane=self.lane)
 
+    def swap(self, plan: Plan, partitions: Mapping[str, int]) -> tuple[list[Alert], list[str]]:
+        """Take a new rule set's plan: unchanged rules keep their state (see Engine.swap_rules)."""
+        resolved, changed = self.engine.swap_rules(plan.local[self.stream])
+        exports = plan.exports.get(self.stream, ())
+        self.engine.exports = {self.stream: exports} if exports else {}
+        self._targets = {export.target: KeyPartitioner(partitions.get(f"rekey.{export.target}", 1))
+                         for export in exports}
+        return resolved, changed
+
     def frame(self, events: list[dict[str, Any]] | None = None) -> Frame:
         return Frame(self.stream, self.partition, self.watermark, self.idle, events or [])
 
@@ -131,6 +140,7 @@ class RekeyShard:
         self.released = NO_WATERMARK      # events before it (at it too, when `inclusive`) were evaluated
         self.inclusive = False
         self.late = 0                      # events that came after the watermark had passed them
+        self._stats: list[tuple[str, EngineStats, list[dict[str, Any]]]] = []
 
     @property
     def watermark(self) -> float:
@@ -185,16 +195,30 @@ class RekeyShard:
             _, stream, partition, offset, event = heapq.heappop(heap)
             self._positions.discard((stream, partition, offset))
             if stream != run_stream and run:
-                out.extend(self.engine.process(run_stream, run, lane=self.lane))
+                out.extend(self._evaluate(run_stream, run))
                 run = []
             run_stream = stream
             run.append(event)
         if run:
-            out.extend(self.engine.process(run_stream, run, lane=self.lane))
+            out.extend(self._evaluate(run_stream, run))
         if watermark > self.released or (watermark == self.released and inclusive):
             self.released, self.inclusive = watermark, inclusive
         out.extend(self.engine.advance("", watermark, lane=self.lane))
+        self._stats.append(("", self.engine.last_stats, []))
         return out
+
+    def _evaluate(self, stream: str, run: list[dict[str, Any]]) -> list[Alert]:
+        alerts = self.engine.process(stream, run, lane=self.lane)
+        self._stats.append((stream, self.engine.last_stats, run))
+        return alerts
+
+    def drain_stats(self) -> list[tuple[str, EngineStats, list[dict[str, Any]]]]:
+        """(stream, the engine's stats, the events) of each evaluation since the last call."""
+        stats, self._stats = self._stats, []
+        return stats
+
+    def swap(self, plan: Plan) -> tuple[list[Alert], list[str]]:
+        return self.engine.swap_rules(plan.space_rules[self.space])
 
     def advance(self, watermark: float) -> list[Alert]:
         """Move the watermark on without events (the end of a backtest's `until`)."""

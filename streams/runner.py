@@ -1,0 +1,326 @@
+"""The worker's consumer: whole fetched batches to the shard host, its output to the broker.
+
+A Faust service (started and stopped with the app) that owns an aiokafka consumer in the
+worker's consumer group and a producer. Each round: fetch (waiting at most
+`worker.fetch_wait_ms` for records), hand every partition's records to its shard, publish
+alerts, dead letters and re-keyed frames, wait until the broker has them all, and only then
+count the records as done. Every `worker.checkpoint_s` each shard's state and the input
+offset it covers go to `ioc.state`, and that offset is committed. A partition's shard is
+restored from its checkpoint when assigned (its input read again from the checkpoint's
+offset: alert ids are deterministic, so what was published before comes out the same),
+and checkpointed and dropped when revoked or at shutdown.
+
+>>> runner = ShardRunner(app, settings, url, parts)                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import mode
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+
+from ioc.alerts import Alert
+from ioc.config import Settings
+from ioc.events import STREAMS
+from ioc.kafka.clients import aiokafka_options, bootstrap_servers, client_options
+from ioc.kafka.state import CheckpointStore
+from ioc.kafka.topics import catalogue, ensure_topics, raw_topic, rekey_topic, state_topic
+from ioc.runtime.checkpoint import CheckpointError, decode_checkpoint, encode_checkpoint
+from ioc.runtime.host import Output, ShardHost, ShardKey
+from ioc.runtime.pipeline import RawRecord
+from ioc.runtime.reload import RuleReloader
+from ioc.runtime.runner import WorkerParts
+
+__all__ = ["ShardRunner", "send_until_acknowledged"]
+
+log = logging.getLogger(__name__)
+
+AlertListener = Callable[[Sequence[Alert]], None]
+TICK_S = 0.1
+
+
+async def send_until_acknowledged(send: Callable[[], Any], what: str, count: int) -> None:
+    """Run `send` (which sends records and waits for the broker) until it succeeds, with
+    back-off: what is processed counts as done only after this returns, so nothing is lost
+    while the broker is away. A retry may repeat records; alert ids make that harmless."""
+    delay = 0.5
+    attempt = 1
+    while True:
+        try:
+            await send()
+            if attempt > 1:
+                log.warning("sent %d %s after %d attempts", count, what, attempt)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any send failure is retried, never dropped
+            log.warning("sending %d %s failed (%s: %s); retrying in %.1f s",
+                        count, what, type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            attempt += 1
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: ShardRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        await self.runner.revoke(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        await self.runner.assign(list(assigned))
+
+
+class ShardRunner(mode.Service):
+    """Consume, evaluate, publish, checkpoint (see the module docstring)."""
+
+    def __init__(
+        self, settings: Settings, broker_url: str, parts: WorkerParts, *,
+        listeners: list[AlertListener] | None = None, reloader: RuleReloader | None = None, **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.broker_url = broker_url
+        self.parts = parts
+        self.listeners = listeners if listeners is not None else []
+        self.reloader = reloader
+        self.host = ShardHost(parts.plan, parts.pipeline, {}, settings=parts.host_settings)
+        self._lock = asyncio.Lock()
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._saved: dict[ShardKey, tuple[int | None, float]] = {}
+        self._last_checkpoint = time.monotonic()
+        self._last_tick = 0.0
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.store: CheckpointStore | None = None
+        self.prefix = settings.topics.prefix
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        settings = self.settings
+        options = aiokafka_options(settings)
+        servers = bootstrap_servers(self.broker_url)
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=servers, acks=1, linger_ms=0, enable_idempotence=False,
+            max_request_size=4 * 1024 * 1024, client_id=f"{settings.worker.app_id}-producer", **options,
+        )
+        await self.producer.start()
+
+        async def reader() -> AIOKafkaConsumer:
+            consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False,
+                                        fetch_max_wait_ms=50, client_id=f"{settings.worker.app_id}-state", **options)
+            await consumer.start()
+            partition = TopicPartition(state_topic(settings), 0)
+            consumer.assign([partition])
+            await consumer.seek_to_beginning(partition)
+            return consumer
+
+        self.store = CheckpointStore(self.producer, state_topic(settings), reader)
+        session_ms = int(settings.worker.session_timeout_s * 1000)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=servers, group_id=settings.worker.app_id, enable_auto_commit=False,
+            auto_offset_reset="earliest", fetch_max_wait_ms=settings.worker.fetch_wait_ms,
+            session_timeout_ms=session_ms, heartbeat_interval_ms=max(100, min(3000, session_ms // 3)),
+            request_timeout_ms=max(40_000, session_ms * 2), max_poll_interval_ms=300_000,
+            client_id=f"{settings.worker.app_id}-consumer", **options,
+        )
+        await self.consumer.start()
+        self.consumer.subscribe(self._topics(), listener=_Rebalance(self))
+        self._loop_task = asyncio.ensure_future(self._run())
+
+    async def on_stop(self) -> None:
+        """Finish the round in hand, checkpoint every shard, leave the group."""
+        self._stopping = True
+        if self._loop_task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._loop_task), timeout=15)
+            except (TimeoutError, asyncio.CancelledError):
+                self._loop_task.cancel()
+            except Exception:  # noqa: BLE001 - already logged by the loop
+                log.exception("the consumer loop failed")
+        async with self._lock:
+            try:
+                await asyncio.wait_for(self._checkpoint(list(self.host.shards), force=True), timeout=20)
+            except Exception:  # noqa: BLE001 - a failed final checkpoint means a longer replay, not a loss
+                log.exception("final checkpoint failed; the next owner replays from the previous one")
+            self.host.shards.clear()
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.producer is not None:
+            await self.producer.stop()
+
+    def _topics(self) -> list[str]:
+        raw = [raw_topic(self.settings, stream) for stream in STREAMS]
+        return raw + [rekey_topic(self.settings, space) for space in sorted(self.host.plan.spaces)]
+
+    def _suffix(self, topic: str) -> str:
+        return topic.removeprefix(self.prefix)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        consumer = self.consumer
+        assert consumer is not None
+        max_records = self.settings.worker.max_batch
+        while not self._stopping:
+            batches = await consumer.getmany(timeout_ms=int(TICK_S * 1000), max_records=max_records)
+            async with self._lock:
+                if self._stopping and not batches:
+                    break
+                out = Output()
+                for tp, messages in batches.items():
+                    records = [RawRecord(tp.topic, m.partition, m.offset, m.key, m.value, m.timestamp / 1000.0)
+                               for m in messages]
+                    out.extend(self.host.handle(self._suffix(tp.topic), tp.partition, records))
+                now = time.monotonic()
+                if now - self._last_tick >= TICK_S:
+                    self._last_tick = now
+                    out.extend(self.host.tick(self._caught_up))
+                await self.publish(out)
+                if now - self._last_checkpoint >= self.settings.worker.checkpoint_s:
+                    self._last_checkpoint = now
+                    await self._checkpoint(list(self.host.shards))
+
+    def _caught_up(self, key: ShardKey) -> bool:
+        """Whether the consumer has read all there is of a partition (as far as it can tell)."""
+        consumer = self.consumer
+        shard = self.host.shards.get(key)
+        if consumer is None or shard is None:
+            return False
+        highwater = consumer.highwater(TopicPartition(self.prefix + key[0], key[1]))
+        return highwater is not None and (shard.offset or 0) >= highwater
+
+    async def publish(self, out: Output) -> None:
+        """Send everything in `out` and wait until the broker has it; then account and notify."""
+        if not out:
+            return
+        producer = self.producer
+        assert producer is not None
+        alerts_topic = self.settings.topic("alerts")
+        dead_topic = self.settings.topic("deadletter")
+
+        async def send() -> None:
+            pending = [await producer.send(self.prefix + topic, value=value, partition=partition)
+                       for topic, partition, value in out.frames]
+            pending += [await producer.send(dead_topic, key=letter.key, value=letter.value)
+                        for letter in out.dead_letters]
+            pending += [await producer.send(alerts_topic, key=alert.fingerprint.encode(), value=alert.to_json())
+                        for alert in out.alerts]
+            await asyncio.gather(*pending)
+
+        count = len(out.frames) + len(out.dead_letters) + len(out.alerts)
+        await send_until_acknowledged(send, "records", count)
+        if out.alerts:
+            self.parts.pipeline.published(out.alerts)
+            for listener in self.listeners:
+                try:
+                    listener(out.alerts)
+                except Exception:  # a display problem must never stop the worker
+                    log.exception("alert listener failed")
+
+    # -- checkpoints and rebalances -----------------------------------------------------------
+
+    async def _checkpoint(self, keys: list[ShardKey], *, force: bool = False) -> None:
+        """Save the shards that moved since their last checkpoint, then commit their offsets."""
+        store, consumer = self.store, self.consumer
+        assert store is not None and consumer is not None
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for key in keys:
+            shard = self.host.shards.get(key)
+            if shard is None:
+                continue
+            mark = (shard.offset, shard.watermark)
+            if not force and self._saved.get(key) == mark:
+                continue
+            await store.save(shard.id, encode_checkpoint(shard.snapshot()))
+            self._saved[key] = mark
+            if shard.offset is not None:
+                offsets[TopicPartition(self.prefix + key[0], key[1])] = OffsetAndMetadata(shard.offset, "")
+        await self._commit(offsets)
+
+    async def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        if not offsets or self.consumer is None:
+            return
+        try:
+            await self.consumer.commit(offsets)
+        except Exception as exc:  # noqa: BLE001 - checkpoints, not commits, are what recovery reads
+            log.warning("committing offsets failed (%s: %s); the checkpoints hold them", type(exc).__name__, exc)
+
+    async def revoke(self, revoked: list[TopicPartition]) -> None:
+        """Checkpoint and drop the shards of revoked partitions (before the rebalance completes)."""
+        async with self._lock:
+            keys = [(self._suffix(tp.topic), tp.partition) for tp in revoked]
+            await self._checkpoint([key for key in keys if key in self.host.shards], force=True)
+            for key in keys:
+                self.host.close(*key)
+                self._saved.pop(key, None)
+            log.info("revoked %d partitions", len(revoked))
+
+    async def assign(self, assigned: list[TopicPartition]) -> None:
+        """Open the shards of assigned partitions from their checkpoints, and seek to them."""
+        consumer, store = self.consumer, self.store
+        assert consumer is not None and store is not None
+        async with self._lock:
+            self.host.partitions.update(self._partition_counts())
+            keys = [(self._suffix(tp.topic), tp.partition) for tp in assigned]
+            ids = {self._shard_id(key): key for key in keys}
+            saved = await store.load(ids)
+            for tp, key in zip(assigned, keys, strict=True):
+                snapshot = None
+                raw = saved.get(self._shard_id(key))
+                if raw is not None:
+                    try:
+                        snapshot = decode_checkpoint(raw)
+                    except CheckpointError as exc:
+                        log.error("checkpoint of %s unusable (%s): starting it afresh", self._shard_id(key), exc)
+                shard = self.host.open(key[0], key[1], snapshot)
+                if shard.offset is not None:
+                    consumer.seek(tp, shard.offset)
+                self._saved[key] = (shard.offset, shard.watermark)
+            log.info("assigned %d partitions (%d from checkpoints)", len(assigned), len(saved))
+
+    def _shard_id(self, key: ShardKey) -> str:
+        topic, partition = key
+        return f"{topic}/{partition}"
+
+    def _partition_counts(self) -> dict[str, int]:
+        consumer = self.consumer
+        assert consumer is not None
+        counts = {}
+        for topic in self._topics():
+            partitions = consumer.partitions_for_topic(topic)
+            if partitions:
+                counts[self._suffix(topic)] = len(partitions)
+        return counts
+
+    # -- rules --------------------------------------------------------------------------------
+
+    async def reload_rules(self, why: str) -> None:
+        reloader = self.reloader
+        if reloader is None:
+            return
+        async with self._lock:
+            outcome = reloader.reload(why) if why == "SIGHUP" else reloader.poll()
+            if outcome is None:
+                return
+            await self.publish(Output(alerts=outcome.resolved))
+        consumer = self.consumer
+        if outcome.ok and consumer is not None and sorted(self._topics()) != sorted(consumer.subscription()):
+            # The key spaces changed: their topics must exist, and the group rebalances onto them.
+            log.warning("the key spaces changed with the rules: subscribing anew (a rebalance follows)")
+            ensure_topics(self.broker_url, catalogue(self.settings, self.host.plan.spaces),
+                          self.settings.topics.replication, client_options(self.settings))
+            consumer.subscribe(self._topics(), listener=_Rebalance(self))
+
+    def apply_rules(self, ruleset: Any) -> tuple[list[Alert], list[str]]:
+        resolved, changed, _ = self.host.apply_rules(ruleset)
+        return resolved, changed
