@@ -1,85 +1,86 @@
-"""The Faust agents in a test context (no broker): a batch goes through the engine; alerts
-and dead letters are sent to their topics (recorded here by a stand-in for the producer)."""
+"""The Faust app around the shard runner, built but not started (no broker), and the
+runner's retrying send."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-import orjson
+import pytest
 
+import streams.runner
 from ioc.config import load_settings
-from ioc.runtime.runner import build_worker
-from ioc.timeutil import format_ts, parse_ts
+from ioc.runtime.reload import RuleReloader
+from ioc.runtime.runner import build_worker, load_ruleset, watched_files
 from streams.app import build_app
+from streams.runner import ShardRunner, send_until_acknowledged
 
-T0 = parse_ts("2025-10-27T08:00:00+07:00")
-
-
-class RecordingTopic:
-    """Stands in for a Faust topic's send(): records what the agent publishes."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes | None, bytes]] = []
-
-    async def send(self, *, key: bytes | None, value: bytes) -> Any:
-        self.sent.append((key, value))
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
+URL = "kafka://127.0.0.1:9092"  # never contacted here
 
 
-def _event(minutes: int, level: float) -> bytes:
-    return orjson.dumps({"source_id": "ta-trach", "ts": format_ts(T0 + minutes * 60), "level_m": level})
-
-
-def test_ingest_agent_turns_a_batch_into_alerts_and_dead_letters():
+def test_the_app_runs_the_shard_runner_and_never_joins_a_faust_group() -> None:
     settings = load_settings(env={})
     parts = build_worker(settings)
-    ioc_app = build_app(settings, "kafka://127.0.0.1:9092", parts.pipeline)  # not contacted here
-    ioc_app.alerts_topic, ioc_app.dead_topic = RecordingTopic(), RecordingTopic()
-    agent = ioc_app.app.agents["ioc.ingest.reservoir"]
+    reloader = RuleReloader(lambda: load_ruleset(settings), lambda ruleset: ([], []), parts.metrics,
+                            lambda: watched_files(settings))
+    ioc_app = build_app(settings, URL, parts, reloader)
+    app, runner = ioc_app.app, ioc_app.runner
 
-    async def scenario() -> None:
-        async with agent.test_context() as context:
-            for minute, level in ((0, 44.6), (5, 44.7), (10, 44.8)):
-                await context.put(_event(minute, level), key=b"ta-trach")
-            await context.put(b"{broken", key=b"ta-trach")
-            await asyncio.sleep(0.3)  # take_events flushes its buffer after `within`
+    # The runner is started and stopped with the app, and evaluates with the worker's parts.
+    assert isinstance(runner, ShardRunner)
+    assert runner in app._children  # mode's add_dependency (no public accessor)
+    assert runner.host.plan is parts.plan and runner.host.pipeline is parts.pipeline
+    assert runner.host.settings == parts.host_settings
+    assert runner.consumer is None and runner.producer is None  # made in on_start only
+    # Rule reloads swap the host's rules.
+    assert reloader.apply == runner.apply_rules
 
-    asyncio.run(scenario())
-    alerts = [orjson.loads(value) for _, value in ioc_app.alerts_topic.sent]
-    assert [(a["rule_id"], a["status"]) for a in alerts] == [("reservoir.level.near_nwl", "firing")]
-    assert ioc_app.alerts_topic.sent[0][0] == alerts[0]["fingerprint"].encode()
-    [(key, letter)] = ioc_app.dead_topic.sent
-    assert key == b"ta-trach"
-    assert orjson.loads(letter)["reason"] == "bad_json"
-    registry = parts.registry
-    assert registry.get_sample_value("ioc_events_total", {"stream": "reservoir"}) == 3.0
-    assert registry.get_sample_value("ioc_events_invalid_total", {"stream": "reservoir", "reason": "bad_json"}) == 1.0
-    assert registry.get_sample_value(
-        "ioc_alerts_total", {"rule_id": "reservoir.level.near_nwl", "severity": "warning", "status": "firing"}
-    ) == 1.0
+    # Faust starts neither its consumer (it would join a group of its own and take partitions
+    # from the runner) nor its producer, conductor or table manager.
+    boot = app.boot_strategy
+    assert not app.producer_only and not app.client_only  # so the app boots boot.server()
+    assert list(boot.kafka_consumer()) == []
+    assert list(boot.kafka_producer()) == []
+    assert list(boot.kafka_conductor()) == []
+    assert list(boot.tables()) == []
+    assert [type(service).__name__ for service in boot.server()] == ["AgentManager"]
+    assert list(app.agents) == []  # no Faust agents: records reach the engine only through the runner
+    assert app.conf.store.scheme == "memory"
+    assert app.conf.web_enabled is False  # worker.web_port is 0 by default
 
 
-class FlakyTopic(RecordingTopic):
-    """Fails its first sends, like a broker that is briefly away."""
+def test_alerts_are_retried_until_the_broker_takes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[tuple[bytes, bytes]] = []
+    failures = [2]  # the broker is away for the first two attempts
+    delays: list[float] = []
+    real_sleep = asyncio.sleep
 
-    def __init__(self, failures: int) -> None:
-        super().__init__()
-        self.failures = failures
+    async def sleep(delay: float) -> None:
+        delays.append(delay)
+        await real_sleep(0)
 
-    async def send(self, *, key: bytes | None, value: bytes) -> Any:
-        if self.failures:
-            self.failures -= 1
+    monkeypatch.setattr(streams.runner.asyncio, "sleep", sleep)
+
+    async def send() -> Any:
+        if failures[0]:
+            failures[0] -= 1
             raise ConnectionError("broker unavailable")
-        return await super().send(key=key, value=value)
+        sent.append((b"fp", b"{}"))
+
+    asyncio.run(send_until_acknowledged(send, "alerts", 1))
+    assert sent == [(b"fp", b"{}")]
+    assert failures == [0]
+    assert delays == [0.5, 1.0]  # back-off doubles
 
 
-def test_alerts_are_retried_until_the_broker_takes_them():
-    from streams.app import send_until_acknowledged
+def test_a_cancelled_send_is_not_retried() -> None:
+    """Shutdown cancels the round in hand: the send gives up instead of retrying for ever."""
+    attempts: list[int] = []
 
-    topic = FlakyTopic(failures=2)
-    asyncio.run(send_until_acknowledged(topic, [(b"fp", b"{}")], "alerts"))
-    assert topic.sent == [(b"fp", b"{}")]
-    assert topic.failures == 0
+    async def send() -> None:
+        attempts.append(1)
+        raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(send_until_acknowledged(send, "alerts", 1))
+    assert attempts == [1]

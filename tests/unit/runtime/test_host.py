@@ -1,25 +1,29 @@
-"""`ioc.pipeline.Pipeline.handle`: raw records in, alerts and dead letters out, metrics counted."""
+"""`ioc.runtime.host.ShardHost` over raw partitions: records in, alerts and dead letters out,
+metrics counted, idle partitions; one shard per partition, no Kafka."""
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from kindtest import T0, engine_of, make_rules
+from kindtest import T0, make_rules
 from prometheus_client import CollectorRegistry
 
-from ioc.engine import Engine
 from ioc.metrics import IocMetrics
-from ioc.refdata import load_reference
+from ioc.refdata import Reference, load_reference
 from ioc.rules.loader import RuleSet
+from ioc.runtime.host import HostSettings, Output, ShardHost, ShardKey
 from ioc.runtime.pipeline import DeadLetter, Pipeline, RawRecord
+from ioc.runtime.plan import plan_rules
 
 REPO = Path(__file__).resolve().parents[3]
 NOW = T0 + 10_000.0
+RAW = "raw.reservoir"
 TOPIC = "ioc.raw.reservoir"
 RULE_ID = "pipe.level.near_nwl"
 
@@ -37,6 +41,9 @@ rules:
     sla: {ack: 15m, resolve: 6h}
 """
 
+# Kafka's default partitioner puts ta-trach and huong-dien in partition 0 of 2, binh-dien in 1.
+PARTITIONS = {RAW: 2}
+
 
 @pytest.fixture
 def ruleset(tmp_path: Path) -> RuleSet:
@@ -48,10 +55,30 @@ def registry() -> CollectorRegistry:
     return CollectorRegistry()
 
 
+def make_host(
+    ruleset: RuleSet, registry: CollectorRegistry | None = None, *, partitions: int = 2,
+    settings: HostSettings | None = None, monotonic: Callable[[], float] = lambda: 0.0, **pipeline: Any,
+) -> ShardHost:
+    """A host holding the shards of every partition of raw.reservoir; detected_at is always 0."""
+    metrics = IocMetrics(registry) if registry is not None else None
+    host = ShardHost(plan_rules(ruleset), Pipeline(metrics, **{"clock": lambda: NOW, **pipeline}),
+                     {RAW: partitions}, settings=settings, clock=lambda: 0.0, monotonic=monotonic)
+    for partition in range(partitions):
+        host.open(RAW, partition)
+    return host
+
+
 @pytest.fixture
-def pipeline(ruleset: RuleSet, registry: CollectorRegistry) -> Pipeline:
-    engine = engine_of(ruleset)
-    return Pipeline(engine, IocMetrics(registry), clock=lambda: NOW)
+def host(ruleset: RuleSet, registry: CollectorRegistry) -> ShardHost:
+    return make_host(ruleset, registry)
+
+
+def handle(host: ShardHost, records: Sequence[RawRecord]) -> Output:
+    """One fetch: each partition's records to its shard (partitions in order of first appearance)."""
+    out = Output()
+    for partition in dict.fromkeys(r.partition for r in records):
+        out.extend(host.handle(RAW, partition, [r for r in records if r.partition == partition]))
+    return out
 
 
 def record(offset: int, payload: Any, *, partition: int = 0, key: bytes | None = b"ta-trach",
@@ -76,7 +103,7 @@ def letter(dead: DeadLetter) -> dict[str, Any]:
 
 
 def test_bad_records_become_dead_letters_and_good_ones_are_evaluated(
-    pipeline: Pipeline, registry: CollectorRegistry
+    host: ShardHost, registry: CollectorRegistry
 ) -> None:
     non_utf8 = b'{"source_id": "ta-trach", "ts": 1, "level_m": 4\xff\xfe}'
     records = [
@@ -89,9 +116,9 @@ def test_bad_records_become_dead_letters_and_good_ones_are_evaluated(
         record(6, reading("ta-trach", 600, 44.8, id="tt-600")),                # good: fires
         record(7, {"source_id": "ta-trach", "ts": T0, "level_m": 5000.0}),     # out of range
     ]
-    result = pipeline.handle("reservoir", records)
+    result = host.handle(RAW, 0, records)
 
-    assert result.valid == 3
+    assert result.frames == []  # the rule runs in the raw shard: nothing to re-key
     assert len(result.alerts) == 1
     alert = result.alerts[0]
     assert (alert.rule_id, alert.status, alert.starts_at) == (RULE_ID, "firing", T0)
@@ -133,48 +160,49 @@ def test_bad_records_become_dead_letters_and_good_ones_are_evaluated(
     assert sample(registry, "ioc_events_late_total", {"stream": "reservoir"}) in (None, 0.0)
     assert sample(registry, "ioc_processing_seconds_count", {"stream": "reservoir"}) == 1.0
     assert sample(registry, "ioc_stream_last_event_timestamp_seconds", {"stream": "reservoir"}) == T0 + 600
+    assert host.offsets() == {(RAW, 0): 8}
 
 
 def test_late_events_counted_per_partition_and_timers_fire_across_batches(
-    pipeline: Pipeline, registry: CollectorRegistry
+    host: ShardHost, registry: CollectorRegistry
 ) -> None:
-    first = pipeline.handle("reservoir", [
+    first = handle(host, [
         record(0, reading("ta-trach", 0, 44.6, id="a")),
         record(0, reading("binh-dien", 0, 84.8, id="b"), partition=1, key=b"binh-dien"),
         record(1, reading("ta-trach", 500, 44.6, id="c")),
     ])
     assert first.alerts == [] and first.dead_letters == []
-    second = pipeline.handle("reservoir", [
+    second = handle(host, [
         record(2, reading("ta-trach", 400, 44.0, id="late")),                        # late in partition 0
         record(1, reading("binh-dien", 300, 80.0, id="b2"), partition=1, key=b"binh-dien"),
         record(3, reading("huong-dien", 601, 50.0, id="h"), key=b"huong-dien"),       # passes 600 in p0
     ])
     # Partition 0's watermark passed ta-trach's deadline; binh-dien (partition 1) was interrupted.
     assert [(a.key["source_id"], a.status, a.starts_at) for a in second.alerts] == [("ta-trach", "firing", T0)]
-    assert second.valid == 3
+    assert host.shards[(RAW, 0)].watermark == T0 + 601
+    assert host.shards[(RAW, 1)].watermark == T0 + 300  # not moved by partition 0's events
     assert sample(registry, "ioc_events_total", {"stream": "reservoir"}) == 6.0
     assert sample(registry, "ioc_events_late_total", {"stream": "reservoir"}) == 1.0
     assert sample(registry, "ioc_rule_evaluations_total", {"stream": "reservoir"}) == 5.0
-    assert sample(registry, "ioc_processing_seconds_count", {"stream": "reservoir"}) == 2.0
+    # One observation per shard per fetch.
+    assert sample(registry, "ioc_processing_seconds_count", {"stream": "reservoir"}) == 4.0
 
 
-def test_published_counts_alerts_firing_gauge_and_latency(
-    pipeline: Pipeline, registry: CollectorRegistry
-) -> None:
-    fired = pipeline.handle("reservoir", [
+def test_published_counts_alerts_firing_gauge_and_latency(host: ShardHost, registry: CollectorRegistry) -> None:
+    fired = host.handle(RAW, 0, [
         record(0, reading("ta-trach", 0, 44.6), received=NOW - 2.0),
         record(1, reading("ta-trach", 600, 44.6), received=NOW - 0.5),
     ]).alerts
-    pipeline.published(fired)
+    host.pipeline.published(fired)
     labels = {"rule_id": RULE_ID, "severity": "warning", "status": "firing"}
     assert sample(registry, "ioc_alerts_total", labels) == 1.0
     assert sample(registry, "ioc_alerts_firing", {"domain": "water", "severity": "warning"}) == 1.0
     assert sample(registry, "ioc_event_to_alert_seconds_count") == 1.0
     assert sample(registry, "ioc_event_to_alert_seconds_sum") == pytest.approx(0.5)
 
-    resolved = pipeline.handle("reservoir", [record(2, reading("ta-trach", 900, 40.0))]).alerts
+    resolved = host.handle(RAW, 0, [record(2, reading("ta-trach", 900, 40.0))]).alerts
     assert [a.status for a in resolved] == ["resolved"]
-    pipeline.published(resolved)
+    host.pipeline.published(resolved)
     assert sample(registry, "ioc_alerts_total", {**labels, "status": "resolved"}) == 1.0
     assert sample(registry, "ioc_alerts_firing", {"domain": "water", "severity": "warning"}) == 0.0
 
@@ -190,10 +218,10 @@ def test_same_records_in_different_batches_give_same_alerts(ruleset: RuleSet) ->
     ]
 
     def run(sizes: list[int]) -> list[tuple[str, str]]:
-        pipeline = Pipeline(Engine(ruleset, clock=lambda: 0.0), None, clock=lambda: NOW)
+        host = make_host(ruleset)
         out, i = [], 0
         for size in sizes:
-            out.extend(pipeline.handle("reservoir", records[i:i + size]).alerts)
+            out.extend(handle(host, records[i:i + size]).alerts)
             i += size
         return sorted((a.alert_id, a.status) for a in out)
 
@@ -203,83 +231,119 @@ def test_same_records_in_different_batches_give_same_alerts(ruleset: RuleSet) ->
     assert run([3, 2, 3]) == whole
 
 
-def test_a_rule_that_raises_is_skipped_for_that_event_and_counted(tmp_path, caplog):
+def _rules(tmp_path: Path, *lines: str) -> RuleSet:
+    return make_rules(tmp_path, "rules:\n" + "".join(f"  - {line}\n" for line in lines), Reference(), name="r.yaml")
+
+
+def test_a_rule_that_raises_is_skipped_for_that_event_and_counted(
+    tmp_path: Path, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
     """One failing rule never stops the batch: other rules and later events still run."""
-    from prometheus_client import CollectorRegistry
+    ruleset = _rules(tmp_path, "{id: t.ok, stream: reservoir, kind: threshold, condition: 'level_m > 1'}",
+                     "{id: t.boom, stream: reservoir, kind: threshold, condition: 'level_m > 1'}")
 
-    from ioc.engine import Engine
-    from ioc.metrics import IocMetrics
-    from ioc.refdata import Reference
-    from ioc.rules.loader import load_rules
-    from ioc.runtime.pipeline import Pipeline, RawRecord
-
-    path = tmp_path / "r.yaml"
-    path.write_text(
-        "rules:\n"
-        "  - {id: t.ok, stream: reservoir, kind: threshold, condition: 'level_m > 1'}\n"
-        "  - {id: t.boom, stream: reservoir, kind: threshold, condition: 'level_m > 1'}\n",
-        encoding="utf-8",
-    )
-    ruleset = load_rules([path], Reference())
-
-    def explode(*args, **kwargs):  # a kind with a bug
+    def explode(*args: Any, **kwargs: Any) -> None:  # a kind with a bug
         raise ZeroDivisionError("division by zero")
 
     ruleset.by_id["t.boom"].kind.on_event = explode  # type: ignore[method-assign]
-    registry = CollectorRegistry()
-    pipeline = Pipeline(Engine(ruleset), IocMetrics(registry))
+    host = make_host(ruleset, registry, partitions=1)
     body = b'{"source_id": "a", "ts": %d, "level_m": 5}'
-    records = [RawRecord("ioc.raw.reservoir", 0, n, b"a", body % (1761526800 + n), 0.0) for n in range(3)]
-    result = pipeline.handle("reservoir", records)
+    records = [RawRecord(TOPIC, 0, n, b"a", body % (1761526800 + n), 0.0) for n in range(3)]
+    result = host.handle(RAW, 0, records)
     assert [a.rule_id for a in result.alerts] == ["t.ok"]
     assert registry.get_sample_value("ioc_rule_errors_total", {"rule_id": "t.boom"}) == 3.0
     assert "rule t.boom failed on reservoir event ioc.raw.reservoir/0@0: ZeroDivisionError" in caplog.text
+    assert registry.get_sample_value("ioc_events_total", {"stream": "reservoir"}) == 3.0
 
 
-def _reservoir_pipeline(tmp_path, **kwargs):  # type: ignore[no-untyped-def]
-    from prometheus_client import CollectorRegistry
-
-    from ioc.engine import Engine
-    from ioc.metrics import IocMetrics
-    from ioc.refdata import Reference
-    from ioc.rules.loader import load_rules
-    from ioc.runtime.pipeline import Pipeline
-
-    path = tmp_path / "r.yaml"
-    path.write_text("rules:\n  - {id: t.high, stream: reservoir, kind: threshold, condition: 'level_m > 1'}\n",
-                    encoding="utf-8")
-    registry = CollectorRegistry()
-    return Pipeline(Engine(load_rules([path], Reference())), IocMetrics(registry), **kwargs), registry
+HIGH = "{id: t.high, stream: reservoir, kind: threshold, condition: 'level_m > 1'}"
 
 
-def test_events_stamped_far_in_the_future_are_dead_lettered_not_evaluated(tmp_path):
-    import orjson
-
-    from ioc.runtime.pipeline import RawRecord
-
+def test_events_stamped_far_in_the_future_are_dead_lettered_not_evaluated(
+    tmp_path: Path, registry: CollectorRegistry
+) -> None:
     now = 1761526800.0
-    pipeline, registry = _reservoir_pipeline(tmp_path, clock=lambda: now, max_future_s=3600.0)
+    host = make_host(_rules(tmp_path, HIGH), registry, partitions=1, clock=lambda: now, max_future_s=3600.0)
     future = b'{"source_id": "kim-long", "ts": "2099-01-01T00:00:00Z", "level_m": 9}'
     on_time = b'{"source_id": "ta-trach", "ts": %d, "level_m": 45.5}' % int(now - 60)
-    result = pipeline.handle("reservoir", [RawRecord("t", 0, 0, b"kim-long", future, now),
-                                            RawRecord("t", 0, 1, b"ta-trach", on_time, now)])
+    result = host.handle(RAW, 0, [RawRecord(TOPIC, 0, 0, b"kim-long", future, now),
+                                  RawRecord(TOPIC, 0, 1, b"ta-trach", on_time, now)])
     assert [a.key for a in result.alerts] == [{"source_id": "ta-trach"}]  # not made late by 2099
-    [letter] = [orjson.loads(d.value) for d in result.dead_letters]
-    assert letter["reason"] == "bad_ts" and letter["offset"] == 0
-    assert letter["error"].startswith("ts 2099-01-01T00:00:00Z is more than 1h ahead of the worker's clock")
+    assert host.shards[(RAW, 0)].watermark == now - 60
+    [dead] = [orjson.loads(d.value) for d in result.dead_letters]
+    assert dead["reason"] == "bad_ts" and dead["offset"] == 0
+    assert dead["error"].startswith("ts 2099-01-01T00:00:00Z is more than 1h ahead of the worker's clock")
     assert registry.get_sample_value("ioc_events_invalid_total", {"stream": "reservoir", "reason": "bad_ts"}) == 1.0
 
 
-def test_idle_advance_keeps_a_grace_for_events_delivered_a_little_late(tmp_path):
-    from ioc.runtime.pipeline import RawRecord
+def _level(source: str, ts: float, level: float) -> bytes:
+    return orjson.dumps({"source_id": source, "ts": ts, "level_m": level})
 
-    clock = [1000.0]
-    pipeline, _ = _reservoir_pipeline(tmp_path, clock=lambda: clock[0])
-    t0 = 1761526800
-    pipeline.handle("reservoir", [RawRecord("t", 0, 0, b"a", b'{"source_id": "a", "ts": %d, "level_m": 0}' % t0, 0)])
-    clock[0] += 8.0  # 8 s of silence, then the idle advance with a 5 s grace
-    pipeline.advance_idle(clock[0], 5.0)
-    late_by_jitter = b'{"source_id": "b", "ts": %d, "level_m": 5}' % (t0 + 6)
-    result = pipeline.handle("reservoir", [RawRecord("t", 0, 1, b"b", late_by_jitter, clock[0])])
-    assert pipeline.engine.last_stats.late == 0
+
+def test_idle_advance_keeps_a_grace_for_events_delivered_a_little_late(
+    tmp_path: Path, registry: CollectorRegistry
+) -> None:
+    wall = [1000.0]  # the host's monotonic clock
+    host = make_host(_rules(tmp_path, HIGH), registry, partitions=1,
+                     settings=HostSettings(idle_after_s=5.0), monotonic=lambda: wall[0])
+    shard = host.shards[(RAW, 0)]
+    t0 = 1761526800.0
+    host.handle(RAW, 0, [RawRecord(TOPIC, 0, 0, b"a", _level("a", t0, 0), 0)])
+    wall[0] += 4.0
+    host.tick(lambda key: True)
+    assert not shard.idle and shard.watermark == t0  # not silent for long enough yet
+
+    wall[0] += 4.0  # 8 s of silence: idle, the watermark follows the clock minus the 5 s grace
+    host.tick(lambda key: True)
+    assert shard.idle and shard.watermark == t0 + 3.0
+    wall[0] += 1.0
+    host.tick(lambda key: True)
+    assert shard.watermark == t0 + 4.0
+
+    late_by_jitter = _level("b", t0 + 6, 5)
+    result = host.handle(RAW, 0, [RawRecord(TOPIC, 0, 1, b"b", late_by_jitter, 0)])
+    assert shard.engine.last_stats.late == 0
     assert [a.key for a in result.alerts] == [{"source_id": "b"}]
+    assert not shard.idle  # records came: no longer idle
+    assert registry.get_sample_value("ioc_events_late_total", {"stream": "reservoir"}) is None
+
+    # What the idle advance did pass is late: stamped before the watermark it had reached.
+    wall[0] += 10.0
+    host.tick(lambda key: True)
+    assert shard.idle and shard.watermark == t0 + 6 + 10 - 5
+    host.handle(RAW, 0, [RawRecord(TOPIC, 0, 2, b"c", _level("c", t0 + 10, 5), 0)])
+    assert registry.get_sample_value("ioc_events_late_total", {"stream": "reservoir"}) == 1.0
+
+
+def test_a_partition_that_is_behind_never_becomes_idle_however_long_it_is_silent(
+    ruleset: RuleSet, registry: CollectorRegistry
+) -> None:
+    """Idle needs silence *and* a consumer that has read all there is: a partition whose
+    consumer is behind keeps its watermark, so its pending timers wait for its records."""
+    wall = [0.0]
+    host = make_host(ruleset, registry, settings=HostSettings(idle_after_s=5.0), monotonic=lambda: wall[0])
+    # Both near their NWL: a 10-minute `for` timer pending in each partition.
+    handle(host, [record(0, reading("ta-trach", 0, 44.6)),
+                  record(0, reading("binh-dien", 0, 84.8), partition=1, key=b"binh-dien")])
+    behind: set[ShardKey] = {(RAW, 1)}
+    asked: list[ShardKey] = []
+
+    def caught_up(key: ShardKey) -> bool:
+        asked.append(key)
+        return key not in behind
+
+    alerts = []
+    for _ in range(100):  # 1000 s of silence on both
+        wall[0] += 10.0
+        alerts.extend(host.tick(caught_up).alerts)
+    caught, lagging = host.shards[(RAW, 0)], host.shards[(RAW, 1)]
+    assert caught.idle and caught.watermark == T0 + 1000 - 5
+    assert not lagging.idle and lagging.watermark == T0
+    assert (RAW, 1) in asked
+    assert [(a.key["source_id"], a.status) for a in alerts] == [("ta-trach", "firing")]
+
+    behind.clear()  # its consumer caught up: silent since long, it is idle at once
+    wall[0] += 0.1
+    alerts = host.tick(caught_up).alerts
+    assert lagging.idle and lagging.watermark == pytest.approx(T0 + 1000.1 - 5)
+    assert [(a.key["source_id"], a.status, a.starts_at) for a in alerts] == [("binh-dien", "firing", T0)]
