@@ -176,7 +176,7 @@ class ShardRunner(mode.Service):
             async with self._lock:
                 if self._stopping and not batches:
                     break
-                out = Output()
+                out = self.host.wake(self._caught_up)
                 for tp, messages in batches.items():
                     records = [RawRecord(tp.topic, m.partition, m.offset, m.key, m.value, m.timestamp / 1000.0)
                                for m in messages]

@@ -145,18 +145,21 @@ class ShardHost:
         return out
 
     def _handle_raw(self, shard: RawShard, records: Sequence[RawRecord], out: Output) -> None:
+        key = (f"raw.{shard.stream}", shard.partition)
+        arrival = self._arrivals[key]
         started = time.perf_counter()
         events, out.dead_letters = self.pipeline.decode(shard.stream, records)
+        if shard.idle and events:
+            shard.idle = False
+            self._mark(shard, arrival, out)
         alerts, exports = shard.process(events)
         self.pipeline.evaluated(shard.stream, shard.engine.last_stats, events, time.perf_counter() - started)
         out.alerts.extend(alerts)
         for (space, target), batch in exports.items():
             out.frames.extend(self._frames(shard, space, target, batch))
-        key = (f"raw.{shard.stream}", shard.partition)
-        arrival = self._arrivals[key]
-        arrival.at, arrival.watermark = self.monotonic(), shard.watermark
-        if shard.idle:
-            shard.idle = False
+        if events:
+            # Only events tell time: a partition that receives nothing valid is as quiet as a silent one.
+            arrival.at, arrival.watermark = self.monotonic(), shard.watermark
         self._mark(shard, arrival, out, sent=exports)
 
     def _handle_rekey(self, shard: RekeyShard, records: Sequence[RawRecord], out: Output) -> None:
@@ -170,8 +173,24 @@ class ShardHost:
         elapsed = time.perf_counter() - started
         for stream, stats, events in shard.drain_stats():
             self.pipeline.evaluated(stream, stats, events, elapsed, received=False)
+        if shard.late:
+            # A repeat after a source's crash, or an event of a source that was idle and woke late.
+            for stream, count in shard.late.items():
+                self.pipeline.late(stream, count)
+            shard.late = {}
 
     # -- time ---------------------------------------------------------------------------------
+
+    def wake(self, caught_up: Callable[[ShardKey], bool]) -> Output:
+        """Idle raw partitions that have records queued or fetchable again are active again, and
+        say so before anything else of this round reaches the key spaces: otherwise a space could
+        pass their coming events while they still count as idle (call at the start of a round)."""
+        out = Output()
+        for key, shard in self.shards.items():
+            if isinstance(shard, RawShard) and shard.idle and not caught_up(key):
+                shard.idle = False
+                self._mark(shard, self._arrivals[key], out)
+        return out
 
     def tick(self, caught_up: Callable[[ShardKey], bool]) -> Output:
         """Idle partitions and watermark markers (call about every 100 ms)."""

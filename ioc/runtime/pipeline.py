@@ -163,6 +163,11 @@ class Pipeline:
         if stats.evaluations and stream:
             metrics.rule_evaluations.labels(stream=stream).inc(stats.evaluations)
 
+    def late(self, stream: str, count: int) -> None:
+        """Count events a key space received after its watermark had passed them."""
+        if self.metrics is not None and count:
+            self.metrics.events_late.labels(stream=stream).inc(count)
+
     def published(self, alerts: Sequence[Alert]) -> None:
         """Account for alerts once they are on the broker (counters, firing gauge, latency)."""
         metrics = self.metrics

@@ -139,7 +139,8 @@ class RekeyShard:
         self._positions: set[tuple[str, int, int]] = set()
         self.released = NO_WATERMARK      # events before it (at it too, when `inclusive`) were evaluated
         self.inclusive = False
-        self.late = 0                      # events that came after the watermark had passed them
+        # Per stream, events that came after the watermark had passed them (see `add`).
+        self.late: dict[str, int] = {}
         self._stats: list[tuple[str, EngineStats, list[dict[str, Any]]]] = []
 
     @property
@@ -166,7 +167,7 @@ class RekeyShard:
         for event in frame.events:
             ts = event["ts"]
             if ts < released or (inclusive and ts == released):
-                self.late += 1
+                self.late[frame.stream] = self.late.get(frame.stream, 0) + 1
                 continue
             position = (frame.stream, frame.partition, int(event["_off"]))
             if position in self._positions:

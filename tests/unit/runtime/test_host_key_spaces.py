@@ -270,3 +270,70 @@ def test_a_closed_shard_leaves_nothing_behind(ruleset: RuleSet) -> None:
     frames = [(SPACE, 1, value) for _, partition, value in out.frames if partition == 1]
     assert frames and worker.deliver(frames) == []
     assert set(host.shards) == {(RAW, 0), (SPACE, 0)}
+
+
+# -- a partition that only receives invalid records, and late events in a key space ------------
+
+
+ONE_FAILURE_RULES = """\
+rules:
+  - {id: t.bf, stream: cyber, kind: window, key: [src_ip], where: "event_outcome == 'failure'",
+     agg: count, window: 2m, condition: "value >= COUNT"}
+"""
+
+
+class TwoPartitionWorker:
+    """Every shard of `raw.cyber` and `rekey.cyber.src_ip` (2 partitions each) in one host; frames
+    are delivered at once, as a broker would carry them."""
+
+    def __init__(self, tmp_path: Path, count: int, *, idle_clock: bool = True) -> None:
+        from prometheus_client import CollectorRegistry
+
+        from ioc.metrics import IocMetrics
+
+        plan = plan_rules(make_rules(tmp_path, ONE_FAILURE_RULES.replace("COUNT", str(count)), Reference()))
+        self.registry = CollectorRegistry()
+        self.wall = [0.0]
+        self.host = ShardHost(plan, Pipeline(IocMetrics(self.registry)), partition_counts(plan, 2),
+                              settings=HostSettings(idle_after_s=5.0, idle_clock=idle_clock),
+                              clock=lambda: 0.0, monotonic=lambda: self.wall[0])
+        for key in [(RAW, 0), (RAW, 1), (SPACE, 0), (SPACE, 1)]:
+            self.host.open(*key)
+        self.offsets: dict[ShardKey, int] = {}
+        self.alerts: list[Alert] = []
+
+    def feed(self, topic: str, partition: int, values: list[bytes]) -> None:
+        start = self.offsets.get((topic, partition), 0)
+        self.offsets[(topic, partition)] = start + len(values)
+        records = [RawRecord("ioc." + topic, partition, start + i, None, v, 0.0) for i, v in enumerate(values)]
+        self.deliver(self.host.handle(topic, partition, records))
+
+    def deliver(self, out: Output) -> None:
+        self.alerts.extend(out.alerts)
+        for topic, q, value in out.frames:
+            self.feed(topic, q, [value])
+
+
+def test_a_partition_that_receives_only_invalid_records_becomes_idle(tmp_path: Path) -> None:
+    worker = TwoPartitionWorker(tmp_path, 3)
+    worker.feed(RAW, 1, [orjson.dumps(login(FW2, 0, ATTACKER))])
+    worker.feed(RAW, 0, [orjson.dumps(login(FW1, t, ATTACKER)) for t in (1, 2, 3, 4)])
+    for second in range(60):
+        worker.wall[0] = float(second)
+        if second % 2 == 0:
+            worker.feed(RAW, 1, [b"{garbage"])  # dead letters carry no time
+        worker.deliver(worker.host.tick(lambda key: True))
+    assert worker.host.shards[(RAW, 1)].idle
+    assert [a.status for a in worker.alerts] == ["firing"]
+
+
+def test_events_a_key_space_receives_after_its_watermark_are_counted_late(tmp_path: Path) -> None:
+    worker = TwoPartitionWorker(tmp_path, 1, idle_clock=False)
+    worker.feed(RAW, 0, [orjson.dumps(login(FW1, 100, OTHER))])
+    worker.feed(RAW, 1, [orjson.dumps(login(FW2, 0, OTHER))])
+    worker.wall[0] = 10.0
+    worker.deliver(worker.host.tick(lambda key: True))  # both idle: the space releases up to T0+100
+    worker.feed(RAW, 1, [orjson.dumps(login(FW2, 50, ATTACKER))])  # on time in raw.cyber/1, late in the space
+    assert worker.host.shards[(RAW, 1)].engine.last_stats.late == 0
+    assert worker.registry.get_sample_value("ioc_events_late_total", {"stream": "cyber"}) == 1.0
+    assert ATTACKER not in {a.key.get("src_ip") for a in worker.alerts}
