@@ -41,3 +41,11 @@ check: lint typecheck test
 
 clean:
 	rm -rf $(VENV) .tools .ioc .pytest_cache .mypy_cache .ruff_cache
+
+# The runtime benchmark (bench/runtime.py): make bench BENCH_ARGS="--quick". Quix Streams (the
+# `bench` extra) goes into its own venv, .ioc/bench/quix-venv: see bench/quix_env.py.
+BENCH_ARGS ?=
+.PHONY: bench
+bench: $(STAMP)
+	$(PY) bench/quix_env.py
+	$(PY) bench/runtime.py $(BENCH_ARGS)

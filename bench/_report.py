@@ -1,0 +1,126 @@
+"""The report: one table per kind of phase, or the same figures as one JSON object.
+
+Throughput rows also carry their events/s and CPU as ratios to `quix-threshold`
+(events/s: > 1 is faster than Quix; CPU: > 1 costs more CPU per event than Quix).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from _context import Row
+
+__all__ = ["add_ratios", "render", "to_json"]
+
+THROUGHPUT = ("worker-shipped", "worker-threshold", "quix-threshold", "aiokafka-ceiling", "confluent-ceiling")
+BASELINE = "quix-threshold"
+
+Column = tuple[str, str, Callable[[Any], str]]
+
+
+def _num(digits: int = 0) -> Callable[[Any], str]:
+    return lambda value: "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _ratio(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+THROUGHPUT_COLUMNS: list[Column] = [
+    ("rules", "rules", _num()),
+    ("events", "events", _num()),
+    ("events_per_s", "events/s", _num()),
+    ("cpu_s_per_100k", "CPU s/100k", _num(2)),
+    ("startup_s", "start-up s", _num(1)),
+    ("stop_s", "stop s", _num(1)),
+    ("alerts", "alerts", _num()),
+    ("broker_cpu_s", "broker CPU s", _num(1)),
+    ("vs_quix_events_per_s", "ev/s vs quix", _ratio),
+    ("vs_quix_cpu", "CPU vs quix", _ratio),
+]
+LATENCY_COLUMNS: list[Column] = [
+    ("sent_rate", "events/s", _num()),
+    ("seconds", "s", _num()),
+    ("p50_ms", "p50 ms", _num(1)),
+    ("p99_ms", "p99 ms", _num(1)),
+    ("max_ms", "max ms", _num(1)),
+    ("expected", "alerts expected", _num()),
+    ("received", "received", _num()),
+    ("lost", "lost", _num()),
+    ("warmup_s", "join s", _num(1)),
+    ("stop_s", "stop s", _num(1)),
+    ("broker_cpu_s", "broker CPU s", _num(1)),
+]
+STATE_COLUMNS: list[Column] = [
+    ("keys", "keys", _num()),
+    ("rss_before_mib", "RSS before MiB", _num(1)),
+    ("rss_after_mib", "RSS after MiB", _num(1)),
+    ("bytes_per_key", "bytes/key", _num()),
+    ("rss_after_quiet_mib", "rss-after-quiet MiB", _num(1)),
+    ("quiet_s", "quiet s", _num()),
+    ("late", "late", _num()),
+    ("invalid", "invalid", _num()),
+    ("stop_s", "stop s", _num(1)),
+]
+
+
+def add_ratios(rows: dict[str, Row]) -> None:
+    """Each throughput row's events/s and CPU per event relative to quix-threshold."""
+    base = rows.get(BASELINE)
+    if base is None or base.error:
+        return
+    for name in THROUGHPUT:
+        row = rows.get(name)
+        if row is None or row.error:
+            continue
+        row.figures["vs_quix_events_per_s"] = _divide(row.figures.get("events_per_s"), base.figures.get("events_per_s"))
+        row.figures["vs_quix_cpu"] = _divide(row.figures.get("cpu_s_per_100k"), base.figures.get("cpu_s_per_100k"))
+
+
+def _divide(value: Any, base: Any) -> float | None:
+    return round(value / base, 3) if value is not None and base else None
+
+
+def _table(title: str, rows: list[Row], columns: list[Column]) -> list[str]:
+    header = ["system", *(label for _, label, _ in columns)]
+    body = []
+    for row in rows:
+        if row.error:
+            body.append([row.name, f"FAILED: {row.error}"])
+            continue
+        figures = dict(row.figures)
+        if "alerts" not in figures and "matches" in figures:
+            figures["alerts"] = figures["matches"]
+        body.append([row.name, *(render_value(figures.get(key)) for key, _, render_value in columns)])
+    widths = [max(len(line[i]) for line in [header, *body] if i < len(line) and len(line) > 2)
+              for i in range(len(header))]
+    lines = [title, "  ".join(text.rjust(width) if i else text.ljust(width)
+                              for i, (text, width) in enumerate(zip(header, widths, strict=True)))]
+    for line in body:
+        if len(line) == 2:
+            lines.append(f"{line[0].ljust(widths[0])}  {line[1]}")
+        else:
+            lines.append("  ".join(text.rjust(width) if i else text.ljust(width)
+                                   for i, (text, width) in enumerate(zip(line, widths, strict=True))))
+    return lines
+
+
+def render(meta: dict[str, Any], rows: dict[str, Row]) -> str:
+    lines = [f"{key:<14} {f'{value:,}' if isinstance(value, int) else value}" for key, value in meta.items()]
+    throughput = [rows[name] for name in THROUGHPUT if name in rows]
+    if throughput:
+        lines += ["", *_table("throughput over the preloaded events", throughput, THROUGHPUT_COLUMNS)]
+        lines.append("  (alerts: firing alerts for the worker, matches for the others; "
+                     "ratios: to quix-threshold, events/s > 1 faster, CPU > 1 costlier)")
+    if "latency" in rows:
+        lines += ["", *_table("event -> alert latency (new alert per event)", [rows["latency"]], LATENCY_COLUMNS)]
+    if "state-bytes-per-key" in rows:
+        lines += ["", *_table("worker state per key (shipped rules)", [rows["state-bytes-per-key"]], STATE_COLUMNS)]
+    return "\n".join(lines)
+
+
+def to_json(meta: dict[str, Any], rows: dict[str, Row]) -> str:
+    return json.dumps({"meta": meta, "rows": {name: {**row.figures, "error": row.error} for name, row in rows.items()}},
+                      indent=2)
