@@ -72,6 +72,12 @@ class IocMetrics:
             ["rule_id"], registry=registry,
         )
         self.rules_loaded = Gauge("ioc_rules_loaded", "Rules in the running rule set", registry=registry)
+        self.shards = Gauge(
+            "ioc_shards", "Input partitions this worker holds state for, by kind (raw, rekey)",
+            ["kind"], registry=registry,
+        )
+        self.state_keys = Gauge("ioc_state_keys", "Rule keys with state in this worker's shards", registry=registry)
+        self.timers = Gauge("ioc_timers", "Timers pending in this worker's shards", registry=registry)
         self.rules_reload_errors = Counter(
             "ioc_rules_reload_errors", "Rule reloads rejected because of errors", registry=registry
         )

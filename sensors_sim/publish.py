@@ -40,6 +40,8 @@ class _RdKafkaProducer:
             "bootstrap.servers": bootstrap_servers(url), "linger.ms": 5, "acks": 1,
             "enable.idempotence": False, "queue.buffering.max.messages": 1_000_000,
             "client.id": "ioc-simulate", "log_level": 3,
+            # Kafka's default (Java) partitioner, as aiokafka and kafka-python use and the backtest assumes.
+            "partitioner": "murmur2_random",
         })
 
     def send(self, topic: str, *, key: bytes | None = None, value: bytes) -> None:

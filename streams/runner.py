@@ -185,10 +185,19 @@ class ShardRunner(mode.Service):
                 if now - self._last_tick >= TICK_S:
                     self._last_tick = now
                     out.extend(self.host.tick(self._caught_up))
+                    self._gauges()
                 await self.publish(out)
                 if now - self._last_checkpoint >= self.settings.worker.checkpoint_s:
                     self._last_checkpoint = now
                     await self._checkpoint(list(self.host.shards))
+
+    def _gauges(self) -> None:
+        """Shards, keys and timers held (set here, in the loop: the scrape runs in another thread)."""
+        metrics = self.parts.metrics
+        for kind in ("raw", "rekey"):
+            metrics.shards.labels(kind=kind).set(self.host.count(kind))
+        metrics.state_keys.set(self.host.state_keys())
+        metrics.timers.set(self.host.timers())
 
     def _caught_up(self, key: ShardKey) -> bool:
         """Whether the consumer has read all there is of a partition (as far as it can tell)."""
@@ -263,6 +272,7 @@ class ShardRunner(mode.Service):
             for key in keys:
                 self.host.close(*key)
                 self._saved.pop(key, None)
+            self._gauges()
             log.info("revoked %d partitions", len(revoked))
 
     async def assign(self, assigned: list[TopicPartition]) -> None:
@@ -286,6 +296,7 @@ class ShardRunner(mode.Service):
                 if shard.offset is not None:
                     consumer.seek(tp, shard.offset)
                 self._saved[key] = (shard.offset, shard.watermark)
+            self._gauges()
             log.info("assigned %d partitions (%d from checkpoints)", len(assigned), len(saved))
 
     def _shard_id(self, key: ShardKey) -> str:

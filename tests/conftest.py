@@ -62,6 +62,35 @@ class WorkerProcess:
     def output(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def kill(self) -> int:
+        """SIGKILL, as a crash: nothing is checkpointed or committed on the way out."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        return self.process.returncode
+
+    def metrics_url(self) -> str | None:
+        """The /metrics URL the worker printed when it came up (None until then)."""
+        import re
+
+        found = re.search(r"metrics at (http://\S+)", self.output())
+        return found.group(1) if found else None
+
+    def metric(self, name: str) -> float:
+        """Sum of a metric's samples (all labels) on the worker's /metrics; 0 until it is up."""
+        import re
+        import urllib.request
+
+        url = self.metrics_url()
+        if url is None:
+            return 0.0
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - our own 127.0.0.1 endpoint
+                text = response.read().decode()
+        except OSError:
+            return 0.0
+        return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

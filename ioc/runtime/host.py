@@ -105,7 +105,8 @@ class ShardHost:
             shard = RawShard(topic.removeprefix("raw."), partition, self.plan, self.partitions,
                              lateness_s=self.settings.lateness_s, clock=self.clock)
         elif topic.startswith("rekey."):
-            shard = RekeyShard(topic.removeprefix("rekey."), partition, self.plan, self.partitions, clock=self.clock)
+            shard = RekeyShard(topic.removeprefix("rekey."), partition, self.plan, self.partitions, clock=self.clock,
+                               absent_delay_s=self.settings.idle_after_s)
         else:
             raise ValueError(f"no shard for topic {topic!r}")
         if snapshot is not None:
@@ -122,6 +123,17 @@ class ShardHost:
         shard = self.shards.pop(key, None)
         self._arrivals.pop(key, None)
         return shard.snapshot() if shard is not None else None
+
+    def count(self, kind: str) -> int:
+        """Shards held of a kind (`raw` or `rekey`)."""
+        return sum(1 for shard in self.shards.values() if shard.kind == kind)
+
+    def state_keys(self) -> int:
+        """Rule keys with state, over every shard."""
+        return sum(len(keys) for shard in self.shards.values() for keys in shard.engine.states.values())
+
+    def timers(self) -> int:
+        return sum(len(heap) for shard in self.shards.values() for heap in shard.engine.timers.values())
 
     def offsets(self) -> dict[ShardKey, int]:
         """The next offset to read of every shard that has read something."""
@@ -169,7 +181,7 @@ class ShardHost:
             except InvalidEvent as exc:
                 log.error("skipped record %s: %s", record.position, exc.reason)
         started = time.perf_counter()
-        out.alerts.extend(shard.release())
+        out.alerts.extend(shard.release(self.monotonic()))
         elapsed = time.perf_counter() - started
         for stream, stats, events in shard.drain_stats():
             self.pipeline.evaluated(stream, stats, events, elapsed, received=False)
@@ -199,6 +211,10 @@ class ShardHost:
         idle_after = self.settings.idle_after_s
         for key, shard in list(self.shards.items()):
             if not isinstance(shard, RawShard):
+                # A watermark held back a while (see RekeyShard.frontier) may pass now.
+                out.alerts.extend(shard.release(now))
+                for stream, stats, events in shard.drain_stats():
+                    self.pipeline.evaluated(stream, stats, events, 0.0, received=False)
                 continue
             arrival = self._arrivals[key]
             quiet = now - arrival.at

@@ -5,11 +5,11 @@
   events that rules elsewhere need on to the partitions of their key spaces, as frames.
 * A `RekeyShard` owns a partition of a key space (`ioc.rekey.<space>`). Its watermark is the
   minimum over its sources (every partition of every raw topic that feeds the space) of the
-  watermarks their frames carry; a source that is idle does not hold it back, and when all
-  are idle it is the largest of them. Events wait in a buffer until the watermark passes
-  them, then are evaluated in event-time order (ties: stream, partition, offset), so a key's
-  results depend neither on which worker or partition carried its events nor on how the
-  partitions interleave.
+  watermarks their frames carry; a source that never had a watermark does not hold it back
+  once it is idle, and when all are idle it is the largest of them. Events wait in a buffer
+  until the watermark passes them, then are evaluated in event-time order (ties: stream,
+  partition, offset), so a key's results depend neither on which worker or partition carried
+  its events nor on how the partitions interleave.
 
 >>> shard = RawShard("reservoir", 0, plan, partitions)                  # doctest: +SKIP
 >>> alerts, exports = shard.process(events)
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -121,7 +122,7 @@ class RekeyShard:
 
     def __init__(
         self, space: str, partition: int, plan: Plan, partitions: Mapping[str, int], *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, absent_delay_s: float = 0.0,
     ) -> None:
         self.space = space
         self.partition = partition
@@ -142,6 +143,9 @@ class RekeyShard:
         # Per stream, events that came after the watermark had passed them (see `add`).
         self.late: dict[str, int] = {}
         self._stats: list[tuple[str, EngineStats, list[dict[str, Any]]]] = []
+        self.absent_delay_s = absent_delay_s
+        self._held: deque[tuple[float, float]] = deque()
+        self._granted = NO_WATERMARK
 
     @property
     def watermark(self) -> float:
@@ -175,17 +179,47 @@ class RekeyShard:
             self._positions.add(position)
             heapq.heappush(self._heap, (ts, frame.stream, frame.partition, position[2], event))
 
-    def frontier(self) -> tuple[float, bool]:
-        """(watermark, inclusive): events before it (at it too when inclusive) may be evaluated."""
-        active = [mark for mark, idle in self.sources.values() if not idle]
-        if active:
-            return min(active), False
-        marks = [mark for mark, _ in self.sources.values()]
-        return (max(marks), True) if marks else (NO_WATERMARK, False)
+    def frontier(self, now: float | None = None) -> tuple[float, bool]:
+        """(watermark, inclusive): events before it (at it too when inclusive) may be evaluated.
 
-    def release(self) -> list[Alert]:
-        """Evaluate, in event-time order, every buffered event the watermark has passed."""
-        watermark, inclusive = self.frontier()
+        The minimum of the sources' watermarks; an idle source counts with its watermark (which
+        follows the wall clock when the worker's `idle_clock` is on). A source that never had one
+        does not count while it is idle, but only `absent_delay_s` (wall time, `now`) after the
+        others moved on: the first records of partitions that start together do not reach the
+        broker all at once. When every source is idle, there is nothing more to wait for: the
+        largest watermark, inclusive."""
+        marks = []
+        active = absent = False
+        for mark, idle in self.sources.values():
+            if mark == NO_WATERMARK:
+                if idle:
+                    absent = True
+                    continue
+                return NO_WATERMARK, False
+            marks.append(mark)
+            active = active or not idle
+        if not marks:
+            return NO_WATERMARK, False
+        if not active:
+            return max(marks), True
+        watermark = min(marks)
+        if absent and now is not None and self.absent_delay_s > 0:
+            return self._delayed(watermark, now), False
+        self._held.clear()
+        return watermark, False
+
+    def _delayed(self, watermark: float, now: float) -> float:
+        held = self._held
+        if not held or held[-1][1] < watermark:
+            held.append((now, watermark))
+        while held and now - held[0][0] >= self.absent_delay_s:
+            self._granted = max(self._granted, held.popleft()[1])
+        return min(self._granted, watermark)
+
+    def release(self, now: float | None = None) -> list[Alert]:
+        """Evaluate, in event-time order, every buffered event the watermark has passed (`now`:
+        wall-clock seconds, for `absent_delay_s`)."""
+        watermark, inclusive = self.frontier(now)
         if watermark == NO_WATERMARK:
             return []
         out: list[Alert] = []
