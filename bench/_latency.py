@@ -31,7 +31,9 @@ class _Alerts(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stopping.is_set():
-                for message in self.consumer.consume(num_messages=500, timeout=0.1):
+                # A short timeout: consume() waits until it has num_messages or the timeout passes,
+                # and every message of a batch is stamped when the batch returns.
+                for message in self.consumer.consume(num_messages=500, timeout=0.002):
                     now = time.monotonic()
                     value = message.value()
                     if message.error() is not None or value is None:

@@ -31,7 +31,7 @@ from ioc.events import STREAMS
 from ioc.kafka.clients import aiokafka_options, bootstrap_servers, client_options
 from ioc.kafka.state import CheckpointStore
 from ioc.kafka.topics import catalogue, ensure_topics, raw_topic, rekey_topic, state_topic
-from ioc.runtime.checkpoint import CheckpointError, decode_checkpoint, encode_checkpoint
+from ioc.runtime.checkpoint import CheckpointError, decode_checkpoint, encode_checkpoint_async
 from ioc.runtime.host import Output, ShardHost, ShardKey
 from ioc.runtime.pipeline import RawRecord
 from ioc.runtime.reload import RuleReloader
@@ -96,7 +96,9 @@ class ShardRunner(mode.Service):
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
         self._saved: dict[ShardKey, tuple[int | None, float]] = {}
-        self._last_checkpoint = time.monotonic()
+        # When each shard's next checkpoint is due: spread over the interval, one shard a round,
+        # so that no round stops for all of them at once.
+        self._due: dict[ShardKey, float] = {}
         self._last_tick = 0.0
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -187,9 +189,15 @@ class ShardRunner(mode.Service):
                     out.extend(self.host.tick(self._caught_up))
                     self._gauges()
                 await self.publish(out)
-                if now - self._last_checkpoint >= self.settings.worker.checkpoint_s:
-                    self._last_checkpoint = now
-                    await self._checkpoint(list(self.host.shards))
+                due = min(self._due.items(), key=lambda item: item[1], default=None)
+                if due is not None and due[1] <= now:
+                    key = due[0]
+                    self._due[key] = now + self.settings.worker.checkpoint_s
+                    shard = self.host.shards.get(key)
+                    if shard is not None:
+                        # Keys with nothing left to remember go before the state is saved.
+                        shard.engine.sweep()
+                        await self._checkpoint([key])
 
     def _gauges(self) -> None:
         """Shards, keys and timers held (set here, in the loop: the scrape runs in another thread)."""
@@ -250,7 +258,7 @@ class ShardRunner(mode.Service):
             mark = (shard.offset, shard.watermark)
             if not force and self._saved.get(key) == mark:
                 continue
-            await store.save(shard.id, encode_checkpoint(shard.snapshot()))
+            await store.save(shard.id, await encode_checkpoint_async(shard.snapshot()))
             self._saved[key] = mark
             if shard.offset is not None:
                 offsets[TopicPartition(self.prefix + key[0], key[1])] = OffsetAndMetadata(shard.offset, "")
@@ -272,6 +280,7 @@ class ShardRunner(mode.Service):
             for key in keys:
                 self.host.close(*key)
                 self._saved.pop(key, None)
+                self._due.pop(key, None)
             self._gauges()
             log.info("revoked %d partitions", len(revoked))
 
@@ -296,6 +305,8 @@ class ShardRunner(mode.Service):
                 if shard.offset is not None:
                     consumer.seek(tp, shard.offset)
                 self._saved[key] = (shard.offset, shard.watermark)
+                # Spread the shards' checkpoints over the interval.
+                self._due[key] = time.monotonic() + self.settings.worker.checkpoint_s * (1 + len(self._due) % 10 / 10)
             self._gauges()
             log.info("assigned %d partitions (%d from checkpoints)", len(assigned), len(saved))
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from ioc.analysis.backtest import BacktestResult, read_events, run_backtest
 from ioc.analysis.scoring import Score, TruthError, read_truth, score_alerts
 from ioc.cli.common import SEVERITY_STYLES, console, err_console, fail
-from ioc.config import REPO_ROOT
+from ioc.config import REPO_ROOT, ConfigError, load_settings
 from ioc.refdata import load_reference
 from ioc.rules.exceptions import RuleError
 from ioc.rules.loader import RuleSet, load_rules
@@ -31,6 +31,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                         help="reference data folder joined to events by source_id (default config/reference)")
     parser.add_argument("--lateness", default="0s", help="allowed lateness (default 0s)")
     parser.add_argument("--until", help="at the end, move every watermark to this RFC 3339 time")
+    parser.add_argument("--partitions", type=int,
+                        help="partitions per topic, as live (default: topics.partitions of the configuration, 4): "
+                             "watermarks are per partition, so the live alerts need the live number")
     parser.add_argument("--truth", type=Path,
                         help="ground truth (ioc simulate --out DIR writes DIR/ground_truth.jsonl): "
                              "print recall per incident and precision per rule")
@@ -53,11 +56,19 @@ def run(args: argparse.Namespace) -> int:
         until = parse_ts(args.until) if args.until else None
     except ValueError as exc:
         return fail(f"--until: {exc}")
+    partitions = args.partitions
+    if partitions is None:
+        try:
+            partitions = load_settings().topics.partitions
+        except ConfigError as exc:
+            return fail(str(exc))
+    if partitions < 1:
+        return fail(f"--partitions: {partitions} is not a number of partitions (at least 1)")
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} events"),
                   TimeElapsedColumn(), console=err_console, transient=True) as progress:
         task = progress.add_task("reading events", total=None)
         result = run_backtest(ruleset, read_events(args.events), lateness_s=lateness, until=until,
-                              progress=lambda n: progress.update(task, completed=n))
+                              progress=lambda n: progress.update(task, completed=n), partitions=partitions)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with args.out.open("wb") as out:

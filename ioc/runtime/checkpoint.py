@@ -11,6 +11,7 @@ that a worker never restores state it does not understand (it replays from the s
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from typing import Any
 
@@ -18,7 +19,7 @@ import orjson
 
 from ioc.exceptions import IocError
 
-__all__ = ["CheckpointError", "encode_checkpoint", "decode_checkpoint", "MAGIC"]
+__all__ = ["CheckpointError", "encode_checkpoint", "encode_checkpoint_async", "decode_checkpoint", "MAGIC"]
 
 MAGIC = b"IOC1"
 
@@ -29,6 +30,14 @@ class CheckpointError(IocError):
 
 def encode_checkpoint(snapshot: dict[str, Any]) -> bytes:
     return MAGIC + zlib.compress(orjson.dumps(snapshot, option=orjson.OPT_NON_STR_KEYS), 1)
+
+
+async def encode_checkpoint_async(snapshot: dict[str, Any]) -> bytes:
+    """`encode_checkpoint`, compressing in a thread: the snapshot is serialised at once (it holds
+    the live state), the slower compression leaves the event loop free."""
+    raw = orjson.dumps(snapshot, option=orjson.OPT_NON_STR_KEYS)
+    compressed = await asyncio.get_running_loop().run_in_executor(None, zlib.compress, raw, 1)
+    return MAGIC + compressed
 
 
 def decode_checkpoint(raw: bytes) -> dict[str, Any]:

@@ -135,6 +135,10 @@ class ShardHost:
     def timers(self) -> int:
         return sum(len(heap) for shard in self.shards.values() for heap in shard.engine.timers.values())
 
+    def sweep(self) -> int:
+        """Forget every key with nothing left to remember, in every shard (see Engine.sweep)."""
+        return sum(shard.engine.sweep() for shard in self.shards.values())
+
     def offsets(self) -> dict[ShardKey, int]:
         """The next offset to read of every shard that has read something."""
         return {key: shard.offset for key, shard in self.shards.items() if shard.offset is not None}

@@ -2,8 +2,8 @@
 
 A simulated worker (the real `ShardHost`, no broker) reads random events from 1 to 3
 partitions per topic in random rounds: records arrive in batches of random sizes, raw and
-re-keyed partitions interleave at random, shards are checkpointed at random moments and
-"crash" at others (state thrown away, restored from the last checkpoint, input read again
+re-keyed partitions interleave at random, idle keys are swept, shards are checkpointed at
+random moments and "crash" at others (state thrown away, restored from the last checkpoint, input read again
 from its offset, so frames and alerts are repeated). At the end every partition has been
 read to its end and is idle. The distinct alert transitions must be exactly those of
 `run_backtest` with the same number of partitions: every kind, topic-keyed and re-keyed
@@ -152,8 +152,10 @@ class SimulatedWorker:
             self.deliver(key, self.rng.randint(1, 6))
         elif action < 0.85:
             self.checkpoint(key)
-        elif action < 0.95:
+        elif action < 0.92:
             self.crash(key)
+        elif action < 0.95:
+            self.host.sweep()  # forgetting keys with nothing left to remember changes nothing
         else:
             self.now[0] += self.rng.choice([0.5, 6.0])
             self.take(self.host.tick(self.caught_up))
