@@ -250,6 +250,27 @@ class Engine:
 
     # -- rules and state ----------------------------------------------------------------------
 
+    def sweep(self) -> int:
+        """Drop the state of every key with nothing left to remember (see `RuleKind.expired`);
+        returns how many. Results do not change: only state no later event or timer can read
+        goes, judged against the lowest watermark of the engine's lanes."""
+        if not self.watermarks:
+            return 0
+        watermark = min(self.watermarks.values())
+        dropped = 0
+        for rule in self.ruleset.rules:
+            states = self.states.get(rule.id)
+            if not states:
+                continue
+            kind = rule.kind
+            realert = rule.spec.realert
+            gone = [key for key, state in states.items()
+                    if _episode_over(state, realert, watermark) and kind.expired(state, watermark)]
+            for key in gone:
+                del states[key]
+            dropped += len(gone)
+        return dropped
+
     def fingerprint_of(self, rule: CompiledRule, key: Key, state: State) -> str:
         fp = state.get("_fp")
         if fp is None:
@@ -347,6 +368,15 @@ class Engine:
 
     def make_alert_id(self, fp: str, starts_at: float) -> str:
         return make_alert_id(fp, starts_at)
+
+
+def _episode_over(state: State, realert: float, watermark: float) -> bool:
+    """Nothing of the episode runtime's part of a key's state matters any more: not firing, and
+    any `realert` interval after its last episode passed."""
+    if state.get("firing"):
+        return False
+    resolved = state.get("_resolved_at")
+    return resolved is None or resolved + realert <= watermark
 
 
 def _rows(table: Any) -> Any:

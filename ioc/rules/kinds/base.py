@@ -165,6 +165,13 @@ class RuleKind(ABC):
         (after `where`), so the runtime need not re-key them; None: any event may matter."""
         return None
 
+    def expired(self, state: State, watermark: float) -> bool:
+        """Whether a key's state can be forgotten: every event still to come is at or after
+        `watermark`, and no such event (nor a timer) would find anything in `state` that changes
+        what the rule does, compared with a key never seen. The episode runtime's own entries
+        (firing, `realert`) are judged by the engine. Default: never (a kind must say)."""
+        return False
+
     def on_start(self, rt: Runtime, state: State, watermark: float) -> None:  # noqa: B027 - optional hook
         """The first watermark of a stream partition for this rule (absence of never-seen keys).
 
