@@ -33,6 +33,9 @@ timer; any other timer of the key is stale), `expected` (listed but never seen),
 (when the last episode resolved, for `realert` retries). One timer per key at a time: an event
 only moves `last`; the live timer, when due, re-arms itself at `last + timeout` if the key
 was heard from meanwhile. So the per-event cost is a few dict stores, not a heap push.
+
+A key's state is never forgotten (`expired` is always false): every key is watched, and its
+state is what says it is (a key forgotten while silent would never be reported silent).
 """
 
 from __future__ import annotations
@@ -151,6 +154,11 @@ class AbsenceRule(RuleKind):
         state.pop("expected", None)
         due = state["due"] = ts + self.timeout
         rt.schedule(due, key)
+
+    def expired(self, state: State, watermark: float) -> bool:
+        # Never: a watched key stays watched. Its silence is the signal, and a forgotten key
+        # (seen, or expected from reference data) would never fire when it goes silent.
+        return False
 
     def on_timer(self, rt: Runtime, key: Key, state: State, deadline: float) -> None:
         if deadline != state.get("due") or state.get("firing"):

@@ -46,6 +46,14 @@ event, reference data and that zone's properties) is true for it.
   lateness) are ignored: the geofence follows the latest position. Events without a position
   are ignored.
 
+When a key's state is forgotten (`expired`), its episode being over and its latest position
+at or before the watermark: `inside` / `outside`, once nothing is pending (the first position
+of a key is judged like any other, so a key not pending behaves as a new one); `exits`, once
+its latest position was in no zone (its next position can leave none, as a new key's first
+cannot); `enters`, only once its latest position was in every selected zone. A key outside
+(or in some zones only) is kept: forgotten, its next position would be a first position and
+not count as entering, where it does for the key remembered.
+
 Checked at load: the zones file (ioc.geo), `zone_filter` selecting at least one zone, zone
 property names that are not event fields of the stream, and no read (condition, value,
 templates) of a name that is both a zone property and a reference field.
@@ -113,6 +121,8 @@ class GeofenceRule(InstantRule):
         self.lon = spec.lon_field
         self.enters = spec.mode == "enters"
         self.inside = spec.mode == "inside"
+        self.selected_ids = frozenset(z.id for z, chosen in zip(self.zones.zones, self.selected, strict=True)
+                                      if chosen)
 
     @property
     def template_names(self) -> frozenset[str]:
@@ -193,6 +203,21 @@ class GeofenceRule(InstantRule):
             self._crossing(rt, key, state, event, ref, ts, hits)
         else:
             self._continuous(rt, key, state, event, ref, ts, hits)
+
+    def expired(self, state: State, watermark: float) -> bool:
+        last = state.get("last_ts")
+        if last is not None and last > watermark:
+            return False  # positions between the two would be stale here, not for a new key
+        if not self.crossing:
+            return state.get("pending_since") is None
+        previous = state.get("inside")
+        if previous is None:
+            return True
+        # A key's first position is never a crossing: forgetting is exact only where the
+        # remembered zones make the next position no crossing either, whatever it is.
+        if self.enters:
+            return self.selected_ids <= set(previous)
+        return all(self.zones.get(zone_id) is None for zone_id in previous)
 
     def on_timer(self, rt: Runtime, key: Key, state: State, deadline: float) -> None:
         if self.crossing:

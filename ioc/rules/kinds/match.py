@@ -30,6 +30,9 @@ keywords in the order they first appear, where two start at one place the longer
 keywords, then the matching patterns). Templates may use `{matched}`
 (and `{value}`): the matched keywords joined by ", ".
 
+A key's state is forgotten (`expired`) as soon as its episode is over (resolved, and any
+`realert` after it passed): a match remembers nothing else, so every event is judged alone.
+
 >>> # rules/press.yaml
 >>> # - id: press.hue.negative
 >>> #   stream: press
@@ -206,6 +209,10 @@ class MatchRule(InstantRule):
         found = self._search(text)
         if found is not None:
             rt.match(key, state, ts=ts, value=found, event=event, ref=ref, resolve_after=self._resolve_after)
+
+    def expired(self, state: State, watermark: float) -> bool:
+        # All a key's state is its episode's, which the engine judges.
+        return True
 
     def _text(self, event: Mapping[str, Any]) -> str:
         """The prepared texts of the searched fields, joined by newlines."""

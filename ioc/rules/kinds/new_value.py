@@ -28,9 +28,15 @@ Per key, in event time (an instant kind: see `InstantRule`):
 * every event with a value records `ts` as the value's last sighting (the latest one wins).
 
 Bounded state per key: `first` (the key's first `ts`) and `seen`, a dict `{str(value):
-last_seen_ts}` kept in order of sighting. When a value is added, sightings older than
-`lookback` at the front are dropped, and, with `max_values` values kept, the least recently seen
-one (the front) is evicted: an evicted value that comes back is new again.
+last_seen_ts}` kept in order of sighting. When a value is added (first seen, or back after more
+than `lookback`), sightings older than `lookback` at the front are dropped, and, with
+`max_values` values kept, the least recently seen one (the front) is evicted: an evicted value
+that comes back is new again.
+
+A key's state is forgotten (`expired`) once every value it remembers was last seen more than
+`lookback` before the watermark (each would be new again, as for a never-seen key) and its
+episode is over; only without `learning`, since `first` ends a key's learning for ever and a
+forgotten key would come back learning.
 
 Templates may use `new_value` (the value) besides `value`.
 """
@@ -116,6 +122,10 @@ class NewValueRule(InstantRule):
             new = ts - last > self.lookback
             # Re-insert: the dict's order is the order of sightings, least recent first.
             del seen[text]
+            if new:
+                # Back after more than lookback: added as if never seen, so that stale sightings
+                # ahead of it go as they would for a key that forgot them (see `expired`).
+                self._make_room(seen, ts)
             seen[text] = ts
         else:
             new = False
@@ -123,6 +133,15 @@ class NewValueRule(InstantRule):
             # The templates read `new_value` with the event's fields.
             rt.match(key, state, ts=ts, value=value, event={**event, "new_value": value}, ref=ref,
                      resolve_after=self.resolve_after)
+
+    def expired(self, state: State, watermark: float) -> bool:
+        if self.learning > 0:
+            return False  # `first` ends the learning for ever; a new key would learn again
+        # A value last seen more than lookback before any event still to come is new, and the
+        # next value added drops it (it is at the front: no sighting after the watermark is
+        # older): the same as never seen.
+        cutoff = watermark - self.lookback
+        return all(last < cutoff for last in (state.get("seen") or {}).values())
 
     def _make_room(self, seen: dict[str, float], ts: float) -> None:
         """Before adding a value: drop sightings older than lookback, then the least recent

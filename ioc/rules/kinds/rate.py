@@ -20,6 +20,10 @@ in the field's unit), `span` (`t_last - t_first`, seconds) and `count` (samples)
 are continuous, with the sliding-window timing of `ioc.rules.kinds.windowing`: fires at the
 first event where the condition holds (`starts_at` = its time), resolves at the first event or
 expiry (watermark past `oldest + window`) where it does not (`ends_at` = that time).
+
+A key's state is forgotten (`expired`) as a sliding window's is: once its window has emptied
+(the expiry of its newest sample passed), nothing is held back by `realert` and its episode is
+over; its next event then starts afresh, as a never-seen key's would.
 """
 
 from __future__ import annotations

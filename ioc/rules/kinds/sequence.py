@@ -60,6 +60,9 @@ streams it may only read fields that all of them have.
 
 Per-key state (plain data): `partials`, a list of `[next_step, [ts of each matched step],
 [evidence ids], {template fields of the first step's event}]` in the order they started.
+
+A key's state is forgotten (`expired`) once no partial match can still advance (every one's
+`first + within` is before the watermark, whatever the partition) and its episode is over.
 """
 
 from __future__ import annotations
@@ -297,6 +300,12 @@ class SequenceRule(InstantRule):
         if not state.get("firing"):
             # Dropped inside `realert`: its evidence must not leak into a later episode.
             state.pop("_evidence", None)
+
+    def expired(self, state: State, watermark: float) -> bool:
+        # A partial match nothing can advance any more changes nothing: it is dropped first
+        # when the list is full, before any live one (it is older).
+        within = self.within
+        return all(partial[1][0] + within < watermark for partial in state.get("partials") or ())
 
     def on_timer(self, rt: Runtime, key: Key, state: State, deadline: float) -> None:
         rt.instant_timer(key, state, deadline, self.resolve_after)

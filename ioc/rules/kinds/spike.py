@@ -63,6 +63,14 @@ the bucket of its first event, `b` the buckets with events as `[start, count, su
 ascending order (only those inside the baseline and current windows), `nb` how many of them are
 baseline buckets, `cur`/`base` running `[count, sum]` of the two windows, `held`/`last_event`
 while a realert interval holds a firing back.
+
+When a key's state is forgotten (`expired`): only with `alert_on_new_data: true`, once every
+bucket of the key is older than the baseline window of the watermark's bucket (the key's next
+event slides them all out), nothing is held back by `realert`, the key's time is at or before
+the watermark and its episode is over. Without `alert_on_new_data` a key is never forgotten:
+`since` is what lets a key with history be judged at once, and a forgotten key would come back
+as a new one, silent until its history covers a baseline again (an empty baseline after a
+silence is a spike; for a new key it is not yet judged).
 """
 
 from __future__ import annotations
@@ -191,6 +199,23 @@ class SpikeRule(RuleKind):
             total[0] += 1
             total[1] += x
         self._evaluate(rt, key, state, now, event, ref)
+
+    def expired(self, state: State, watermark: float) -> bool:
+        if self.history or state.get("held"):
+            return False  # `since` matters for ever (see the module docstring); a retry is due
+        now = state.get("t")
+        if now is None:
+            return True
+        if now > watermark:
+            return False  # an event before the key's time would be evaluated at that time
+        buckets = state["b"]
+        if not buckets:
+            return True
+        # Any event still to come is in the watermark's bucket or later: moving there drops
+        # every bucket older than that bucket's baseline window, and the running totals with
+        # them. (No timer evaluates a key that is neither firing nor held.)
+        at = watermark - watermark % self.bucket
+        return bool(buckets[-1][0] < at + self.bucket - self.window - self.baseline)
 
     def on_timer(self, rt: Runtime, key: Key, state: State, deadline: float) -> None:
         now = state.get("t")

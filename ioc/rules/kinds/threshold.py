@@ -9,6 +9,10 @@ Pending/firing as in Prometheus alerting rules, in event time:
 * it resolves at the first event where the condition is false, or, with
   `keep_firing_for`, once it has been false that long (`ends_at` = the resolving time).
 
+A key's state is forgotten (`expired`) once nothing is pending (not firing, no
+`pending_since`, any `realert` over) and its latest event is at or before the watermark:
+then the next event of the key is treated exactly as a never-seen key's first one.
+
 >>> # rules/reservoir.yaml
 >>> # - id: reservoir.level.near_nwl
 >>> #   stream: reservoir
@@ -92,6 +96,13 @@ class ThresholdRule(RuleKind):
             rt.resolve(key, state, ends_at=ts)
         else:
             rt.schedule(false_since + self.keep, key)
+
+    def expired(self, state: State, watermark: float) -> bool:
+        # Not pending: no timer would fire, nor is evidence held. A latest event after the
+        # watermark would make events between the two "out of order" (ignored) for this
+        # state but not for a new key.
+        last = state.get("last_ts")
+        return state.get("pending_since") is None and (last is None or last <= watermark)
 
     def on_timer(self, rt: Runtime, key: Key, state: State, deadline: float) -> None:
         if not state.get("firing"):

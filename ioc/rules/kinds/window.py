@@ -31,6 +31,12 @@ evaluated once, when the watermark passes its end; if the condition holds it is 
 match (`starts_at` = window start, value = the aggregate, match time = window end): matches
 within `resolve_after` (default 5m) of the last one extend the episode, which resolves
 `resolve_after` after the last matching window's end.
+
+A key's state is forgotten (`expired`) once nothing is left to evaluate: sliding, once its
+window has emptied (see `ioc.rules.kinds.windowing`); tumbling and hopping, once every window
+holding events of the key has been evaluated and the last evaluated window ended at or before
+the watermark (so no event still to come falls into a window already evaluated), and its
+episode is over. Its next event is then treated as a never-seen key's first.
 """
 
 from __future__ import annotations
@@ -313,6 +319,15 @@ class TumblingWindowRule(WindowRule, InstantRule):
         if due is None or end < due:
             rt.schedule(end, key)
             state["due"] = end
+
+    def expired(self, state: State, watermark: float) -> bool:
+        # Panes left are windows still to evaluate. `done` (the last window evaluated) only
+        # matters to an event inside it, which no event at or after the watermark is once that
+        # window has ended by then.
+        if state.get("panes"):
+            return False
+        done = state.get("done")
+        return done is None or done * self.step + self.width <= watermark
 
     def on_timer(self, rt: Runtime, key: Key, state: State, deadline: float) -> None:
         due = state.get("due")

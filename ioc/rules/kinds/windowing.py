@@ -25,6 +25,11 @@ Per-key state (plain JSON data): `t` sample times (sorted), `v` sample values (w
 needs them), `c` distinct-value counts (distinct windows), `now`, `holding`, `due` (the
 pending expiry timer) and `last_event` (the template fields of the event a held-back episode
 will render).
+
+A key's state is forgotten (`expired`) once its window has emptied: the expiry timer of its
+newest sample has fired (no samples, no `due`), nothing is held back by `realert`, and its
+clock `now` is at or before the watermark. The next event then starts the window exactly as a
+never-seen key's first event does.
 """
 
 from __future__ import annotations
@@ -133,6 +138,14 @@ class SlidingRule(RuleKind):
     @abstractmethod
     def measure(self, state: State) -> tuple[bool, Any]:
         """(condition holds, the alert value) for the window in `state` (never empty)."""
+
+    def expired(self, state: State, watermark: float) -> bool:
+        # An empty window with no expiry timer (`due`) due and no held-back episode. A clock
+        # after the watermark would still matter: an event between the two is evaluated as of
+        # the clock (or ignored, if a window older) here, but as of its own time for a new key.
+        now = state.get("now")
+        return (not state.get("t") and state.get("due") is None and state.get("holding") is None
+                and (now is None or now <= watermark))
 
     # -- the two hooks -------------------------------------------------------------------------
 
