@@ -253,7 +253,8 @@ class Engine:
     def sweep(self) -> int:
         """Drop the state of every key with nothing left to remember (see `RuleKind.expired`);
         returns how many. Results do not change: only state no later event or timer can read
-        goes, judged against the lowest watermark of the engine's lanes."""
+        goes, judged against the lowest watermark of the engine's lanes (exact when each key
+        lives in one lane, as in a shard; a lane that has no watermark yet is not counted)."""
         if not self.watermarks:
             return 0
         watermark = min(self.watermarks.values())
@@ -268,7 +269,12 @@ class Engine:
                     if _episode_over(state, realert, watermark) and kind.expired(state, watermark)]
             for key in gone:
                 del states[key]
+            if len(gone) > len(states):
+                # CPython never shrinks a dict's table: copy it, so that the memory comes back.
+                self.states[rule.id] = dict(states)
             dropped += len(gone)
+        if dropped:
+            self._timer_set = set(self._timer_set)
         return dropped
 
     def fingerprint_of(self, rule: CompiledRule, key: Key, state: State) -> str:
@@ -375,6 +381,9 @@ def _episode_over(state: State, realert: float, watermark: float) -> bool:
     any `realert` interval after its last episode passed."""
     if state.get("firing"):
         return False
+    started = state.get("_last_starts_at")
+    if started is not None and started >= watermark:
+        return False  # a later episode's start is adjusted by this one's (see EpisodeRuntime.fire)
     resolved = state.get("_resolved_at")
     return resolved is None or resolved + realert <= watermark
 

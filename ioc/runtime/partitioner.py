@@ -60,7 +60,7 @@ class KeyPartitioner:
 
     __slots__ = ("partitions", "_cache", "_limit")
 
-    def __init__(self, partitions: int, limit: int = 200_000) -> None:
+    def __init__(self, partitions: int, limit: int = 20_000) -> None:
         self.partitions = partitions
         self._cache: dict[Any, int] = {}
         self._limit = limit
