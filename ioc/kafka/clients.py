@@ -20,42 +20,39 @@ def bootstrap_servers(url: str) -> str:
     return hosts
 
 
+def _sasl_and_protocol(settings: Settings, tls: bool) -> dict[str, Any]:
+    """The SASL options and security protocol both clients name alike."""
+    broker = settings.broker
+    if broker.sasl_mechanism:
+        return {
+            "security_protocol": "SASL_SSL" if tls else "SASL_PLAINTEXT",
+            "sasl_mechanism": broker.sasl_mechanism,
+            "sasl_plain_username": broker.sasl_username,
+            "sasl_plain_password": broker.sasl_password,
+        }
+    return {"security_protocol": "SSL"} if tls else {}
+
+
 def client_options(settings: Settings) -> dict[str, Any]:
     """TLS/SASL settings as kafka-python client options (admin, CLI consumers, simulators)."""
     broker = settings.broker
-    options: dict[str, Any] = {}
     tls = bool(broker.ssl_cafile or broker.ssl_certfile)
+    options: dict[str, Any] = {}
     if tls:
         options.update(ssl_cafile=broker.ssl_cafile, ssl_certfile=broker.ssl_certfile, ssl_keyfile=broker.ssl_keyfile)
-    if broker.sasl_mechanism:
-        options.update(
-            security_protocol="SASL_SSL" if tls else "SASL_PLAINTEXT",
-            sasl_mechanism=broker.sasl_mechanism,
-            sasl_plain_username=broker.sasl_username,
-            sasl_plain_password=broker.sasl_password,
-        )
-    elif tls:
-        options["security_protocol"] = "SSL"
+    options.update(_sasl_and_protocol(settings, tls))
     return options
 
 
 def aiokafka_options(settings: Settings) -> dict[str, Any]:
     """TLS/SASL settings as aiokafka client options (the worker's consumer and producer)."""
     broker = settings.broker
-    options: dict[str, Any] = {}
     tls = bool(broker.ssl_cafile or broker.ssl_certfile)
+    options: dict[str, Any] = {}
     if tls:
         context = ssl.create_default_context(cafile=broker.ssl_cafile)
         if broker.ssl_certfile:
             context.load_cert_chain(broker.ssl_certfile, broker.ssl_keyfile)
         options["ssl_context"] = context
-    if broker.sasl_mechanism:
-        options.update(
-            security_protocol="SASL_SSL" if tls else "SASL_PLAINTEXT",
-            sasl_mechanism=broker.sasl_mechanism,
-            sasl_plain_username=broker.sasl_username,
-            sasl_plain_password=broker.sasl_password,
-        )
-    elif tls:
-        options["security_protocol"] = "SSL"
+    options.update(_sasl_and_protocol(settings, tls))
     return options

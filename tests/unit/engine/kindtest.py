@@ -23,6 +23,7 @@ from ioc.engine import Engine
 from ioc.refdata import Reference
 from ioc.rules.exceptions import RuleError
 from ioc.rules.loader import RuleSet, load_rules
+from ioc.timeutil import format_ts
 
 T0 = 1761526800.0  # 2025-10-27T01:00:00Z (08:00 in Huế), an hour boundary
 
@@ -230,3 +231,45 @@ def batching_settings(max_examples: int) -> settings:
     """Hypothesis settings of the batching properties: no deadline; module-scoped fixtures are fine."""
     return settings(max_examples=max_examples, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+# -- mixed histories of two streams (the property tests of batching and of the runtime) ----------
+
+
+def reservoir_reading(draw: st.DrawFn, ts: float, stations: Sequence[str]) -> tuple[str, Event]:
+    """A reservoir reading of one of `stations` at `ts`: levels around NWL for Tả Trạch and Bình
+    Điền (so thresholds flap), heavy rain now and then."""
+    station = draw(st.sampled_from(stations))
+    base = {"ta-trach": 44.0, "binh-dien": 84.0}.get(station, 1.0)
+    return "reservoir", {
+        "source_id": station, "ts": format_ts(ts),
+        "level_m": round(base + draw(st.floats(0.0, 1.5)), 2),
+        "rain_mm_1h": draw(st.sampled_from([0.0, 10.0, 35.0, 45.0])),
+    }
+
+
+def cyber_login(draw: st.DrawFn, ts: float, sensors: Sequence[str], ips: Sequence[str]) -> tuple[str, Event]:
+    """A login (mostly failed) seen by one of `sensors`, from one of `ips`, sometimes with SQL in the URL."""
+    return "cyber", {
+        "source_id": draw(st.sampled_from(sensors)), "ts": format_ts(ts), "event_action": "authentication",
+        "event_outcome": draw(st.sampled_from(["failure", "failure", "success"])),
+        "src_ip": draw(st.sampled_from(ips)), "user": draw(st.sampled_from(("lan", "minh"))),
+        "url": draw(st.sampled_from(["/login", "/news?id=1 UNION  SELECT pass", "/"])),
+    }
+
+
+@st.composite
+def mixed_history(
+    draw: st.DrawFn, *, most: int, stations: Sequence[str] = ("ta-trach", "binh-dien", "kim-long"),
+    sensors: Sequence[str] = ("soc-fw-01",), ips: Sequence[str] = ("192.0.2.1", "192.0.2.2", "198.51.100.7"),
+) -> list[tuple[str, Event]]:
+    """5 to `most` (stream, event) pairs of reservoir readings and cyber logins, in time order."""
+    count = draw(st.integers(5, most))
+    ts, rows = T0, []
+    for _ in range(count):
+        ts += draw(st.sampled_from([0, 60, 300, 600, 1200]))
+        if draw(st.booleans()):
+            rows.append(reservoir_reading(draw, ts, stations))
+        else:
+            rows.append(cyber_login(draw, ts, sensors, ips))
+    return rows

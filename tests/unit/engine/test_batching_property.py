@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kindtest import T0, make_rules, per_fingerprint
+from kindtest import make_rules, mixed_history, per_fingerprint
 
 from ioc.analysis.backtest import RawEvent, run_backtest
 from ioc.config import REPO_ROOT
 from ioc.engine import Engine
 from ioc.events import decode
 from ioc.refdata import load_reference
-from ioc.timeutil import format_ts
 
 REFERENCE = load_reference(REPO_ROOT / "config" / "reference")
 
@@ -35,43 +34,8 @@ rules:
              {stream: cyber, condition: "event_outcome == 'success'"}]}
 """
 
-STATIONS = ("ta-trach", "binh-dien", "kim-long")
-IPS = ("192.0.2.1", "192.0.2.2", "198.51.100.7")
-USERS = ("lan", "minh")
-
-
-def reservoir_event(draw: st.DrawFn, ts: float) -> tuple[str, dict[str, object]]:
-    station = draw(st.sampled_from(STATIONS))
-    base = {"ta-trach": 44.0, "binh-dien": 84.0, "kim-long": 1.0}[station]
-    return "reservoir", {
-        "source_id": station, "ts": format_ts(ts),
-        "level_m": round(base + draw(st.floats(0.0, 1.5)), 2),
-        "rain_mm_1h": draw(st.sampled_from([0.0, 10.0, 35.0, 45.0])),
-    }
-
-
-def cyber_event(draw: st.DrawFn, ts: float) -> tuple[str, dict[str, object]]:
-    return "cyber", {
-        "source_id": "soc-fw-01", "ts": format_ts(ts), "event_action": "authentication",
-        "event_outcome": draw(st.sampled_from(["failure", "failure", "success"])),
-        "src_ip": draw(st.sampled_from(IPS)), "user": draw(st.sampled_from(USERS)),
-        "url": draw(st.sampled_from(["/login", "/news?id=1 UNION  SELECT pass", "/"])),
-    }
-
-
-@st.composite
-def streams(draw: st.DrawFn) -> list[tuple[str, dict[str, object]]]:
-    count = draw(st.integers(5, 60))
-    ts, rows = T0, []
-    for _ in range(count):
-        ts += draw(st.sampled_from([0, 60, 300, 600, 1200]))
-        maker = reservoir_event if draw(st.booleans()) else cyber_event
-        rows.append(maker(draw, ts))
-    return rows
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=streams(), cuts=st.lists(st.integers(1, 7), min_size=1, max_size=30))
+@given(rows=mixed_history(most=60), cuts=st.lists(st.integers(1, 7), min_size=1, max_size=30))
 def test_batches_and_backtest_agree(tmp_path_factory, rows, cuts) -> None:  # type: ignore[no-untyped-def]
     ruleset = make_rules(tmp_path_factory.mktemp("rules"), RULES, REFERENCE, name="p.yaml")
 

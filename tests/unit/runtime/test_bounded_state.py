@@ -9,10 +9,11 @@ import ipaddress
 import tracemalloc
 
 import orjson
+from brokerless import Brokerless
 
 from ioc.config import load_settings
-from ioc.runtime.host import HostSettings, Output, ShardHost, ShardKey
-from ioc.runtime.pipeline import Pipeline, RawRecord
+from ioc.runtime.host import HostSettings, ShardHost
+from ioc.runtime.pipeline import Pipeline
 from ioc.runtime.plan import plan_rules
 from ioc.runtime.replay import partition_counts
 from ioc.runtime.runner import load_ruleset
@@ -22,37 +23,22 @@ KEYS = 200_000
 SENSORS = ("soc-fw-01", "soc-fw-02", "soc-ids-01", "soc-waf-01")
 
 
-class Worker:
-    """Every cyber shard (4 raw partitions, every key space cyber feeds) of one host; frames are
-    delivered at once, as the broker would."""
+class Worker(Brokerless):
+    """Every cyber shard (4 raw partitions, every key space cyber feeds) of one host."""
 
     def __init__(self) -> None:
         plan = plan_rules(load_ruleset(load_settings(env={})))
         counts = partition_counts(plan, 4)
         settings = HostSettings(idle_after_s=0.0, marker_interval_s=0.0)
-        self.host = ShardHost(plan, Pipeline(None), counts, settings=settings, clock=lambda: 0.0,
-                              monotonic=lambda: 0.0)
-        self.offsets: dict[ShardKey, int] = {}
+        super().__init__(ShardHost(plan, Pipeline(None), counts, settings=settings, clock=lambda: 0.0,
+                                   monotonic=lambda: 0.0))
         for topic, n in counts.items():
-            if topic == "raw.cyber" or (topic.startswith("rekey.cyber")):
+            if topic == "raw.cyber" or topic.startswith("rekey.cyber"):
                 for p in range(n):
                     self.host.open(topic, p)
 
     def send(self, partition: int, events: list[dict[str, object]]) -> None:
         self.feed("raw.cyber", partition, [orjson.dumps(e) for e in events])
-
-    def feed(self, topic: str, partition: int, values: list[bytes]) -> None:
-        start = self.offsets.get((topic, partition), 0)
-        self.offsets[(topic, partition)] = start + len(values)
-        records = [RawRecord("ioc." + topic, partition, start + i, None, v, 0.0) for i, v in enumerate(values)]
-        self.deliver(self.host.handle(topic, partition, records))
-
-    def deliver(self, out: Output) -> None:
-        by_target: dict[tuple[str, int], list[bytes]] = {}
-        for topic, q, value in out.frames:
-            by_target.setdefault((topic, q), []).append(value)
-        for (topic, q), values in by_target.items():
-            self.feed(topic, q, values)
 
 
 def failure(sensor: str, t: float, src_ip: str) -> dict[str, object]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
+from brokerless import Brokerless
 from kindtest import T0, make_rules
 
 from ioc.alerts import Alert
@@ -282,9 +283,8 @@ rules:
 """
 
 
-class TwoPartitionWorker:
-    """Every shard of `raw.cyber` and `rekey.cyber.src_ip` (2 partitions each) in one host; frames
-    are delivered at once, as a broker would carry them."""
+class TwoPartitionWorker(Brokerless):
+    """Every shard of `raw.cyber` and `rekey.cyber.src_ip` (2 partitions each) in one host."""
 
     def __init__(self, tmp_path: Path, count: int, *, idle_clock: bool = True) -> None:
         from prometheus_client import CollectorRegistry
@@ -294,24 +294,11 @@ class TwoPartitionWorker:
         plan = plan_rules(make_rules(tmp_path, ONE_FAILURE_RULES.replace("COUNT", str(count)), Reference()))
         self.registry = CollectorRegistry()
         self.wall = [0.0]
-        self.host = ShardHost(plan, Pipeline(IocMetrics(self.registry)), partition_counts(plan, 2),
-                              settings=HostSettings(idle_after_s=5.0, idle_clock=idle_clock),
-                              clock=lambda: 0.0, monotonic=lambda: self.wall[0])
+        super().__init__(ShardHost(plan, Pipeline(IocMetrics(self.registry)), partition_counts(plan, 2),
+                                   settings=HostSettings(idle_after_s=5.0, idle_clock=idle_clock),
+                                   clock=lambda: 0.0, monotonic=lambda: self.wall[0]))
         for key in [(RAW, 0), (RAW, 1), (SPACE, 0), (SPACE, 1)]:
             self.host.open(*key)
-        self.offsets: dict[ShardKey, int] = {}
-        self.alerts: list[Alert] = []
-
-    def feed(self, topic: str, partition: int, values: list[bytes]) -> None:
-        start = self.offsets.get((topic, partition), 0)
-        self.offsets[(topic, partition)] = start + len(values)
-        records = [RawRecord("ioc." + topic, partition, start + i, None, v, 0.0) for i, v in enumerate(values)]
-        self.deliver(self.host.handle(topic, partition, records))
-
-    def deliver(self, out: Output) -> None:
-        self.alerts.extend(out.alerts)
-        for topic, q, value in out.frames:
-            self.feed(topic, q, [value])
 
 
 def test_a_partition_that_receives_only_invalid_records_becomes_idle(tmp_path: Path) -> None:

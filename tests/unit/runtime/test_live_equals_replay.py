@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kindtest import mixed_history
 
 from ioc.alerts import Alert
 from ioc.analysis.backtest import RawEvent, run_backtest
@@ -31,7 +32,6 @@ from ioc.runtime.partitioner import partition_of
 from ioc.runtime.pipeline import Pipeline, RawRecord
 from ioc.runtime.plan import plan_rules
 from ioc.runtime.replay import partition_counts
-from ioc.timeutil import format_ts
 
 T0 = 1761526800.0
 REFERENCE = load_reference(REPO_ROOT / "config" / "reference")
@@ -58,40 +58,10 @@ rules:
              {stream: cyber, condition: "event_outcome == 'success'"}]}
 """
 
-STATIONS = ("ta-trach", "binh-dien", "kim-long", "huong-dien", "phu-oc")
-IPS = ("192.0.2.1", "192.0.2.2", "198.51.100.7", "203.0.113.9")
-SENSORS = ("soc-fw-01", "soc-fw-02", "soc-ids-01")
-USERS = ("lan", "minh")
-
-
-def reservoir_event(draw: st.DrawFn, ts: float) -> tuple[str, dict[str, Any]]:
-    station = draw(st.sampled_from(STATIONS))
-    base = {"ta-trach": 44.0, "binh-dien": 84.0}.get(station, 1.0)
-    return "reservoir", {
-        "source_id": station, "ts": format_ts(ts),
-        "level_m": round(base + draw(st.floats(0.0, 1.5)), 2),
-        "rain_mm_1h": draw(st.sampled_from([0.0, 10.0, 35.0, 45.0])),
-    }
-
-
-def cyber_event(draw: st.DrawFn, ts: float) -> tuple[str, dict[str, Any]]:
-    return "cyber", {
-        "source_id": draw(st.sampled_from(SENSORS)), "ts": format_ts(ts), "event_action": "authentication",
-        "event_outcome": draw(st.sampled_from(["failure", "failure", "success"])),
-        "src_ip": draw(st.sampled_from(IPS)), "user": draw(st.sampled_from(USERS)),
-        "url": draw(st.sampled_from(["/login", "/news?id=1 UNION  SELECT pass", "/"])),
-    }
-
-
-@st.composite
-def histories(draw: st.DrawFn) -> list[tuple[str, dict[str, Any]]]:
-    count = draw(st.integers(5, 70))
-    ts, rows = T0, []
-    for _ in range(count):
-        ts += draw(st.sampled_from([0, 60, 300, 600, 1200]))
-        maker = reservoir_event if draw(st.booleans()) else cyber_event
-        rows.append(maker(draw, ts))
-    return rows
+# More keys than the batching property, and several cyber sensors, so that sources spread over partitions.
+HISTORIES = mixed_history(most=70, stations=("ta-trach", "binh-dien", "kim-long", "huong-dien", "phu-oc"),
+                          sensors=("soc-fw-01", "soc-fw-02", "soc-ids-01"),
+                          ips=("192.0.2.1", "192.0.2.2", "198.51.100.7", "203.0.113.9"))
 
 
 class SimulatedWorker:
@@ -176,7 +146,7 @@ def distinct(alerts: list[Alert]) -> set[tuple[Any, ...]]:
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=histories(), partitions=st.integers(1, 3), seed=st.integers(0, 10_000))
+@given(rows=HISTORIES, partitions=st.integers(1, 3), seed=st.integers(0, 10_000))
 def test_live_rounds_with_crashes_give_the_backtest_alerts(tmp_path_factory, rows, partitions, seed) -> None:  # type: ignore[no-untyped-def]
     path: Path = tmp_path_factory.mktemp("rules") / "p.yaml"
     path.write_text(RULES, encoding="utf-8")
