@@ -16,6 +16,7 @@ and checkpointed and dropped when revoked or at shutdown.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 AlertListener = Callable[[Sequence[Alert]], None]
 TICK_S = 0.1
+ADOPT_S = 2.0  # how often the loop checks that every assigned partition has its shard
 
 
 async def send_until_acknowledged(send: Callable[[], Any], what: str, count: int) -> None:
@@ -94,6 +96,9 @@ class ShardRunner(mode.Service):
         self.host = ShardHost(parts.plan, parts.pipeline, {}, settings=parts.host_settings)
         self._lock = asyncio.Lock()
         self._stopping = False
+        # Set while a round's shards have moved on but its output is not yet on the broker.
+        self._dirty = False
+        self._last_adopt = 0.0
         self._loop_task: asyncio.Task[None] | None = None
         self._saved: dict[ShardKey, tuple[int | None, float]] = {}
         # When each shard's next checkpoint is due: spread over the interval, one shard a round,
@@ -112,7 +117,7 @@ class ShardRunner(mode.Service):
         options = aiokafka_options(settings)
         servers = bootstrap_servers(self.broker_url)
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=servers, acks=1, linger_ms=0, enable_idempotence=False,
+            bootstrap_servers=servers, acks="all", linger_ms=0, enable_idempotence=False,
             max_request_size=4 * 1024 * 1024, client_id=f"{settings.worker.app_id}-producer", **options,
         )
         await self.producer.start()
@@ -138,6 +143,17 @@ class ShardRunner(mode.Service):
         await self.consumer.start()
         self.consumer.subscribe(self._topics(), listener=_Rebalance(self))
         self._loop_task = asyncio.ensure_future(self._run())
+        self._loop_task.add_done_callback(self._loop_ended)
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        """The consume loop must not die quietly: a worker that stops consuming stops the worker."""
+        if task.cancelled() or self._stopping:
+            return
+        error = task.exception()
+        if error is not None:
+            log.critical("the consume loop failed: %s: %s; stopping the worker", type(error).__name__, error,
+                         exc_info=error)
+            asyncio.ensure_future(self.crash(error))
 
     async def on_stop(self) -> None:
         """Finish the round in hand, checkpoint every shard, leave the group."""
@@ -150,10 +166,15 @@ class ShardRunner(mode.Service):
             except Exception:  # noqa: BLE001 - already logged by the loop
                 log.exception("the consumer loop failed")
         async with self._lock:
-            try:
-                await asyncio.wait_for(self._checkpoint(list(self.host.shards), force=True), timeout=20)
-            except Exception:  # noqa: BLE001 - a failed final checkpoint means a longer replay, not a loss
-                log.exception("final checkpoint failed; the next owner replays from the previous one")
+            if self._dirty:
+                # A round was evaluated but its output never reached the broker: checkpointing now
+                # would skip it. The last checkpoints stand; the next owner reads it again.
+                log.warning("stopping with a round unpublished: no final checkpoint, the next owner replays it")
+            else:
+                try:
+                    await asyncio.wait_for(self._checkpoint(list(self.host.shards), force=True), timeout=20)
+                except Exception:  # noqa: BLE001 - a failed final checkpoint means a longer replay, not a loss
+                    log.exception("final checkpoint failed; the next owner replays from the previous one")
             self.host.shards.clear()
         if self.consumer is not None:
             await self.consumer.stop()
@@ -178,6 +199,7 @@ class ShardRunner(mode.Service):
             async with self._lock:
                 if self._stopping and not batches:
                     break
+                self._dirty = True
                 out = self.host.wake(self._caught_up)
                 for tp, messages in batches.items():
                     records = [RawRecord(tp.topic, m.partition, m.offset, m.key, m.value, m.timestamp / 1000.0)
@@ -189,6 +211,10 @@ class ShardRunner(mode.Service):
                     out.extend(self.host.tick(self._caught_up))
                     self._gauges()
                 await self.publish(out)
+                self._dirty = False
+                if now - self._last_adopt >= ADOPT_S:
+                    self._last_adopt = now
+                    await self._adopt()
                 due = min(self._due.items(), key=lambda item: item[1], default=None)
                 if due is not None and due[1] <= now:
                     key = due[0]
@@ -258,7 +284,8 @@ class ShardRunner(mode.Service):
             mark = (shard.offset, shard.watermark)
             if not force and self._saved.get(key) == mark:
                 continue
-            await store.save(shard.id, await encode_checkpoint_async(shard.snapshot()))
+            data = await encode_checkpoint_async(shard.snapshot())
+            await send_until_acknowledged(functools.partial(store.save, shard.id, data), "checkpoint", 1)
             self._saved[key] = mark
             if shard.offset is not None:
                 offsets[TopicPartition(self.prefix + key[0], key[1])] = OffsetAndMetadata(shard.offset, "")
@@ -276,39 +303,71 @@ class ShardRunner(mode.Service):
         """Checkpoint and drop the shards of revoked partitions (before the rebalance completes)."""
         async with self._lock:
             keys = [(self._suffix(tp.topic), tp.partition) for tp in revoked]
-            await self._checkpoint([key for key in keys if key in self.host.shards], force=True)
-            for key in keys:
-                self.host.close(*key)
-                self._saved.pop(key, None)
-                self._due.pop(key, None)
+            try:
+                await self._checkpoint([key for key in keys if key in self.host.shards], force=True)
+            finally:
+                # Whatever happened, nothing of a revoked shard stays: its next owner has it now.
+                for key in keys:
+                    self.host.close(*key)
+                    self._saved.pop(key, None)
+                    self._due.pop(key, None)
             self._gauges()
             log.info("revoked %d partitions", len(revoked))
 
     async def assign(self, assigned: list[TopicPartition]) -> None:
         """Open the shards of assigned partitions from their checkpoints, and seek to them."""
+        async with self._lock:
+            try:
+                await self._open(assigned)
+            except Exception:  # noqa: BLE001 - aiokafka would swallow it; the loop adopts what is missing
+                log.exception("opening %d assigned partitions failed; retrying from the consume loop", len(assigned))
+
+    async def _adopt(self) -> None:
+        """Open shards for assigned partitions that have none (an assignment that failed half-way),
+        and learn where a shard without a checkpoint starts reading."""
+        consumer = self.consumer
+        if consumer is None:
+            return
+        assigned = consumer.assignment()
+        missing = [tp for tp in assigned if (self._suffix(tp.topic), tp.partition) not in self.host.shards]
+        if missing:
+            try:
+                await self._open(missing)
+            except Exception:  # noqa: BLE001 - tried again a little later
+                log.exception("opening %d assigned partitions failed; trying again", len(missing))
+        for tp in assigned:
+            shard = self.host.shards.get((self._suffix(tp.topic), tp.partition))
+            if shard is not None and shard.offset is None:
+                # Nothing read yet: where reading starts is where "read everything" is measured from.
+                try:
+                    shard.offset = await asyncio.wait_for(consumer.position(tp), timeout=1.0)
+                except Exception as exc:  # noqa: BLE001 - a timeout too: known on a later round
+                    log.debug("position of %s unknown yet: %s", tp, exc)
+
+    async def _open(self, assigned: list[TopicPartition]) -> None:
+        """Restore the shards of `assigned` from their checkpoints and seek each to its offset."""
         consumer, store = self.consumer, self.store
         assert consumer is not None and store is not None
-        async with self._lock:
-            self.host.partitions.update(self._partition_counts())
-            keys = [(self._suffix(tp.topic), tp.partition) for tp in assigned]
-            ids = {self._shard_id(key): key for key in keys}
-            saved = await store.load(ids)
-            for tp, key in zip(assigned, keys, strict=True):
-                snapshot = None
-                raw = saved.get(self._shard_id(key))
-                if raw is not None:
-                    try:
-                        snapshot = decode_checkpoint(raw)
-                    except CheckpointError as exc:
-                        log.error("checkpoint of %s unusable (%s): starting it afresh", self._shard_id(key), exc)
-                shard = self.host.open(key[0], key[1], snapshot)
-                if shard.offset is not None:
-                    consumer.seek(tp, shard.offset)
-                self._saved[key] = (shard.offset, shard.watermark)
-                # Spread the shards' checkpoints over the interval.
-                self._due[key] = time.monotonic() + self.settings.worker.checkpoint_s * (1 + len(self._due) % 10 / 10)
-            self._gauges()
-            log.info("assigned %d partitions (%d from checkpoints)", len(assigned), len(saved))
+        self.host.partitions.update(self._partition_counts())
+        keys = [(self._suffix(tp.topic), tp.partition) for tp in assigned]
+        ids = {self._shard_id(key): key for key in keys}
+        saved = await store.load(ids)
+        for tp, key in zip(assigned, keys, strict=True):
+            snapshot = None
+            raw = saved.get(self._shard_id(key))
+            if raw is not None:
+                try:
+                    snapshot = decode_checkpoint(raw)
+                except CheckpointError as exc:
+                    log.error("checkpoint of %s unusable (%s): starting it afresh", self._shard_id(key), exc)
+            shard = self.host.open(key[0], key[1], snapshot)
+            if shard.offset is not None:
+                consumer.seek(tp, shard.offset)
+            self._saved[key] = (shard.offset, shard.watermark)
+            # Spread the shards' checkpoints over the interval.
+            self._due[key] = time.monotonic() + self.settings.worker.checkpoint_s * (1 + len(self._due) % 10 / 10)
+        self._gauges()
+        log.info("assigned %d partitions (%d from checkpoints)", len(assigned), len(saved))
 
     def _shard_id(self, key: ShardKey) -> str:
         topic, partition = key
@@ -339,8 +398,9 @@ class ShardRunner(mode.Service):
         if outcome.ok and consumer is not None and sorted(self._topics()) != sorted(consumer.subscription()):
             # The key spaces changed: their topics must exist, and the group rebalances onto them.
             log.warning("the key spaces changed with the rules: subscribing anew (a rebalance follows)")
-            ensure_topics(self.broker_url, catalogue(self.settings, self.host.plan.spaces),
-                          self.settings.topics.replication, client_options(self.settings))
+            await asyncio.get_running_loop().run_in_executor(
+                None, ensure_topics, self.broker_url, catalogue(self.settings, self.host.plan.spaces),
+                self.settings.topics.replication, client_options(self.settings))
             consumer.subscribe(self._topics(), listener=_Rebalance(self))
 
     def apply_rules(self, ruleset: Any) -> tuple[list[Alert], list[str]]:

@@ -15,6 +15,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The runtime tests share the engine tests' helpers (`from kindtest import ...`): pytest puts
+# only each test's own folder on sys.path (the tests have no `__init__.py`).
+ENGINE_TESTS = str(REPO / "tests" / "unit" / "engine")
+if ENGINE_TESTS not in sys.path:
+    sys.path.insert(0, ENGINE_TESTS)
+
 
 @pytest.fixture(scope="session")
 def broker_url() -> Iterator[str]:

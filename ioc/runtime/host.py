@@ -28,7 +28,7 @@ from typing import Any
 from ioc.alerts import Alert
 from ioc.events import InvalidEvent
 from ioc.rules.loader import RuleSet
-from ioc.runtime.frames import NO_WATERMARK, decode_frame, encode_frame
+from ioc.runtime.frames import NO_WATERMARK, Frame, decode_frame, encode_frame
 from ioc.runtime.pipeline import DeadLetter, Pipeline, RawRecord
 from ioc.runtime.plan import Plan, plan_rules
 from ioc.runtime.shards import RawShard, RekeyShard, Shard
@@ -249,13 +249,21 @@ class ShardHost:
         arrival.marked, arrival.marked_idle, arrival.marked_at = watermark, shard.idle, self.monotonic()
 
     def _frames(
-        self, shard: RawShard, space: str, target: int, events: list[dict[str, Any]]
+        self, shard: RawShard, space: str, target: int, events: list[dict[str, Any]],
+        watermark: float | None = None,
     ) -> list[tuple[str, int, bytes]]:
-        value = encode_frame(shard.frame(events))
+        """Frames of `events` for one space partition, split to fit the record limit. Only the last
+        piece carries the shard's watermark: an earlier one says no more than the smallest `ts` of
+        the pieces after it, so that a space reading the first piece alone waits for the rest."""
+        mark = shard.watermark if watermark is None else watermark
+        value = encode_frame(Frame(shard.stream, shard.partition, mark, shard.idle, events))
         if len(value) <= MAX_FRAME_BYTES or len(events) == 1:
             return [(f"rekey.{space}", target, value)]
         half = len(events) // 2
-        return self._frames(shard, space, target, events[:half]) + self._frames(shard, space, target, events[half:])
+        rest = events[half:]
+        first_mark = min(mark, min(event["ts"] for event in rest))
+        return (self._frames(shard, space, target, events[:half], first_mark)
+                + self._frames(shard, space, target, rest, mark))
 
     # -- rules --------------------------------------------------------------------------------
 

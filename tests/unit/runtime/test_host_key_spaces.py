@@ -324,3 +324,21 @@ def test_events_a_key_space_receives_after_its_watermark_are_counted_late(tmp_pa
     assert worker.host.shards[(RAW, 1)].engine.last_stats.late == 0
     assert worker.registry.get_sample_value("ioc_events_late_total", {"stream": "cyber"}) == 1.0
     assert ATTACKER not in {a.key.get("src_ip") for a in worker.alerts}
+
+
+def test_a_frame_split_to_fit_the_record_limit_lets_no_piece_pass_the_events_of_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ioc.runtime.host as host_module
+
+    monkeypatch.setattr(host_module, "MAX_FRAME_BYTES", 400)  # a few events a frame
+    worker = TwoPartitionWorker(tmp_path, 3)
+    events = [login(FW1, t, ATTACKER) for t in (0, 30, 10, 40, 20, 50, 60, 70)]  # one key: one target
+    out = worker.host.handle(RAW, 0, [RawRecord("ioc.raw.cyber", 0, i, None, orjson.dumps(e), 0.0)
+                                      for i, e in enumerate(events)])
+    pieces = [decode_frame(value) for topic, _, value in out.frames if topic == SPACE and decode_frame(value).events]
+    assert len(pieces) > 2
+    for i, piece in enumerate(pieces[:-1]):
+        later = [e["ts"] for p in pieces[i + 1:] for e in p.events]
+        assert piece.watermark <= min(later)
+    assert pieces[-1].watermark == T0 + 70
