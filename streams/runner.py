@@ -99,6 +99,8 @@ class ShardRunner(mode.Service):
         # Set while a round's shards have moved on but its output is not yet on the broker.
         self._dirty = False
         self._last_adopt = 0.0
+        # Between a revocation and the next assignment the consumer's assignment is the old one.
+        self._rebalancing = False
         self._loop_task: asyncio.Task[None] | None = None
         self._saved: dict[ShardKey, tuple[int | None, float]] = {}
         # When each shard's next checkpoint is due: spread over the interval, one shard a round,
@@ -239,7 +241,10 @@ class ShardRunner(mode.Service):
         shard = self.host.shards.get(key)
         if consumer is None or shard is None:
             return False
-        highwater = consumer.highwater(TopicPartition(self.prefix + key[0], key[1]))
+        partition = TopicPartition(self.prefix + key[0], key[1])
+        if partition not in consumer.assignment():
+            return False  # being revoked: its shard goes when the rebalance listener runs
+        highwater = consumer.highwater(partition)
         return highwater is not None and (shard.offset or 0) >= highwater
 
     async def publish(self, out: Output) -> None:
@@ -302,6 +307,7 @@ class ShardRunner(mode.Service):
     async def revoke(self, revoked: list[TopicPartition]) -> None:
         """Checkpoint and drop the shards of revoked partitions (before the rebalance completes)."""
         async with self._lock:
+            self._rebalancing = True
             keys = [(self._suffix(tp.topic), tp.partition) for tp in revoked]
             try:
                 await self._checkpoint([key for key in keys if key in self.host.shards], force=True)
@@ -321,14 +327,23 @@ class ShardRunner(mode.Service):
                 await self._open(assigned)
             except Exception:  # noqa: BLE001 - aiokafka would swallow it; the loop adopts what is missing
                 log.exception("opening %d assigned partitions failed; retrying from the consume loop", len(assigned))
+            finally:
+                self._rebalancing = False
 
     async def _adopt(self) -> None:
         """Open shards for assigned partitions that have none (an assignment that failed half-way),
         and learn where a shard without a checkpoint starts reading."""
         consumer = self.consumer
-        if consumer is None:
+        if consumer is None or self._rebalancing:
             return
         assigned = consumer.assignment()
+        owned = {(self._suffix(tp.topic), tp.partition) for tp in assigned}
+        for key in [key for key in self.host.shards if key not in owned]:
+            # Not ours (a revocation that failed half-way): its owner has it; it must not linger.
+            log.warning("dropping shard %s: its partition is no longer assigned here", self._shard_id(key))
+            self.host.close(*key)
+            self._saved.pop(key, None)
+            self._due.pop(key, None)
         missing = [tp for tp in assigned if (self._suffix(tp.topic), tp.partition) not in self.host.shards]
         if missing:
             try:
