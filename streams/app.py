@@ -15,24 +15,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import faust
 from faust.app.base import BootStrategy
 
-from ioc.alerts import Alert
 from ioc.config import Settings
 from ioc.runtime.reload import RuleReloader
 from ioc.runtime.runner import WorkerParts
-from streams.runner import ShardRunner
+from streams.runner import AlertListener, ShardRunner
 
 __all__ = ["IocApp", "build_app"]
 
 log = logging.getLogger(__name__)
-
-AlertListener = Callable[[Sequence[Alert]], None]
-
 
 class _Boot(BootStrategy):
     # The shard runner owns the consumer and producer: Faust's own would join a group of their own.

@@ -37,8 +37,9 @@ from ioc.runtime.host import Output, ShardHost, ShardKey
 from ioc.runtime.pipeline import RawRecord
 from ioc.runtime.reload import RuleReloader
 from ioc.runtime.runner import WorkerParts
+from ioc.runtime.shards import shard_id
 
-__all__ = ["ShardRunner", "send_until_acknowledged"]
+__all__ = ["AlertListener", "ShardRunner", "send_until_acknowledged"]
 
 log = logging.getLogger(__name__)
 
@@ -340,7 +341,7 @@ class ShardRunner(mode.Service):
         owned = {(self._suffix(tp.topic), tp.partition) for tp in assigned}
         for key in [key for key in self.host.shards if key not in owned]:
             # Not ours (a revocation that failed half-way): its owner has it; it must not linger.
-            log.warning("dropping shard %s: its partition is no longer assigned here", self._shard_id(key))
+            log.warning("dropping shard %s: its partition is no longer assigned here", shard_id(*key))
             self.host.close(*key)
             self._saved.pop(key, None)
             self._due.pop(key, None)
@@ -365,16 +366,16 @@ class ShardRunner(mode.Service):
         assert consumer is not None and store is not None
         self.host.partitions.update(self._partition_counts())
         keys = [(self._suffix(tp.topic), tp.partition) for tp in assigned]
-        ids = {self._shard_id(key): key for key in keys}
+        ids = {shard_id(*key): key for key in keys}
         saved = await store.load(ids)
         for tp, key in zip(assigned, keys, strict=True):
             snapshot = None
-            raw = saved.get(self._shard_id(key))
+            raw = saved.get(shard_id(*key))
             if raw is not None:
                 try:
                     snapshot = decode_checkpoint(raw)
                 except CheckpointError as exc:
-                    log.error("checkpoint of %s unusable (%s): starting it afresh", self._shard_id(key), exc)
+                    log.error("checkpoint of %s unusable (%s): starting it afresh", shard_id(*key), exc)
             shard = self.host.open(key[0], key[1], snapshot)
             if shard.offset is not None:
                 consumer.seek(tp, shard.offset)
@@ -383,10 +384,6 @@ class ShardRunner(mode.Service):
             self._due[key] = time.monotonic() + self.settings.worker.checkpoint_s * (1 + len(self._due) % 10 / 10)
         self._gauges()
         log.info("assigned %d partitions (%d from checkpoints)", len(assigned), len(saved))
-
-    def _shard_id(self, key: ShardKey) -> str:
-        topic, partition = key
-        return f"{topic}/{partition}"
 
     def _partition_counts(self) -> dict[str, int]:
         consumer = self.consumer

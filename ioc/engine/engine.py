@@ -34,7 +34,6 @@ from ioc.rules.loader import CompiledRule, RuleSet
 
 __all__ = ["Engine", "EngineStats", "Export", "Lane"]
 
-Partition = Lane
 Test = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
 
 
@@ -84,11 +83,11 @@ class Engine:
         self.lateness = lateness_s
         self.clock = clock
         self.states: dict[str, dict[Key, State]] = {rule.id: {} for rule in ruleset.rules}
-        self.watermarks: dict[Partition, float] = {}
+        self.watermarks: dict[Lane, float] = {}
         # Rule-wide state (not per key), e.g. which reference keys an absence rule expects.
         self.globals: dict[str, State] = {}
-        self.timers: dict[Partition, list[tuple[float, int, str, Key]]] = {}
-        self._timer_set: set[tuple[Partition, float, str, Key]] = set()
+        self.timers: dict[Lane, list[tuple[float, int, str, Key]]] = {}
+        self._timer_set: set[tuple[Lane, float, str, Key]] = set()
         self._seq = 0
         self.rt = EpisodeRuntime(self, evidence_limit)
         self.last_stats = EngineStats()
@@ -215,12 +214,9 @@ class Engine:
             rt.now = watermark
             rule.kind.on_start(rt, self.globals.setdefault(rule.id, {}), watermark)
 
-    def partitions(self) -> list[Partition]:
-        return sorted(self.watermarks)
-
     # -- timers -------------------------------------------------------------------------------
 
-    def schedule(self, partition: Partition, deadline: float, rule_id: str, key: Key) -> None:
+    def schedule(self, partition: Lane, deadline: float, rule_id: str, key: Key) -> None:
         marker = (partition, deadline, rule_id, key)
         if marker in self._timer_set:
             return
@@ -229,7 +225,7 @@ class Engine:
         heapq.heappush(self.timers.setdefault(partition, []), (deadline, self._seq, rule_id, key))
 
     def _fire_timers(
-        self, heap: list[tuple[float, int, str, Key]], watermark: float, partition: Partition,
+        self, heap: list[tuple[float, int, str, Key]], watermark: float, partition: Lane,
     ) -> None:
         rt = self.rt
         rt.partition = partition

@@ -28,16 +28,22 @@ class CheckpointError(IocError):
     """A checkpoint cannot be read."""
 
 
+def _serialise(snapshot: dict[str, Any]) -> bytes:
+    return orjson.dumps(snapshot, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _compress(raw: bytes) -> bytes:
+    return MAGIC + zlib.compress(raw, 1)
+
+
 def encode_checkpoint(snapshot: dict[str, Any]) -> bytes:
-    return MAGIC + zlib.compress(orjson.dumps(snapshot, option=orjson.OPT_NON_STR_KEYS), 1)
+    return _compress(_serialise(snapshot))
 
 
 async def encode_checkpoint_async(snapshot: dict[str, Any]) -> bytes:
     """`encode_checkpoint`, compressing in a thread: the snapshot is serialised at once (it holds
     the live state), the slower compression leaves the event loop free."""
-    raw = orjson.dumps(snapshot, option=orjson.OPT_NON_STR_KEYS)
-    compressed = await asyncio.get_running_loop().run_in_executor(None, zlib.compress, raw, 1)
-    return MAGIC + compressed
+    return await asyncio.get_running_loop().run_in_executor(None, _compress, _serialise(snapshot))
 
 
 def decode_checkpoint(raw: bytes) -> dict[str, Any]:

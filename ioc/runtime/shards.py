@@ -33,17 +33,15 @@ from ioc.runtime.frames import NO_WATERMARK, Frame
 from ioc.runtime.partitioner import KeyPartitioner
 from ioc.runtime.plan import Plan
 
-__all__ = ["RawShard", "RekeyShard", "Shard", "raw_shard_id", "rekey_shard_id"]
+__all__ = ["RawShard", "RekeyShard", "Shard", "shard_id"]
 
 Exports = dict[tuple[str, int], list[dict[str, Any]]]
 
 
-def raw_shard_id(stream: str, partition: int) -> str:
-    return f"raw.{stream}/{partition}"
-
-
-def rekey_shard_id(space: str, partition: int) -> str:
-    return f"rekey.{space}/{partition}"
+def shard_id(topic: str, partition: int) -> str:
+    """A shard's name (its key on `ioc.state`): the topic without its prefix, and the partition,
+    e.g. `raw.cyber/2`, `rekey.cyber.src_ip/0`."""
+    return f"{topic}/{partition}"
 
 
 class RawShard:
@@ -58,7 +56,7 @@ class RawShard:
         self.stream = stream
         self.partition = partition
         self.lane = (stream, partition)
-        self.id = raw_shard_id(stream, partition)
+        self.id = shard_id(f"raw.{stream}", partition)
         self.offset: int | None = None       # the next input offset to read
         self.idle = False
         self._raw_partitions = partitions.get(f"raw.{stream}", 1)
@@ -127,7 +125,7 @@ class RekeyShard:
         self.space = space
         self.partition = partition
         self.lane = (f"rekey.{space}", partition)
-        self.id = rekey_shard_id(space, partition)
+        self.id = shard_id(f"rekey.{space}", partition)
         self.offset: int | None = None
         # Released events are in event-time order: nothing is late inside.
         self.engine = Engine(plan.space_rules[space], clock=clock)
