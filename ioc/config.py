@@ -28,6 +28,7 @@ __all__ = [
     "TopicSettings",
     "MetricsSettings",
     "WorkerSettings",
+    "LimitSettings",
     "load_settings",
     "DEFAULT_CONFIG_PATH",
     "REPO_ROOT",
@@ -112,6 +113,29 @@ class WorkerSettings(_Strict):
         return value
 
 
+class LimitSettings(_Strict):
+    """Bounds on what a sender or a rule file can make a worker do (README, "Limits")."""
+
+    # Inputs: a raw message larger than this is dead-lettered (reason `too_large`) with its size
+    # and the first `dead_letter_value_bytes` of its value; it is never decoded.
+    event_bytes: int = Field(default=1_000_000, ge=1024)
+    dead_letter_value_bytes: int = Field(default=16_384, ge=0)
+    # Outputs: the largest record the worker publishes (the producer's max_request_size is a
+    # little above it). Alert texts are cut to `alert_text_chars` characters.
+    record_bytes: int = Field(default=1_000_000, ge=4096)
+    alert_text_chars: int = Field(default=2000, ge=80)
+    # Rule and reference files.
+    rule_file_bytes: int = Field(default=1_048_576, ge=1024)
+    yaml_nodes: int = Field(default=100_000, ge=100)  # per file, aliases counted each time used
+    template_width: int = Field(default=200, ge=1)  # widest format width/precision in a template
+    rule_load_s: float = Field(default=10.0, gt=0)  # a (re)load taking longer is refused
+    # State: keys one rule may hold per shard (new keys beyond it are not tracked, counted in
+    # ioc_rule_keys_refused_total), and how long a key may stay idle before its state is dropped
+    # (0: only the rule's own windows decide). A rule may set its own `max_keys` / `key_ttl`.
+    keys_per_rule: int = Field(default=100_000, ge=1)
+    key_idle_s: float = Field(default=0.0, ge=0)
+
+
 class Settings(_Strict):
     """All settings; build with `load_settings`."""
 
@@ -119,6 +143,7 @@ class Settings(_Strict):
     topics: TopicSettings = TopicSettings()
     metrics: MetricsSettings = MetricsSettings()
     worker: WorkerSettings = WorkerSettings()
+    limits: LimitSettings = LimitSettings()
     rules: list[str] = ["rules"]
     reference: str = "config/reference"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -78,6 +78,18 @@ class IocMetrics:
         )
         self.state_keys = Gauge("ioc_state_keys", "Rule keys with state in this worker's shards", registry=registry)
         self.timers = Gauge("ioc_timers", "Timers pending in this worker's shards", registry=registry)
+        self.rule_keys_refused = Counter(
+            "ioc_rule_keys_refused", "New keys a rule did not track because it holds its key limit",
+            ["rule_id"], registry=registry,
+        )
+        self.publish_failures = Counter(
+            "ioc_publish_failures",
+            "Records that could not be published and were given up once (too large, invalid topic)",
+            ["topic", "reason"], registry=registry,
+        )
+        self.broker_reconnects = Counter(
+            "ioc_broker_reconnects", "Times the worker lost the broker and got it back", registry=registry
+        )
         self.rules_reload_errors = Counter(
             "ioc_rules_reload_errors", "Rule reloads rejected because of errors", registry=registry
         )
