@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from ioc.config import LimitSettings
 from ioc.events.schemas import SCHEMAS, STREAMS, stream_fields
 from ioc.refdata import Reference
 from ioc.rules.exceptions import RuleError, RuleProblem
@@ -133,8 +134,11 @@ def rule_files(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def load_rules(paths: Iterable[str | Path], reference: Reference | None = None) -> RuleSet:
+def load_rules(
+    paths: Iterable[str | Path], reference: Reference | None = None, *, limits: LimitSettings | None = None,
+) -> RuleSet:
     """Load and compile every rule in `paths`; raises RuleError listing every problem."""
+    limits = limits if limits is not None else LimitSettings()
     reference = reference if reference is not None else Reference()
     problems: list[RuleProblem] = []
     compiled: list[CompiledRule] = []

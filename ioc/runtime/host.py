@@ -49,6 +49,8 @@ class HostSettings:
     idle_after_s: float = 5.0        # 0: partitions are never idle
     idle_clock: bool = True          # idle raw partitions' watermarks follow the wall clock
     marker_interval_s: float = 0.1   # how often a raw shard tells every key space its watermark
+    keys_per_rule: int = 100_000     # keys one rule may hold per shard (limits.keys_per_rule)
+    key_idle_s: float = 0.0          # drop keys idle this long; 0: the rules' windows decide
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from ioc.alerts import Alert
+from ioc.config import LimitSettings
 from ioc.engine import EngineStats
 from ioc.events import InvalidEvent, decode_batch
 from ioc.metrics import IocMetrics
@@ -80,8 +81,9 @@ class Pipeline:
 
     def __init__(
         self, metrics: IocMetrics | None = None, *, clock: Callable[[], float] = time.time,
-        max_future_s: float | None = None,
+        max_future_s: float | None = None, limits: LimitSettings | None = None,
     ) -> None:
+        self.limits = limits if limits is not None else LimitSettings()
         self.max_future_s = max_future_s
         self.metrics = metrics
         self.clock = clock

@@ -79,7 +79,7 @@ class WorkerParts:
 
 def load_ruleset(settings: Settings) -> RuleSet:
     reference = load_reference(settings.resolve(settings.reference))
-    return load_rules([settings.resolve(path) for path in settings.rules], reference)
+    return load_rules([settings.resolve(path) for path in settings.rules], reference, limits=settings.limits)
 
 
 def watched_files(settings: Settings) -> list[Path]:
@@ -99,6 +99,8 @@ def host_settings(settings: Settings) -> HostSettings:
         lateness_s=0.0 if lateness in ("0", "0s") else parse_duration(lateness),
         idle_after_s=worker.idle_advance_s,
         idle_clock=worker.idle_clock,
+        keys_per_rule=settings.limits.keys_per_rule,
+        key_idle_s=settings.limits.key_idle_s,
     )
 
 
@@ -108,7 +110,7 @@ def build_worker(settings: Settings, registry: CollectorRegistry | None = None) 
     ruleset = load_ruleset(settings)
     metrics = IocMetrics(registry)
     metrics.rules_loaded.set(len(ruleset))
-    pipeline = Pipeline(metrics, max_future_s=settings.worker.max_future_s or None)
+    pipeline = Pipeline(metrics, max_future_s=settings.worker.max_future_s or None, limits=settings.limits)
     for stream in STREAMS:
         # Freshness is computed when scraped, so it keeps growing while a stream is silent.
         metrics.freshness.labels(stream=stream).set_function(_freshness(pipeline, stream))
