@@ -1,12 +1,62 @@
-"""Errors of rule loading: each problem carries file, line, rule id and field."""
+"""Errors of rule loading: each problem carries file, line, rule id and field.
+
+Values quoted into messages are shortened, so that a huge value in a rule file never makes
+a huge error message:
+
+>>> shorten("x" * 500)
+"'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…' (500 characters)"
+>>> shorten(42)
+'42'
+"""
 
 from __future__ import annotations
 
+import reprlib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ioc.exceptions import IocError
 
-__all__ = ["RuleProblem", "RuleError"]
+__all__ = ["RuleProblem", "RuleError", "shorten", "shorten_quoted", "QUOTE_CHARS"]
+
+QUOTE_CHARS = 80  # characters of a value quoted in a message
+_MESSAGE_CHARS = 2000  # a whole message is never longer than this
+_REPR = reprlib.Repr()
+_REPR.maxstring = QUOTE_CHARS + 2
+_REPR.maxother = QUOTE_CHARS
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 6
+_REPR.maxlevel = 3
+
+
+def shorten(value: Any, limit: int = QUOTE_CHARS) -> str:
+    """`repr(value)` for a message, at most about `limit` characters: a longer text keeps its
+    start, then "…" and its full length. Containers are shown in part (never expanded whole,
+    so an alias bomb costs nothing to quote)."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        head = repr(value[:limit])
+        return f"{head[:-1]}…{head[-1]} ({len(value):,} characters)"
+    text = _REPR.repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def shorten_quoted(message: str, values: Iterable[str] = ()) -> str:
+    """`message` with the repr of each of `values` (texts of the rule that code quoted with
+    `!r`) shortened, and at most 2,000 characters in all.
+
+    >>> shorten_quoted(f"{'x' * 100!r} is not a duration", ["x" * 100])[-40:]
+    "xxx…' (100 characters) is not a duration"
+    """
+    for value in values:
+        if len(value) > QUOTE_CHARS:
+            quoted = repr(value)
+            if quoted in message:
+                message = message.replace(quoted, shorten(value))
+    if len(message) > _MESSAGE_CHARS:
+        message = message[:_MESSAGE_CHARS] + f"… ({len(message):,} characters)"
+    return message
 
 
 @dataclass(frozen=True, order=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
+import os
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,17 +26,22 @@ from pydantic import ValidationError
 from ioc.config import LimitSettings
 from ioc.events.schemas import SCHEMAS, STREAMS, stream_fields
 from ioc.refdata import Reference
-from ioc.rules.exceptions import RuleError, RuleProblem
+from ioc.rules.exceptions import QUOTE_CHARS, RuleError, RuleProblem, shorten, shorten_quoted
 from ioc.rules.expr import Expression
 from ioc.rules.kinds import RULE_KINDS, BuildContext, KindProblem, RuleKind
 from ioc.rules.model import RuleSpec
 from ioc.rules.template import Template, TemplateError
 from ioc.rules.yamlload import LineDict, LineList, YamlProblems, load_yaml
 
-__all__ = ["CompiledRule", "RuleSet", "load_rules", "rule_files"]
+__all__ = ["CompiledRule", "RuleSet", "load_rules", "rule_files", "read_bounded", "MAX_RULES_PER_FILE",
+           "MAX_ITEMS", "MAX_TEXT_CHARS"]
 
 FILE_KEYS = ("rules", "defaults")
 RUNTIME_NAMES = frozenset({"rule_id", "severity", "stream"})
+# Collection sizes in a rule file, checked before a rule is validated (README, "Limits").
+MAX_RULES_PER_FILE = 1000
+MAX_ITEMS = 1000  # items of any list (keywords, patterns, zones, values, steps) or keys of a mapping
+MAX_TEXT_CHARS = 10_000  # characters of any text value (expressions have their own, lower, limit)
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,18 +126,76 @@ class RuleSet:
 
 def rule_files(paths: Iterable[str | Path]) -> list[Path]:
     """The YAML files named, directories searched recursively (skipping `*.test.yaml` rule
-    tests), in a stable order."""
+    tests), in a stable order; symlinks that lead out of the named folders are left out."""
+    return _find_files(paths)[0]
+
+
+def _find_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[RuleProblem]]:
+    """The rule files of `paths`, and a problem for each symlink that resolves outside the
+    named folders (a file named directly counts its own folder as named)."""
+    named = [Path(raw) for raw in paths]
+    roots = [_real(path if path.is_dir() else path.parent) for path in named]
     found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found.extend(sorted(
-                p for p in path.rglob("*")
-                if p.suffix in (".yaml", ".yml") and p.is_file() and not p.name.endswith((".test.yaml", ".test.yml"))
-            ))
-        else:
-            found.append(path)
-    return found
+    problems: list[RuleProblem] = []
+
+    def admit(path: Path) -> bool:
+        if not path.is_symlink():
+            return True
+        target = _real(path)
+        if any(target == root or target.is_relative_to(root) for root in roots):
+            return True
+        problems.append(RuleProblem(str(path), 0, None, None,
+                                    f"is a symlink to {shorten(str(target))}, outside the rule folders "
+                                    f"({', '.join(str(r) for r in roots)}): refused (copy the file into a rule "
+                                    "folder, or name its folder as a rule folder)"))
+        return False
+
+    for path in named:
+        if not path.is_dir():
+            if admit(path):
+                found.append(path)
+            continue
+        inside: list[Path] = []
+        for folder, dirs, files in os.walk(path):  # symlinked folders are not entered
+            base = Path(folder)
+            for name in dirs:
+                if (base / name).is_symlink():
+                    admit(base / name)  # reported when it leads outside; its files are not read
+            for name in files:
+                entry = base / name
+                if entry.suffix not in (".yaml", ".yml") or name.endswith((".test.yaml", ".test.yml")):
+                    continue
+                if admit(entry) and entry.is_file():
+                    inside.append(entry)
+        found.extend(sorted(inside))
+    return found, problems
+
+
+def _real(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return path.absolute()
+
+
+def read_bounded(path: Path, limit: int, what: str = "limits.rule_file_bytes") -> str:
+    """The UTF-8 text of `path` if it holds at most `limit` bytes; the size is checked before
+    reading, and no more than `limit` bytes are ever read (a file that grows meanwhile too).
+
+    Raises OSError, UnicodeDecodeError, or ValueError with a message for the analyst.
+
+    >>> read_bounded(Path("rules/press.yaml"), 1024)          # doctest: +SKIP
+    Traceback (most recent call last):
+    ValueError: the file is 14,291 bytes, more than the limit of 1,024 bytes (limits.rule_file_bytes)
+    """
+    size = path.stat().st_size
+    if size > limit:
+        raise ValueError(f"the file is {size:,} bytes, more than the limit of {limit:,} bytes ({what})")
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"the file is more than the limit of {limit:,} bytes ({what})")
+    return data.decode("utf-8")
 
 
 def load_rules(
@@ -143,29 +207,32 @@ def load_rules(
     problems: list[RuleProblem] = []
     compiled: list[CompiledRule] = []
     seen: dict[str, str] = {}
-    files = rule_files(paths)
-    if not files:
+    paths = list(paths)
+    files, problems = _find_files(paths)
+    if not files and not problems:
         raise RuleError([RuleProblem(", ".join(str(p) for p in paths) or "(none)", 0, None, None,
                                      "no rule files found (expected .yaml files)")])
     for path in files:
-        problems.extend(_load_file(path, reference, compiled, seen))
+        problems.extend(_load_file(path, reference, compiled, seen, limits))
     if problems:
         raise RuleError(problems)
     return RuleSet.of(compiled, reference, [str(p) for p in files])
 
 
 def _load_file(
-    path: Path, reference: Reference, out: list[CompiledRule], seen: dict[str, str]
+    path: Path, reference: Reference, out: list[CompiledRule], seen: dict[str, str], limits: LimitSettings,
 ) -> list[RuleProblem]:
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path, limits.rule_file_bytes)
     except FileNotFoundError:
         return [RuleProblem(name, 0, None, None, "file not found")]
-    except (OSError, UnicodeDecodeError) as exc:
+    except ValueError as exc:
+        return [RuleProblem(name, 0, None, None, str(exc))]
+    except OSError as exc:
         return [RuleProblem(name, 0, None, None, f"cannot be read: {exc}")]
     try:
-        document, duplicates = load_yaml(text, name)
+        document, duplicates = load_yaml(text, name, max_nodes=limits.yaml_nodes)
     except YamlProblems as exc:
         return exc.problems
     if document is None:
@@ -186,13 +253,24 @@ def _load_file(
     if not isinstance(rules, LineList):
         problems.append(RuleProblem(name, document.line_of("rules"), None, "rules", "must be a list of rules"))
         return problems
+    if len(rules) > MAX_RULES_PER_FILE:
+        problems.append(RuleProblem(name, document.line_of("rules"), None, "rules",
+                                    f"{len(rules):,} rules in one file, more than {MAX_RULES_PER_FILE:,} "
+                                    "(split them into several files)"))
+        return problems
+    problems += _oversized(name, defaults, "(defaults)", None)
     for index, raw in enumerate(rules):
         line = rules.item_lines[index]
         if not isinstance(raw, LineDict):
             problems.append(RuleProblem(name, line, f"#{index + 1}", None, "a rule must be a mapping"))
             continue
-        rule_id = raw.get("id") if isinstance(raw.get("id"), str) else f"#{index + 1}"
-        built, rule_problems = _build_rule(name, raw, defaults, reference)
+        raw_id = raw.get("id")
+        rule_id = raw_id if isinstance(raw_id, str) and len(raw_id) <= 200 else f"#{index + 1}"
+        too_big = _oversized(name, raw, rule_id, None)
+        if too_big:
+            problems.extend(too_big)
+            continue
+        built, rule_problems = _build_rule(name, raw, defaults, reference, limits)
         problems.extend(rule_problems)
         if built is None:
             continue
@@ -203,6 +281,51 @@ def _load_file(
         seen[built.id] = built.source
         out.append(built)
     return problems
+
+
+def _oversized(file: str, node: Any, rule_id: str, path: str | None) -> list[RuleProblem]:
+    """Lists, mappings and texts of a rule over the collection limits, each with its line
+    (checked before validation, so that nothing walks a huge value)."""
+    found: list[RuleProblem] = []
+    if isinstance(node, LineDict):
+        if len(node) > MAX_ITEMS:
+            found.append(RuleProblem(file, node.line, rule_id, path,
+                                     f"{len(node):,} keys, more than the limit of {MAX_ITEMS:,}"))
+            return found
+        for key, value in node.items():
+            child = f"{path}.{key}" if path else key
+            if isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+                found.append(RuleProblem(file, node.line_of(key), rule_id, child,
+                                         f"{shorten(value)} is longer than the limit of {MAX_TEXT_CHARS:,} "
+                                         "characters"))
+            else:
+                found += _oversized(file, value, rule_id, child)
+    elif isinstance(node, LineList):
+        if len(node) > MAX_ITEMS:
+            found.append(RuleProblem(file, node.line, rule_id, path,
+                                     f"a list of {len(node):,} items, more than the limit of {MAX_ITEMS:,}"))
+            return found
+        for index, value in enumerate(node):
+            child = f"{path}.{index}" if path else str(index)
+            if isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+                found.append(RuleProblem(file, node.item_lines[index], rule_id, child,
+                                         f"{shorten(value)} is longer than the limit of {MAX_TEXT_CHARS:,} "
+                                         "characters"))
+            else:
+                found += _oversized(file, value, rule_id, child)
+    return found
+
+
+def _long_texts(node: Any) -> list[str]:
+    """The texts of a rule too long to quote whole in a message (the rule is already within
+    the collection limits, so this walk is bounded)."""
+    if isinstance(node, str):
+        return [node] if len(node) > QUOTE_CHARS else []
+    if isinstance(node, dict):
+        return [text for value in node.values() for text in _long_texts(value)]
+    if isinstance(node, list):
+        return [text for value in node for text in _long_texts(value)]
+    return []
 
 
 def _place_duplicates(duplicates: list[RuleProblem], rules: Any) -> list[RuleProblem]:
@@ -233,22 +356,30 @@ def _merge_defaults(raw: LineDict, defaults: LineDict) -> tuple[dict[str, Any], 
 
 
 def _build_rule(
-    file: str, raw: LineDict, defaults: LineDict, reference: Reference
+    file: str, raw: LineDict, defaults: LineDict, reference: Reference, limits: LimitSettings,
 ) -> tuple[CompiledRule | None, list[RuleProblem]]:
     data, lines = _merge_defaults(raw, defaults)
     rule_id = data.get("id") if isinstance(data.get("id"), str) else None
-    shown_id = rule_id or "(no id)"
+    shown_id = rule_id if rule_id is None or len(rule_id) <= 200 else shorten(rule_id).strip("'")
+    shown_id = shown_id or "(no id)"
+
+    long_texts: list[str] | None = None
 
     def problem(field_name: str | None, message: str, line: int | None = None) -> RuleProblem:
+        nonlocal long_texts
         top = field_name.split(".")[0] if field_name else None
-        return RuleProblem(file, line or lines.get(top or "", raw.line), shown_id, field_name, message)
+        if long_texts is None:
+            long_texts = _long_texts(data)
+        # Kinds and validators quote the rule's values with repr: shorten them here, in one place.
+        return RuleProblem(file, line or lines.get(top or "", raw.line), shown_id, field_name,
+                           shorten_quoted(message, long_texts))
 
     kind_name = data.get("kind")
     if kind_name is None:
         return None, [problem("kind", f"missing (allowed: {', '.join(RULE_KINDS)})", raw.line)]
     kind_cls = RULE_KINDS.get(kind_name) if isinstance(kind_name, str) else None
     if kind_cls is None:
-        return None, [problem("kind", f"{kind_name!r} is not a rule kind (allowed: {', '.join(RULE_KINDS)})")]
+        return None, [problem("kind", f"{shorten(kind_name)} is not a rule kind (allowed: {', '.join(RULE_KINDS)})")]
     try:
         spec = kind_cls.Spec.model_validate(data)
     except ValidationError as exc:
@@ -295,7 +426,8 @@ def _build_rule(
     templates: dict[str, Template] = {}
     for name in ("summary", "description"):
         try:
-            templates[name] = Template(getattr(spec, name), known)
+            templates[name] = Template(getattr(spec, name), known, max_width=limits.template_width,
+                                       max_chars=limits.alert_text_chars)
         except TemplateError as exc:
             problems.append(problem(name, str(exc)))
     if problems or kind is None:
@@ -390,7 +522,7 @@ def _allowed_keys(spec_cls: type[RuleSpec], loc: tuple[Any, ...]) -> list[str]:
 def _message(error: Mapping[str, Any], spec_cls: type[RuleSpec]) -> str:
     kind = error["type"]
     value = error.get("input")
-    shown = repr(value) if not isinstance(value, dict) else "a mapping"
+    shown = shorten(value) if not isinstance(value, dict) else "a mapping"
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":

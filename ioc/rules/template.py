@@ -7,12 +7,22 @@
 'Ho Tả Trạch: muc nuoc ? m'
 
 Only plain names are allowed in braces: `{x.__class__}` or `{x[0]}` are load-time errors,
-so a template can never reach Python internals.
+so a template can never reach Python internals. Widths and precisions are bounded at load
+(`max_width`, limits.template_width), and a rendered text is cut to `max_chars` characters
+(limits.alert_text_chars), ending with "…":
+
+>>> Template("{name:>500}", {"name"})
+Traceback (most recent call last):
+...
+ioc.rules.template.TemplateError: '{name:>500}': format width 500 is more than the limit of 200 (limits.template_width)
+>>> Template("{name}", {"name"}, max_chars=80).render({"name": "x" * 1000})[-3:]
+'xx…'
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -23,6 +33,10 @@ from ioc.exceptions import IocError
 __all__ = ["Template", "TemplateError"]
 
 _FORMATTER = string.Formatter()
+_NUMBER = re.compile(r"\d+")
+MAX_WIDTH = 200  # the default of limits.template_width
+MAX_CHARS = 2000  # the default of limits.alert_text_chars
+ELLIPSIS = "…"
 
 
 class TemplateError(IocError):
@@ -39,8 +53,11 @@ class _Field:
 class Template:
     """A compiled template: literal text and named fields, checked at load time."""
 
-    def __init__(self, text: str, known: Iterable[str]) -> None:
+    def __init__(
+        self, text: str, known: Iterable[str], *, max_width: int = MAX_WIDTH, max_chars: int = MAX_CHARS,
+    ) -> None:
         self.text = text
+        self.max_chars = max_chars
         known_names = set(known)
         parts: list[str | _Field] = []
         try:
@@ -59,7 +76,13 @@ class Template:
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 raise TemplateError(f"unknown field '{name}' (known: {_listing(known_names)}{hint})")
             if spec and ("{" in spec or "}" in spec):
-                raise TemplateError(f"'{{{name}:{spec}}}': nested fields in a format spec are not allowed")
+                raise TemplateError(f"'{{{name}:{_cut(spec)}}}': nested fields in a format spec are not allowed")
+            for number in _NUMBER.findall(spec or ""):
+                # Width and precision (and a digit used as fill): '{x:>200000000}' would render
+                # 200 MB per alert. Compared as text first: int() of a huge digit run is slow.
+                if len(number.lstrip("0")) > len(str(max_width)) or int(number) > max_width:
+                    raise TemplateError(f"'{{{name}:{_cut(spec or '')}}}': format width {_cut(number, 20)} is more "
+                                        f"than the limit of {max_width} (limits.template_width)")
             if conversion not in (None, "r", "s"):
                 raise TemplateError(f"'{{{name}!{conversion}}}': conversion must be !r or !s")
             parts.append(_Field(name, spec or "", conversion))
@@ -67,6 +90,7 @@ class Template:
         self.names = frozenset(p.name for p in parts if isinstance(p, _Field))
 
     def render(self, values: Mapping[str, Any]) -> str:
+        """The text for these values, at most `max_chars` characters (cut with "…")."""
         out = []
         for part in self._parts:
             if isinstance(part, str):
@@ -82,10 +106,17 @@ class Template:
                 out.append(format(value, part.spec))
             except (ValueError, TypeError):
                 out.append(str(value))
-        return "".join(out)
+        text = "".join(out)
+        if len(text) > self.max_chars:
+            text = text[: self.max_chars - 1] + ELLIPSIS
+        return text
 
     def __repr__(self) -> str:
         return f"Template({self.text!r})"
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}{ELLIPSIS}"
 
 
 def _listing(names: Iterable[str], limit: int = 20) -> str:

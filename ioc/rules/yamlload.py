@@ -1,8 +1,18 @@
-"""YAML loading that remembers line numbers and rejects duplicate keys.
+"""YAML loading that remembers line numbers, rejects duplicate keys and is bounded.
 
 >>> doc, problems = load_yaml("rules:\n  - id: a\n    severity: info\n", "x.yaml")
 >>> doc["rules"][0].line_of("severity")
 3
+
+Bounded: a document may hold at most `max_nodes` nodes, an alias (`*name`) counting every node
+of what it repeats each time it is used, so an "alias bomb" (a few lines that expand to
+billions of values) is refused while it is read, before anything walks the expanded value;
+it may nest at most `max_depth` levels, and an alias may not repeat a node it is part of.
+
+>>> load_yaml("a: &x [1, 2]\nb: [*x, *x, *x]\n", "x.yaml", max_nodes=8)   # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+ioc.rules.yamlload.YamlProblems: ...
 """
 
 from __future__ import annotations
@@ -13,7 +23,10 @@ import yaml
 
 from ioc.rules.exceptions import RuleProblem
 
-__all__ = ["LineDict", "LineList", "load_yaml", "YamlProblems"]
+__all__ = ["LineDict", "LineList", "load_yaml", "YamlProblems", "MAX_NODES", "MAX_DEPTH"]
+
+MAX_NODES = 100_000  # the default of limits.yaml_nodes
+MAX_DEPTH = 100
 
 
 class LineDict(dict[str, Any]):
@@ -41,13 +54,63 @@ class YamlProblems(Exception):  # noqa: N818 - internal carrier, converted to Ru
         self.problems = problems
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader building LineDict/LineList and collecting duplicate keys."""
+class _TooBig(Exception):  # noqa: N818 - internal carrier, converted to a RuleProblem
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
 
-    def __init__(self, stream: str, filename: str) -> None:
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader building LineDict/LineList, collecting duplicate keys, counting nodes."""
+
+    def __init__(self, stream: str, filename: str, max_nodes: int, max_depth: int) -> None:
         super().__init__(stream)
         self.filename = filename
         self.problems: list[RuleProblem] = []
+        self.max_nodes = max_nodes
+        self.max_depth = max_depth
+        self.nodes = 0
+        self._open: list[str | None] = []  # anchors of the nodes being composed, outermost first
+        self._sizes: dict[int, int] = {}  # id(node) -> nodes in its subtree, aliases expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open:
+                raise _TooBig(line, f"alias *{event.anchor} is used inside the node it names "
+                                    "(a document that contains itself)")
+            node = super().compose_node(parent, index)
+            self._add(self._size(node) if node is not None else 1, line)
+            return node
+        if len(self._open) >= self.max_depth:
+            raise _TooBig(line, f"nested more than {self.max_depth} levels deep")
+        self._open.append(getattr(event, "anchor", None))
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._open.pop()
+        self._add(1, line)
+        return node
+
+    def _add(self, count: int, line: int) -> None:
+        self.nodes += count
+        if self.nodes > self.max_nodes:
+            raise _TooBig(line, f"the file has more than {self.max_nodes:,} YAML values, counting each alias "
+                                f"(*name) as every value it repeats (limit: limits.yaml_nodes = {self.max_nodes:,})")
+
+    def _size(self, node: yaml.Node) -> int:
+        known = self._sizes.get(id(node))
+        if known is not None:
+            return known
+        size = 1
+        if isinstance(node, yaml.SequenceNode):
+            size += sum(self._size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            size += sum(self._size(key) + self._size(value) for key, value in node.value)
+        self._sizes[id(node)] = size
+        return size
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
@@ -82,16 +145,22 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)  # type: ignore[arg-type]
 
 
-def load_yaml(text: str, filename: str) -> tuple[Any, list[RuleProblem]]:
+def load_yaml(
+    text: str, filename: str, *, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH,
+) -> tuple[Any, list[RuleProblem]]:
     """Parse YAML text into (document, duplicate-key problems).
 
-    A syntax error raises YamlProblems with file, line and a message an analyst can act on.
-    Duplicate keys do not stop loading (the first value is kept), so the other errors of the
-    file are still found.
+    A syntax error, or a document over the limits, raises YamlProblems with file, line and a
+    message an analyst can act on. Duplicate keys do not stop loading (the first value is
+    kept), so the other errors of the file are still found.
     """
-    loader = _Loader(text, filename)
+    loader = _Loader(text, filename, max_nodes, max_depth)
     try:
         document = loader.get_single_data()
+    except _TooBig as exc:
+        raise YamlProblems([RuleProblem(filename, exc.line, None, None, exc.message)]) from None
+    except RecursionError:
+        raise YamlProblems([RuleProblem(filename, 1, None, None, "nested too deeply")]) from None
     except yaml.MarkedYAMLError as exc:
         raise YamlProblems([_syntax_problem(text, filename, exc)]) from None
     except yaml.YAMLError as exc:

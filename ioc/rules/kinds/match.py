@@ -11,7 +11,8 @@ An event matches when all of these hold:
 * `condition` (optional expression over the event) is true;
 * `any`: at least one keyword appears (one combined regular expression per rule);
 * `all`: every keyword appears (anywhere in the searched fields);
-* `regex`: at least one pattern matches (`re.search`, case-insensitive);
+* `regex`: at least one pattern matches (searched with RE2, in time linear in the text,
+  case-insensitive; see `ioc.rules.expr.compile_regex` for what RE2 refuses);
 * `exclude`: no keyword appears.
 
 At least one of `any`, `all`, `regex` is required. The searched text is the rule's `fields`
@@ -58,7 +59,8 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import Field, field_validator
 
 from ioc.events.schemas import SCHEMAS
-from ioc.rules.expr import Expression
+from ioc.rules.exceptions import shorten
+from ioc.rules.expr import Expression, Regex, RegexError, compile_regex
 from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Runtime, State
 from ioc.text import fold as fold_text
 from ioc.text import normalize as normalize_text
@@ -112,7 +114,7 @@ class MatchRule(InstantRule):
             raise KindProblem("resolve_after", f"'{format_duration(spec.resolve_after)}' must be more than 0 "
                                                "(e.g. 5m, 1h)")
         if spec.value is not None:
-            raise KindProblem("value", f"{spec.value!r} is not allowed: a match's value is the list of matched "
+            raise KindProblem("value", f"{shorten(spec.value)} is not allowed: a match's value is the list of matched "
                                        "keywords and patterns (use {matched} in templates)")
         if spec.any_ is None and spec.all_ is None and spec.regex is None:
             raise KindProblem("any", "a match rule needs at least one of 'any', 'all' or 'regex'")
@@ -152,11 +154,11 @@ class MatchRule(InstantRule):
         for word in words:
             text = self._prepare(word)
             if not text:
-                raise KindProblem(field, f"keyword {word!r} is empty once normalised (give a word or phrase)")
+                raise KindProblem(field, f"keyword {shorten(word)} is empty once normalised (give a word or phrase)")
             prepared.setdefault(text, word)
         return prepared
 
-    def _patterns(self, regex: str | list[str] | None) -> list[tuple[re.Pattern[str], str]]:
+    def _patterns(self, regex: str | list[str] | None) -> list[tuple[Regex, str]]:
         if regex is None:
             return []
         patterns = [regex] if isinstance(regex, str) else regex
@@ -170,11 +172,12 @@ class MatchRule(InstantRule):
             # moving marks could change a character class.
             source = unicodedata.normalize("NFC", text)
             try:
-                pattern = re.compile(source, re.IGNORECASE)
-            except re.error as exc:
-                raise KindProblem("regex", f"invalid pattern {text!r}: {exc}") from None
-            if pattern.search("") is not None:
-                raise KindProblem("regex", f"pattern {text!r} matches empty text, so every event would match "
+                # Linear time whatever the pattern: '(a+)+$' over a long title cannot stall a worker.
+                pattern = compile_regex(source, ignore_case=True, unicode_words=not self.spec.fold)
+            except RegexError as exc:
+                raise KindProblem("regex", f"invalid pattern {shorten(text)}: {exc}") from None
+            if pattern.search(""):
+                raise KindProblem("regex", f"pattern {shorten(text)} matches empty text, so every event would match "
                                            "(allowed: a pattern that needs at least one character)")
             lost = sorted({ch for ch in source if not ch.isascii() and prepare(ch) != ch.lower()})
             if lost:
@@ -182,14 +185,14 @@ class MatchRule(InstantRule):
                 form = "folded text (fold: true)" if self.spec.fold else "normalised text"
                 other = "; or set fold: false" if self.spec.fold else ""
                 raise KindProblem(
-                    "regex", f"pattern {text!r} has {', '.join(repr(ch) for ch in lost)}, which {form} never "
-                             f"contains (write {hint!r}{other})",
+                    "regex", f"pattern {shorten(text)} has {', '.join(repr(ch) for ch in lost[:10])}, which {form} "
+                             f"never contains (write {shorten(hint)}{other})",
                 )
             lowered = " ".join(source.lower().split())
             if not self.spec.fold and normalize_text(source) != lowered:
                 # Only tone placement is left to differ: "hòa" in a pattern never meets "hoà".
                 raise KindProblem(
-                    "regex", f"pattern {text!r} puts a tone mark where normalised text never has it (write it "
+                    "regex", f"pattern {shorten(text)} puts a tone mark where normalised text never has it (write it "
                              "on the second vowel of oa, oe, uy, as in 'hoà', 'khoẻ', 'thuỷ'; or use fold: true)",
                 )
             compiled.append((pattern, text))
@@ -255,7 +258,7 @@ class MatchRule(InstantRule):
             if name not in found:
                 found.append(name)
         if self._regexes:
-            matched = [source for pattern, source in self._regexes if pattern.search(text) is not None]
+            matched = [source for pattern, source in self._regexes if pattern.search(text)]
             if not matched:
                 return None
             found.extend(m for m in matched if m not in found)
