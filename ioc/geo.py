@@ -38,6 +38,9 @@ from ioc.exceptions import IocError
 __all__ = ["Zone", "ZoneError", "ZoneSet", "load_zones", "parse_zones"]
 
 GEOMETRY_TYPES = ("Polygon", "MultiPolygon")
+# Zone files may hold detailed coastlines: larger than a rule file, but bounded, and checked
+# before the file is read.
+MAX_FILE_BYTES = 16 * 1_048_576
 _MAX_LISTED = 5
 
 
@@ -116,30 +119,39 @@ class ZoneSet:
         return [self.zones[i] for i in self.containing(lon, lat)]
 
 
-def load_zones(path: str | Path) -> ZoneSet:
+def load_zones(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> ZoneSet:
     """The zones of a GeoJSON file; raises ZoneError saying what is wrong with it.
 
-    Cached per (resolved path, modification time, size): a file edited for a rule reload is
-    read again, an unchanged one is shared.
+    A file larger than `max_bytes` is refused before it is read. Cached per (resolved path,
+    modification time, size): a file edited for a rule reload is read again, an unchanged one
+    is shared.
     """
     resolved = Path(path).resolve()
     try:
         stat = resolved.stat()
     except OSError as exc:
         raise ZoneError(f"cannot be read: {exc.strerror or exc}") from None
-    return _load_cached(str(resolved), stat.st_mtime_ns, stat.st_size)
+    if stat.st_size > max_bytes:
+        raise ZoneError(f"the file is {stat.st_size:,} bytes, more than the limit of {max_bytes:,} bytes")
+    return _load_cached(str(resolved), stat.st_mtime_ns, stat.st_size, max_bytes)
 
 
 @functools.lru_cache(maxsize=32)
-def _load_cached(path: str, mtime_ns: int, size: int) -> ZoneSet:
+def _load_cached(path: str, mtime_ns: int, size: int, max_bytes: int) -> ZoneSet:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as handle:
+            raw = handle.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            raise ZoneError(f"the file is more than the limit of {max_bytes:,} bytes")
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ZoneError(f"cannot be read: {exc}") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ZoneError(f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise ZoneError("is not valid GeoJSON: nested too deeply") from None
     return parse_zones(document, path)
 
 

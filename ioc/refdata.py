@@ -19,6 +19,9 @@ import yaml
 
 from ioc.events.schemas import STREAMS
 from ioc.exceptions import IocError
+from ioc.rules.yamlload import MAX_NODES, YamlProblems, load_yaml
+
+MAX_FILE_BYTES = 1_048_576  # the default of limits.rule_file_bytes
 
 __all__ = ["RefTable", "Reference", "ReferenceError", "load_reference", "EMPTY_ROW"]
 
@@ -56,20 +59,40 @@ class Reference:
         return table.fields - {table.key} if table else frozenset()
 
 
-def load_reference(directory: str | Path) -> Reference:
-    """Load every `<stream>.yaml` in `directory` (a missing directory means no reference data)."""
+def load_reference(
+    directory: str | Path, *, max_bytes: int = MAX_FILE_BYTES, max_nodes: int = MAX_NODES,
+) -> Reference:
+    """Load every `<stream>.yaml` in `directory` (a missing directory means no reference data).
+
+    Bounded like rule files: a file over `max_bytes` (limits.rule_file_bytes) is refused before
+    it is read, and one over `max_nodes` YAML values (aliases expanded, limits.yaml_nodes) while
+    it is parsed."""
     base = Path(directory)
     tables: dict[str, RefTable] = {}
     for stream in STREAMS:
         path = base / f"{stream}.yaml"
         if path.exists():
-            tables[stream] = _load_table(stream, path)
+            tables[stream] = _load_table(stream, path, max_bytes, max_nodes)
     return Reference(tables)
 
 
-def _load_table(stream: str, path: Path) -> RefTable:
+def _load_table(stream: str, path: Path, max_bytes: int, max_nodes: int) -> RefTable:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ReferenceError(f"{path}: the file is {size:,} bytes, more than the limit of {max_bytes:,} bytes "
+                                 "(limits.rule_file_bytes)")
+        with path.open("rb") as handle:
+            raw = handle.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            raise ReferenceError(f"{path}: the file is more than the limit of {max_bytes:,} bytes "
+                                 "(limits.rule_file_bytes)")
+        data, _ = load_yaml(raw.decode("utf-8"), str(path), max_nodes=max_nodes)
+        data = data or {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReferenceError(f"{path}: cannot be read: {exc}") from None
+    except YamlProblems as exc:
+        raise ReferenceError("\n".join(str(problem) for problem in exc.problems)) from None
     except yaml.YAMLError as exc:
         raise ReferenceError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):

@@ -11,6 +11,7 @@ from rich.table import Table
 from ioc.analysis.backtest import BacktestResult, read_events, run_backtest
 from ioc.analysis.scoring import Score, TruthError, read_truth, score_alerts
 from ioc.cli.common import SEVERITY_STYLES, console, err_console, fail
+from ioc.cli.rules import configured_limits
 from ioc.config import REPO_ROOT, ConfigError, load_settings
 from ioc.refdata import load_reference
 from ioc.rules.exceptions import RuleError
@@ -42,7 +43,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     try:
-        ruleset = load_rules(args.rules or [REPO_ROOT / "rules"], load_reference(args.reference))
+        limits = configured_limits()
+        reference = load_reference(args.reference, max_bytes=limits.rule_file_bytes, max_nodes=limits.yaml_nodes)
+        ruleset = load_rules(args.rules or [REPO_ROOT / "rules"], reference, limits=limits)
     except RuleError as exc:
         for problem in exc.problems:
             err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ioc.analysis.rulestest import RuleTestError, run_test_file, test_files
 from ioc.cli.common import console, err_console
-from ioc.config import REPO_ROOT
+from ioc.config import REPO_ROOT, ConfigError, LimitSettings, load_settings
 from ioc.refdata import load_reference
 from ioc.rules.exceptions import RuleError
 from ioc.rules.loader import load_rules
@@ -30,10 +30,20 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     test.set_defaults(run=run_test)
 
 
-def run_check(args: argparse.Namespace) -> int:
-    reference = load_reference(args.reference)
+def configured_limits() -> LimitSettings:
+    """The `limits` of the configuration (config/ioc.yaml, $IOC_CONFIG), so that a check sees
+    what a worker will; the defaults when there is no valid configuration."""
     try:
-        ruleset = load_rules(args.paths, reference)
+        return load_settings().limits
+    except ConfigError:
+        return LimitSettings()
+
+
+def run_check(args: argparse.Namespace) -> int:
+    limits = configured_limits()
+    try:
+        reference = load_reference(args.reference, max_bytes=limits.rule_file_bytes, max_nodes=limits.yaml_nodes)
+        ruleset = load_rules(args.paths, reference, limits=limits)
     except RuleError as exc:
         for problem in exc.problems:
             err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)

@@ -21,6 +21,7 @@ handed back with its key, in `last_exports`, for the runtime to re-key.
 from __future__ import annotations
 
 import heapq
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,11 +29,19 @@ from typing import Any
 
 from ioc.alerts import Alert, fingerprint, make_alert_id
 from ioc.engine.episodes import EpisodeRuntime, Lane
+from ioc.engine.limits import KeyLimits
+from ioc.engine.meaning import meaning, presentation
 from ioc.refdata import EMPTY_ROW
-from ioc.rules.kinds.base import Key, State
+from ioc.rules.kinds.base import Key, RuleKind, State
 from ioc.rules.loader import CompiledRule, RuleSet
 
-__all__ = ["Engine", "EngineStats", "Export", "Lane"]
+__all__ = ["Engine", "EngineStats", "Export", "KeyLimits", "Lane"]
+
+# The rule id of the engine's own sweep timers (no rule id is empty); they sort before the rules'
+# timers of the same deadline.
+SWEEP = ""
+# How soon (event time) a full rule is swept again to make room, when the engine has no sweep period.
+RETRY_FULL_S = 60.0
 
 Test = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
 
@@ -51,7 +60,7 @@ class Export:
 class EngineStats:
     """Counts of the last `process` call, for metrics (kept out of the per-event loop)."""
 
-    __slots__ = ("events", "late", "evaluations", "errors")
+    __slots__ = ("events", "late", "evaluations", "errors", "refused", "full")
 
     def __init__(self) -> None:
         self.events = 0
@@ -60,6 +69,11 @@ class EngineStats:
         # (rule id, where, error): a rule that raised on one event is skipped for that event
         # only, so one bad rule or odd event never stops the worker. Kept to the first few.
         self.errors: list[tuple[str, str, str]] = []
+        # Per rule id, events of new keys not tracked because the rule holds its key limit; and
+        # (rule id, limit) of the rules that became full in this call (once per episode of being
+        # full, for a log line).
+        self.refused: dict[str, int] = {}
+        self.full: list[tuple[str, int]] = []
 
     def error(self, rule_id: str, where: str, exc: Exception) -> None:
         if len(self.errors) < 100:
@@ -78,8 +92,10 @@ class Engine:
         evidence_limit: int = 5,
         exports: Mapping[str, Sequence[Export]] | None = None,
         owner: Callable[[Key], bool] | None = None,
+        limits: KeyLimits | None = None,
     ) -> None:
         self.ruleset = ruleset
+        self.limits = limits if limits is not None else KeyLimits()
         self.lateness = lateness_s
         self.clock = clock
         self.states: dict[str, dict[Key, State]] = {rule.id: {} for rule in ruleset.rules}
@@ -96,6 +112,26 @@ class Engine:
         self.last_exports: list[tuple[Export, Key, dict[str, Any]]] = []
         # Which keys this engine's shard owns (the reference keys an absence rule watches).
         self._owner = owner
+        # State bounds (ioc.engine.limits): per rule, its key limit and idle TTL (rules with one);
+        # rules whose kind chooses which new keys it tracks.
+        self._max_keys: dict[str, int] = {}
+        self._ttls: dict[str, float] = {}
+        self._watchers: frozenset[str] = frozenset()
+        self._configure()
+        # Full rules: the event-time watermark before which a full rule is not swept again to make
+        # room (saved with the state: refusals must not depend on a restart), and the rules
+        # refusing keys now (for one log line per episode of being full).
+        self._full_retry: dict[str, float] = {}
+        self._full: set[str] = set()
+        self._sweeps: dict[Lane, float] = {}   # the pending sweep timer of each lane
+        self._swept = 0                        # keys the engine's own sweeps forgot (see `sweep`)
+
+    def _configure(self) -> None:
+        limits = self.limits
+        rules = self.ruleset.rules
+        self._max_keys = {rule.id: limits.max_keys(rule) for rule in rules}
+        self._ttls = {rule.id: ttl for rule in rules if (ttl := limits.key_ttl(rule)) > 0}
+        self._watchers = frozenset(rule.id for rule in rules if type(rule.kind).watches is not RuleKind.watches)
 
     def owns(self, key: Key) -> bool:
         """Whether `key` (of a topic-keyed rule) belongs to this engine's shard."""
@@ -120,6 +156,9 @@ class Engine:
         watermark = self.watermarks.get(where_key, float("-inf"))
         lateness = self.lateness
         states = self.states
+        max_keys = self._max_keys
+        ttls = self._ttls
+        watchers = self._watchers
         heap = self.timers.get(where_key)
         rt.stream = stream
         for event in events:
@@ -132,8 +171,8 @@ class Engine:
                 first = watermark == float("-inf")
                 watermark = ts - lateness
                 self.watermarks[where_key] = watermark
-                if first and self.ruleset.starters(stream):
-                    self._run_starts(stream, where_key, watermark)
+                if first:
+                    self._first_watermark(stream, where_key, watermark)
                     heap = self.timers.get(where_key)
                 if heap and heap[0][0] < watermark:
                     # Timers fire when the watermark passes them (strictly), before the event
@@ -159,11 +198,17 @@ class Engine:
                 key = tuple([event.get(name) for name in key_fields])
                 if None in key:
                     continue
-                stats.evaluations += 1
                 rule_states = states[rule.id]
                 state = rule_states.get(key)
                 if state is None:
+                    if watchers and rule.id in watchers and not rule.kind.watches(key):
+                        continue
+                    if len(rule_states) >= max_keys[rule.id]:
+                        if not self._make_room(rule, watermark, stats):
+                            continue
+                        rule_states = states[rule.id]
                     state = rule_states[key] = {}
+                stats.evaluations += 1
                 rt.rule = rule
                 rt.partition = where_key
                 rt.now = ts
@@ -175,6 +220,8 @@ class Engine:
                     # Nothing to remember for this key (e.g. a match rule that did not match):
                     # keep high-cardinality keys such as src_ip from growing the state.
                     del rule_states[key]
+                elif ttls and rule.id in ttls and ts > state.get("_seen", float("-inf")):
+                    state["_seen"] = ts  # the key's last event, for its idle TTL
             heap = self.timers.get(where_key)
             if heap and heap[0][0] < watermark:
                 # A kind may schedule a deadline already passed (e.g. a realert retry).
@@ -195,13 +242,20 @@ class Engine:
         if watermark <= previous:
             return out
         self.watermarks[where_key] = watermark
-        if previous == float("-inf") and self.ruleset.starters(stream):
-            self._run_starts(stream, where_key, watermark)
+        if previous == float("-inf"):
+            self._first_watermark(stream, where_key, watermark)
         heap = self.timers.get(where_key)
         if heap and heap[0][0] < watermark:
             self.rt.event = None
             self._fire_timers(heap, watermark, where_key)
         return out
+
+    def _first_watermark(self, stream: str, lane: Lane, watermark: float) -> None:
+        if self.ruleset.starters(stream):
+            self._run_starts(stream, lane, watermark)
+        every = self.limits.sweep_every_s
+        if every is not None and lane not in self._sweeps:
+            self._schedule_sweep(lane, (math.floor(watermark / every) + 1) * every)
 
     def _run_starts(
         self, stream: str, lane: Lane, watermark: float, rules: Iterable[CompiledRule] | None = None
@@ -223,6 +277,19 @@ class Engine:
         self._timer_set.add(marker)
         self._seq += 1
         heapq.heappush(self.timers.setdefault(partition, []), (deadline, self._seq, rule_id, key))
+        if rule_id in self._ttls:
+            # A key with a timer still to fire is not idle, whatever its last event (see `_idle`).
+            state = self.states[rule_id].get(key)
+            if state is not None and deadline > state.get("_due", float("-inf")):
+                state["_due"] = deadline
+
+    def _schedule_sweep(self, lane: Lane, at: float) -> None:
+        marker = (lane, at, SWEEP, ())
+        if marker in self._timer_set:
+            return
+        self._timer_set.add(marker)
+        self._sweeps[lane] = at
+        heapq.heappush(self.timers.setdefault(lane, []), (at, -1, SWEEP, ()))
 
     def _fire_timers(
         self, heap: list[tuple[float, int, str, Key]], watermark: float, partition: Lane,
@@ -233,6 +300,9 @@ class Engine:
         while heap and heap[0][0] < watermark:
             deadline, _, rule_id, key = heapq.heappop(heap)
             self._timer_set.discard((partition, deadline, rule_id, key))
+            if rule_id == SWEEP:
+                self._sweep_due(heap, deadline, watermark, partition)
+                continue
             rule = self.ruleset.by_id.get(rule_id)
             state = self.states.get(rule_id, {}).get(key)
             if rule is None or state is None:
@@ -247,31 +317,90 @@ class Engine:
     # -- rules and state ----------------------------------------------------------------------
 
     def sweep(self) -> int:
-        """Drop the state of every key with nothing left to remember (see `RuleKind.expired`);
-        returns how many. Results do not change: only state no later event or timer can read
-        goes, judged against the lowest watermark of the engine's lanes (exact when each key
-        lives in one lane, as in a shard; a lane that has no watermark yet is not counted)."""
+        """Drop the state of every key with nothing left to remember (see `RuleKind.expired`, and
+        the idle TTL of ioc.engine.limits); returns how many. Results do not change: only state no
+        later event or timer can read goes (and idle keys, by the TTL's own terms), judged against
+        the lowest watermark of the engine's lanes (exact when each key lives in one lane, as in a
+        shard; a lane that has no watermark yet is not counted).
+
+        An engine with a sweep period (`limits.sweep_every_s`, as in every shard) sweeps itself at
+        event-time moments; then this drops nothing and returns how many keys those sweeps forgot
+        since the last call: a sweep at a wall-clock moment would make which new keys a full rule
+        refuses depend on it (live would differ from the backtest)."""
+        if self.limits.sweep_every_s is not None:
+            dropped, self._swept = self._swept, 0
+            return dropped
         if not self.watermarks:
             return 0
-        watermark = min(self.watermarks.values())
-        dropped = 0
-        for rule in self.ruleset.rules:
-            states = self.states.get(rule.id)
-            if not states:
-                continue
-            kind = rule.kind
-            realert = rule.spec.realert
-            gone = [key for key, state in states.items()
-                    if _episode_over(state, realert, watermark) and kind.expired(state, watermark)]
-            for key in gone:
-                del states[key]
-            if len(gone) > len(states):
-                # CPython never shrinks a dict's table: copy it, so that the memory comes back.
-                self.states[rule.id] = dict(states)
-            dropped += len(gone)
+        return self._sweep_all(min(self.watermarks.values()))
+
+    def _sweep_all(self, at: float) -> int:
+        dropped = sum(self._forget(rule, at) for rule in self.ruleset.rules)
         if dropped:
             self._timer_set = set(self._timer_set)
         return dropped
+
+    def _forget(self, rule: CompiledRule, at: float) -> int:
+        """Drop the keys of `rule` with nothing left to remember at watermark `at`, and its idle
+        keys (TTL); a rule that was refusing keys and is no longer full is full no more."""
+        states = self.states.get(rule.id)
+        if not states:
+            return 0
+        kind = rule.kind
+        realert = rule.spec.realert
+        ttl = self._ttls.get(rule.id, 0.0)
+        gone = [key for key, state in states.items()
+                if _episode_over(state, realert, at) and (kind.expired(state, at) or (ttl and _idle(state, ttl, at)))]
+        for key in gone:
+            del states[key]
+        if len(gone) > len(states):
+            # CPython never shrinks a dict's table: copy it, so that the memory comes back.
+            self.states[rule.id] = dict(states)
+        if rule.id in self._full and len(states) < self._max_keys.get(rule.id, 0):
+            self._full.discard(rule.id)
+        return len(gone)
+
+    def _sweep_due(self, heap: list[tuple[float, int, str, Key]], deadline: float, watermark: float,
+                   lane: Lane) -> None:
+        """The engine's sweep timer of `lane` is due: sweep, and schedule the next one.
+
+        Sweeps are at multiples of the sweep period, each after the timers due before it. When the
+        watermark jumps several periods with no timer between (an idle partition, the end of a
+        backtest), one sweep at the last of them does what a sweep at each would (nothing changes
+        the state between them, and what is forgettable at one moment still is later), so a
+        watermark that moves in one step forgets what one that moves in many would."""
+        every = self.limits.sweep_every_s
+        if every is None:
+            self._sweeps.pop(lane, None)
+            return
+        upto = heap[0][0] if heap else watermark
+        at = deadline
+        last = math.floor(min(upto, watermark) / every) * every
+        while last >= watermark or last > upto:
+            last -= every  # float rounding: the sweep must be before the watermark and the next timer
+        at = max(at, last)
+        marks = self.watermarks.values()
+        self._swept += self._sweep_all(min(at, *marks) if marks else at)
+        self._schedule_sweep(lane, (math.floor(at / every) + 1) * every)
+
+    def _make_room(self, rule: CompiledRule, watermark: float, stats: EngineStats) -> bool:
+        """A new key for `rule`, which holds its key limit: forget what it can (at most once per
+        sweep period of event time while it stays full), and say whether the key fits now;
+        otherwise count it refused."""
+        rule_id = rule.id
+        limit = self._max_keys[rule_id]
+        retry = self._full_retry.get(rule_id)
+        if retry is None or watermark >= retry:
+            self._full_retry[rule_id] = watermark + (self.limits.sweep_every_s or RETRY_FULL_S)
+            if self._forget(rule, min(self.watermarks.values())):
+                self._timer_set = set(self._timer_set)
+            if len(self.states[rule_id]) < limit:
+                return True
+        stats.refused[rule_id] = stats.refused.get(rule_id, 0) + 1
+        if rule_id not in self._full:
+            self._full.add(rule_id)
+            stats.full.append((rule_id, limit))
+        return False
 
     def fingerprint_of(self, rule: CompiledRule, key: Key, state: State) -> str:
         fp = state.get("_fp")
@@ -289,26 +418,26 @@ class Engine:
         return result
 
     def swap_rules(self, ruleset: RuleSet) -> tuple[list[Alert], list[str]]:
-        """Replace the rule set at once, keeping the state of every rule whose spec is unchanged.
+        """Replace the rule set at once, keeping the state of every rule whose meaning is unchanged.
 
-        A rule whose stream's reference data changed counts as changed (its expected keys,
-        thresholds and joins may differ). Alerts firing under a rule that was removed or changed
-        are resolved (ends_at = the latest watermark of its stream): the new rule starts from a
-        clean state. Returns those resolved alerts and the ids of the rules that were added,
-        changed or removed.
+        Meaning (ioc.engine.meaning) is the rule without its presentation: same kind, key,
+        condition, windows, `realert` and reference rows. A rule that changed only its summary,
+        severity, labels or SLA keeps its state and the ids of its firing alerts; the texts of its
+        firing alerts are rendered again with the new templates, and its next record (a resolve,
+        an escalation) shows the new presentation. Alerts firing under a rule that was removed or
+        whose meaning changed are resolved (ends_at = the latest watermark of its stream): the new
+        rule starts from a clean state. Returns those resolved alerts and the ids of the rules that
+        were added, changed in meaning or removed.
         """
         old = self.ruleset
         kept: dict[str, dict[Key, State]] = {}
         changed: list[str] = []
         for rule in ruleset.rules:
             previous = old.by_id.get(rule.id)
-            same_reference = all(
-                _rows(old.reference.table(stream)) == _rows(ruleset.reference.table(stream))
-                for stream in rule.streams
-            )
-            if (previous is not None and previous.spec == rule.spec and type(previous.kind) is type(rule.kind)
-                    and same_reference):
+            if previous is not None and meaning(previous) == meaning(rule):
                 kept[rule.id] = self.states.get(rule.id, {})
+                if presentation(previous) != presentation(rule):
+                    self._render_again(rule, kept[rule.id])
             else:
                 kept[rule.id] = {}
                 changed.append(rule.id)
@@ -328,8 +457,11 @@ class Engine:
                 if state.get("firing"):
                     self.rt.resolve(key, state, ends_at=max(ends_at, state.get("_starts_at", ends_at)))
         self.globals = {rid: g for rid, g in self.globals.items() if rid in kept and rid not in changed}
+        self._full_retry = {rid: at for rid, at in self._full_retry.items() if rid in kept and rid not in changed}
+        self._full &= set(kept) - set(changed)
         self.ruleset = ruleset
         self.states = kept
+        self._configure()
         # New or changed rules with an on_start hook start on every partition already running.
         for lane, watermark in sorted(self.watermarks.items()):
             starters = [r for r in ruleset.starters(lane[0]) if r.id in changed]
@@ -337,24 +469,37 @@ class Engine:
                 self._run_starts(lane[0], lane, watermark, starters)
         return out, sorted(changed)
 
+    def _render_again(self, rule: CompiledRule, states: Mapping[Key, State]) -> None:
+        """The summary and description of `rule`'s firing alerts, with its (new) templates."""
+        for state in states.values():
+            if state.get("firing"):
+                self.rt.render_again(rule, state)
+
     def snapshot(self) -> dict[str, Any]:
         """All state as plain data (lists and dicts) that `restore` takes back."""
         return {
-            # A rule whose definition changed since starts afresh after a restore.
-            "versions": {rule.id: rule.version for rule in self.ruleset.rules},
+            # A rule whose meaning changed since starts afresh after a restore; one whose
+            # presentation changed keeps its state, its firing alerts' texts rendered again.
+            "meanings": {rule.id: meaning(rule) for rule in self.ruleset.rules},
+            "presentations": {rule.id: presentation(rule) for rule in self.ruleset.rules},
             "watermarks": [[s, p, w] for (s, p), w in self.watermarks.items()],
             "globals": self.globals,
             "states": {rid: [[list(k), v] for k, v in st.items()] for rid, st in self.states.items()},
             # Sorted, so that timers with equal deadlines fire in the same order after restore.
             "timers": [[s, p, d, rid, list(k)] for (s, p), h in self.timers.items() for d, _, rid, k in sorted(h)],
+            "full_retry": self._full_retry,
         }
 
     def restore(self, data: Mapping[str, Any]) -> None:
-        """Take back a `snapshot()`; state of rules that are gone or changed since is left out."""
+        """Take back a `snapshot()`; state of rules that are gone or changed in meaning since is
+        left out (a snapshot of before meanings were saved: compared by `CompiledRule.version`)."""
+        meanings = data.get("meanings")
         versions = data.get("versions")
-        same = {
-            rule.id for rule in self.ruleset.rules if versions is None or versions.get(rule.id) == rule.version
-        }
+        if meanings is not None:
+            same = {rule.id for rule in self.ruleset.rules if meanings.get(rule.id) == meaning(rule)}
+        else:
+            same = {rule.id for rule in self.ruleset.rules
+                    if versions is None or versions.get(rule.id) == rule.version}
         self.watermarks = {(s, p): w for s, p, w in data["watermarks"]}
         self.globals = {rid: dict(g) for rid, g in data.get("globals", {}).items() if rid in same}
         for rule_id in self.states:
@@ -362,11 +507,26 @@ class Engine:
         for rule_id, entries in data["states"].items():
             if rule_id in same:
                 self.states[rule_id] = {tuple(k): dict(v) for k, v in entries}
+        presentations = data.get("presentations") or {}
+        for rule in self.ruleset.rules:
+            if rule.id in same and presentations.get(rule.id, presentation(rule)) != presentation(rule):
+                self._render_again(rule, self.states[rule.id])
+        self._full_retry = {rid: at for rid, at in (data.get("full_retry") or {}).items() if rid in same}
+        self._full.clear()
         self.timers.clear()
         self._timer_set.clear()
+        self._sweeps.clear()
+        every = self.limits.sweep_every_s
         for s, p, deadline, rule_id, key in data["timers"]:
-            if rule_id in same:
+            if rule_id == SWEEP:
+                if every is not None:
+                    self._schedule_sweep((s, p), deadline)
+            elif rule_id in same:
                 self.schedule((s, p), deadline, rule_id, tuple(key))
+        if every is not None:
+            for lane, watermark in self.watermarks.items():
+                if lane not in self._sweeps:  # a snapshot of an engine that did not sweep itself
+                    self._schedule_sweep(lane, (math.floor(watermark / every) + 1) * every)
 
     def make_alert_id(self, fp: str, starts_at: float) -> str:
         return make_alert_id(fp, starts_at)
@@ -384,5 +544,7 @@ def _episode_over(state: State, realert: float, watermark: float) -> bool:
     return resolved is None or resolved + realert <= watermark
 
 
-def _rows(table: Any) -> Any:
-    return table.rows if table is not None else None
+def _idle(state: State, ttl: float, at: float) -> bool:
+    """A key idle past its TTL at watermark `at`: its last event `ttl` old or older, and no timer
+    of it still to fire (a timer at `at` fires after a sweep at `at`)."""
+    return bool(state.get("_seen", float("-inf")) + ttl <= at and state.get("_due", float("-inf")) < at)

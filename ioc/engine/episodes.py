@@ -86,8 +86,21 @@ class EpisodeRuntime:
             _value=value,
             _summary=rule.summary.render(values),
             _description=rule.description.render(values),
+            # Kept while firing, so that a reload that changes only the texts can render them again.
+            _values=values,
         )
         self.out.append(self.alert_of(rule, key, state, "firing", None))
+
+    def render_again(self, rule: CompiledRule, state: State) -> None:
+        """A firing alert's texts with `rule`'s templates (after a reload that changed only them):
+        from the values kept when it fired; a name the old templates did not use shows as '?'."""
+        values = state.get("_values")
+        if values is None:
+            return  # fired before values were kept: its texts stay as they were
+        values = dict(values)
+        values.update({"rule_id": rule.id, "severity": rule.spec.severity, "stream": rule.spec.stream})
+        state["_summary"] = rule.summary.render(values)
+        state["_description"] = rule.description.render(values)
 
     def resolve(self, key: Key, state: State, *, ends_at: float) -> None:
         rule = self.rule
@@ -98,7 +111,8 @@ class EpisodeRuntime:
         state["firing"] = False
         state["_resolved_at"] = ends_at
         state["_last_starts_at"] = state["_starts_at"]
-        for name in ("_starts_at", "_value", "_summary", "_description", "_evidence", "_last_match", "false_since"):
+        for name in ("_starts_at", "_value", "_summary", "_description", "_values", "_evidence", "_last_match",
+                     "false_since"):
             state.pop(name, None)
         self.out.append(alert)
 

@@ -63,6 +63,12 @@ class RuleSpec(BaseModel):
     value: str | None = None
     sla: SlaSpec | None = None
     realert: Duration = 0.0
+    # State bounds (docs/rules.md): at most `max_keys` keys per shard (default limits.keys_per_rule;
+    # new keys beyond are not tracked), and a key idle `key_ttl` in event time is forgotten
+    # (default limits.key_idle_s; 0: off). Neither changes what the rule means: a reload that
+    # changes only these keeps the rule's state.
+    max_keys: int | None = Field(default=None, ge=1)
+    key_ttl: Duration | None = None
 
     @field_validator("key")
     @classmethod

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ioc.alerts import Alert
+from ioc.engine import EngineStats, KeyLimits
 from ioc.events import InvalidEvent
 from ioc.rules.loader import RuleSet
 from ioc.runtime.frames import NO_WATERMARK, Frame, decode_frame, encode_frame
@@ -51,6 +52,12 @@ class HostSettings:
     marker_interval_s: float = 0.1   # how often a raw shard tells every key space its watermark
     keys_per_rule: int = 100_000     # keys one rule may hold per shard (limits.keys_per_rule)
     key_idle_s: float = 0.0          # drop keys idle this long; 0: the rules' windows decide
+    sweep_every_s: float = 60.0      # each shard forgets what it can at every such step of event time
+
+    @property
+    def limits(self) -> KeyLimits:
+        """The state bounds of every shard's engine (the backtest uses the same: ioc.runtime.replay)."""
+        return KeyLimits(self.keys_per_rule, self.key_idle_s, self.sweep_every_s)
 
 
 @dataclass
@@ -105,10 +112,10 @@ class ShardHost:
         shard: Shard
         if topic.startswith("raw."):
             shard = RawShard(topic.removeprefix("raw."), partition, self.plan, self.partitions,
-                             lateness_s=self.settings.lateness_s, clock=self.clock)
+                             lateness_s=self.settings.lateness_s, clock=self.clock, limits=self.settings.limits)
         elif topic.startswith("rekey."):
             shard = RekeyShard(topic.removeprefix("rekey."), partition, self.plan, self.partitions, clock=self.clock,
-                               absent_delay_s=self.settings.idle_after_s)
+                               absent_delay_s=self.settings.idle_after_s, limits=self.settings.limits)
         else:
             raise ValueError(f"no shard for topic {topic!r}")
         if snapshot is not None:
@@ -138,7 +145,9 @@ class ShardHost:
         return sum(len(heap) for shard in self.shards.values() for heap in shard.engine.timers.values())
 
     def sweep(self) -> int:
-        """Forget every key with nothing left to remember, in every shard (see Engine.sweep)."""
+        """Keys the shards forgot since the last call. Each shard's engine forgets by itself, at
+        moments of event time (see Engine.sweep): a sweep at a wall-clock moment would make which
+        new keys a full rule refuses depend on when it ran."""
         return sum(shard.engine.sweep() for shard in self.shards.values())
 
     def offsets(self) -> dict[ShardKey, int]:
@@ -172,6 +181,7 @@ class ShardHost:
             self._mark(shard, arrival, out)
         alerts, exports = shard.process(events)
         self.pipeline.evaluated(shard.stream, shard.engine.last_stats, events, time.perf_counter() - started)
+        self._bounds(shard, shard.engine.last_stats)
         out.alerts.extend(alerts)
         for (space, target), batch in exports.items():
             out.frames.extend(self._frames(shard, space, target, batch))
@@ -191,11 +201,27 @@ class ShardHost:
         elapsed = time.perf_counter() - started
         for stream, stats, events in shard.drain_stats():
             self.pipeline.evaluated(stream, stats, events, elapsed, received=False)
+            self._bounds(shard, stats)
         if shard.late:
             # A repeat after a source's crash, or an event of a source that was idle and woke late.
             for stream, count in shard.late.items():
                 self.pipeline.late(stream, count)
             shard.late = {}
+
+    def _bounds(self, shard: Shard, stats: EngineStats) -> None:
+        """Keys refused by full rules: counted in `ioc_rule_keys_refused_total`, and one warning per
+        rule each time it becomes full in a shard (not one per event)."""
+        if not stats.refused:
+            return
+        for rule_id, limit in stats.full:
+            log.warning("rule %s holds its limit of %d keys in shard %s: events of new keys are not "
+                        "evaluated by it until some of its keys are forgotten (ioc_rule_keys_refused_total "
+                        "counts them; raise the rule's max_keys or limits.keys_per_rule, or set a key_ttl)",
+                        rule_id, limit, shard.id)
+        metrics = self.pipeline.metrics
+        if metrics is not None:
+            for rule_id, count in stats.refused.items():
+                metrics.rule_keys_refused.labels(rule_id=rule_id).inc(count)
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -221,6 +247,7 @@ class ShardHost:
                 out.alerts.extend(shard.release(now))
                 for stream, stats, events in shard.drain_stats():
                     self.pipeline.evaluated(stream, stats, events, 0.0, received=False)
+                    self._bounds(shard, stats)
                 continue
             arrival = self._arrivals[key]
             quiet = now - arrival.at

@@ -4,10 +4,18 @@ and the running rules keep working.
 
 >>> reloader = RuleReloader(load, host.apply_rules, metrics, watch)     # doctest: +SKIP
 >>> outcome = reloader.poll()          # None when nothing changed on disk
+>>> outcome = await reloader.poll_async()   # the same, loading in a thread, within load_s
+
+The live worker uses the `_async` forms: the rules are read and compiled in a worker thread,
+so the event loop (every stream, `/metrics`, heartbeats) keeps running meanwhile, and a load
+that takes longer than `load_s` (limits.rule_load_s) is rejected like a broken one. A thread
+cannot be killed: bounded parsing (file size, YAML nodes, collection sizes) is what makes a
+load end; the time limit is the backstop, and no new load starts while a late one still runs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -41,13 +49,16 @@ class RuleReloader:
         metrics: IocMetrics | None,
         watch: Callable[[], Iterable[Path]],
         running: int = 0,
+        load_s: float = 10.0,
     ) -> None:
         self.load = load
         self.apply = apply
         self.running = running
         self.metrics = metrics
         self.watch = watch
+        self.load_s = load_s
         self._stamp = self._fingerprint()
+        self._loading: asyncio.Future[RuleSet] | None = None  # a load in its thread (it may outlive a timeout)
 
     def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
         stamps = []
@@ -73,11 +84,50 @@ class RuleReloader:
         try:
             ruleset = self.load()
         except IocError as exc:
-            if self.metrics is not None:
-                self.metrics.rules_reload_errors.inc()
-            message = f"rule reload ({why}) rejected, the previous {self.running} rules keep running:\n{exc}"
-            log.error("%s", message)
-            return ReloadOutcome(False, message)
+            return self._rejected(why, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a rule file must never take the worker down
+            log.exception("loading the rules failed unexpectedly")
+            return self._rejected(why, f"loading failed: {type(exc).__name__}: {str(exc)[:500]}")
+        return self._swap(why, ruleset)
+
+    async def poll_async(self) -> ReloadOutcome | None:
+        """`poll`, loading in a worker thread within `load_s` seconds."""
+        stamp = self._fingerprint()
+        if stamp == self._stamp:
+            return None
+        self._stamp = stamp
+        return await self.reload_async("files changed")
+
+    async def reload_async(self, why: str = "requested") -> ReloadOutcome:
+        """`reload`, loading in a worker thread: the event loop keeps running meanwhile, and a
+        load taking more than `load_s` seconds is rejected (the running rules stay)."""
+        self._stamp = self._fingerprint()
+        if self._loading is not None and not self._loading.done():
+            return self._rejected(why, "the previous load of the rules has not finished yet (it passed the "
+                                       f"{self.load_s:g} s limit, limits.rule_load_s); try again later")
+        loading = asyncio.get_running_loop().run_in_executor(None, self.load)
+        self._loading = loading
+        try:
+            ruleset = await asyncio.wait_for(asyncio.shield(loading), self.load_s)
+        except TimeoutError:
+            loading.add_done_callback(_forget)
+            return self._rejected(why, f"loading the rules took more than {self.load_s:g} s "
+                                       "(limits.rule_load_s)")
+        except IocError as exc:
+            return self._rejected(why, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a rule file must never take the worker down
+            log.exception("loading the rules failed unexpectedly")
+            return self._rejected(why, f"loading failed: {type(exc).__name__}: {str(exc)[:500]}")
+        return self._swap(why, ruleset)
+
+    def _rejected(self, why: str, error: str) -> ReloadOutcome:
+        if self.metrics is not None:
+            self.metrics.rules_reload_errors.inc()
+        message = f"rule reload ({why}) rejected, the previous {self.running} rules keep running:\n{error}"
+        log.error("%s", message)
+        return ReloadOutcome(False, message)
+
+    def _swap(self, why: str, ruleset: RuleSet) -> ReloadOutcome:
         resolved, changed = self.apply(ruleset)
         self.running = len(ruleset)
         if self.metrics is not None:
@@ -87,3 +137,9 @@ class RuleReloader:
         )
         log.warning("%s", message)
         return ReloadOutcome(True, message, changed, resolved)
+
+
+def _forget(future: asyncio.Future[RuleSet]) -> None:
+    """A load that ended after its time limit: its result is dropped (an error is logged once)."""
+    if not future.cancelled() and future.exception() is not None:
+        log.info("a late rule load ended with an error: %s", future.exception())

@@ -18,11 +18,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ioc.alerts import Alert
+from ioc.engine import KeyLimits
 from ioc.events import STREAMS
 from ioc.runtime.frames import Frame, decode_frame, encode_frame
 from ioc.runtime.partitioner import KeyPartitioner
 from ioc.runtime.plan import TOPIC_KEY, Plan
-from ioc.runtime.shards import RawShard, RekeyShard
+from ioc.runtime.shards import SHARD_LIMITS, RawShard, RekeyShard
 
 __all__ = ["replay", "partition_counts"]
 
@@ -42,11 +43,14 @@ def replay(
     lateness_s: float = 0.0,
     until: float | None = None,
     event_time_clock: bool = True,
+    limits: KeyLimits = SHARD_LIMITS,
 ) -> list[Alert]:
     """Alerts of `events` ((stream, validated event) in arrival order), ordered by decision time.
 
     `until` moves every watermark on to that time at the end. With `event_time_clock`,
-    `detected_at` is the event time at which the engine decided (reproducible output)."""
+    `detected_at` is the event time at which the engine decided (reproducible output). `limits`:
+    the shards' state bounds, as the worker's (`HostSettings.limits`, from settings.limits): a full
+    rule refuses the same keys here as live."""
     counts = partition_counts(plan, partitions) if isinstance(partitions, int) else dict(partitions)
     by_partition: dict[tuple[str, int], list[dict[str, Any]]] = {}
     partitioners = {stream: KeyPartitioner(counts.get(f"raw.{stream}", 1)) for stream in STREAMS}
@@ -60,7 +64,7 @@ def replay(
     raw_shards = []
     for stream in STREAMS:
         for partition in range(counts.get(f"raw.{stream}", 1)):
-            shard = RawShard(stream, partition, plan, counts, lateness_s=lateness_s)
+            shard = RawShard(stream, partition, plan, counts, lateness_s=lateness_s, limits=limits)
             _event_time(shard, event_time_clock)
             raw_shards.append(shard)
             found, exports = shard.process(by_partition.get((stream, partition), []))
@@ -74,7 +78,7 @@ def replay(
                 alerts.append(shard.advance(until))
     for space in plan.spaces:
         for partition in range(counts.get(f"rekey.{space}", 1)):
-            rekeyed = RekeyShard(space, partition, plan, counts)
+            rekeyed = RekeyShard(space, partition, plan, counts, limits=limits)
             _event_time(rekeyed, event_time_clock)
             for frame in frames.get((space, partition), []):
                 rekeyed.add(frame)

@@ -16,6 +16,10 @@
 
 A shard's state is plain data: `snapshot()` gives it (with the input offset it covers), and
 `restore()` takes it back; nothing else of a shard lives anywhere.
+
+A shard's engine bounds its state (`limits`, ioc.engine.limits): keys per rule, idle TTL, and
+sweeps of its own at every `sweep_every_s` of event time, so that what it forgets and which keys
+a full rule refuses depend only on the shard's events, as in the backtest.
 """
 
 from __future__ import annotations
@@ -27,13 +31,16 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ioc.alerts import Alert
-from ioc.engine import Engine, EngineStats
+from ioc.engine import Engine, EngineStats, KeyLimits
 from ioc.rules.kinds.base import Key
 from ioc.runtime.frames import NO_WATERMARK, Frame
 from ioc.runtime.partitioner import KeyPartitioner
 from ioc.runtime.plan import Plan
 
-__all__ = ["RawShard", "RekeyShard", "Shard", "shard_id"]
+__all__ = ["RawShard", "RekeyShard", "Shard", "SHARD_LIMITS", "shard_id"]
+
+# A shard's engine sweeps itself every minute of event time (live and backtest alike).
+SHARD_LIMITS = KeyLimits(sweep_every_s=60.0)
 
 Exports = dict[tuple[str, int], list[dict[str, Any]]]
 
@@ -51,7 +58,7 @@ class RawShard:
 
     def __init__(
         self, stream: str, partition: int, plan: Plan, partitions: Mapping[str, int], *,
-        lateness_s: float = 0.0, clock: Callable[[], float] = time.time,
+        lateness_s: float = 0.0, clock: Callable[[], float] = time.time, limits: KeyLimits = SHARD_LIMITS,
     ) -> None:
         self.stream = stream
         self.partition = partition
@@ -62,7 +69,7 @@ class RawShard:
         self._raw_partitions = partitions.get(f"raw.{stream}", 1)
         self._owner = KeyPartitioner(self._raw_partitions)
         self.engine = Engine(plan.local[stream], lateness_s=lateness_s, clock=clock,
-                             exports={stream: plan.exports.get(stream, ())}, owner=self.owns)
+                             exports={stream: plan.exports.get(stream, ())}, owner=self.owns, limits=limits)
         self._targets = {export.target: KeyPartitioner(partitions.get(f"rekey.{export.target}", 1))
                          for export in plan.exports.get(stream, ())}
 
@@ -120,7 +127,7 @@ class RekeyShard:
 
     def __init__(
         self, space: str, partition: int, plan: Plan, partitions: Mapping[str, int], *,
-        clock: Callable[[], float] = time.time, absent_delay_s: float = 0.0,
+        clock: Callable[[], float] = time.time, absent_delay_s: float = 0.0, limits: KeyLimits = SHARD_LIMITS,
     ) -> None:
         self.space = space
         self.partition = partition
@@ -128,7 +135,7 @@ class RekeyShard:
         self.id = shard_id(f"rekey.{space}", partition)
         self.offset: int | None = None
         # Released events are in event-time order: nothing is late inside.
-        self.engine = Engine(plan.space_rules[space], clock=clock)
+        self.engine = Engine(plan.space_rules[space], clock=clock, limits=limits)
         # (stream, partition) -> [watermark, idle] of every source partition feeding this space.
         self.sources: dict[tuple[str, int], list[Any]] = {
             (stream, p): [NO_WATERMARK, False]

@@ -11,10 +11,15 @@ Per key, in event time:
 
 Which keys are watched (`expect`):
 
-* `seen` (default): keys that have sent at least one event;
-* `reference`: also every key listed in the stream's reference data (`config/reference/
-  <stream>.yaml`, joined on `source_id`, so `key` must be `[source_id]`). A listed key that
-  never sends counts from the stream's first watermark: it fires at that watermark + `timeout`.
+* `reference` (the default when the stream's reference data is joined on the rule's key):
+  only the keys listed in the stream's reference data (`config/reference/<stream>.yaml`,
+  joined on `source_id`, so `key` must be `[source_id]`). A listed key whose reference row
+  passes `where` counts from the stream's first watermark (it fires at that watermark +
+  `timeout` if it never sends); the others from their first event that passes `where`. Events
+  of keys that are not listed are ignored: an unknown sender never raises its own alert.
+* `seen` (the default for other streams and keys): keys that have sent at least one event
+  (bounded by the rule's key limit, `max_keys` / limits.keys_per_rule);
+* `reference+seen`: both, the listed keys from the start and any other key from its first event.
 
 Templates may use `last_seen` (RFC 3339), `silent_for` (e.g. `2h`: the silence when it was
 detected), `value`, key and reference fields, and event fields (taken from the key's latest
@@ -25,7 +30,7 @@ event).
 >>> #   stream: vessel
 >>> #   kind: absence
 >>> #   timeout: 2h
->>> #   expect: reference
+>>> #   expect: reference+seen
 >>> #   summary: "Tàu {source_id}: không có vị trí VMS từ {last_seen} ({silent_for})"
 
 State per key is a few numbers: `last` (last_seen), `due` (the deadline of the key's one live
@@ -34,15 +39,17 @@ timer; any other timer of the key is stale), `expected` (listed but never seen),
 only moves `last`; the live timer, when due, re-arms itself at `last + timeout` if the key
 was heard from meanwhile. So the per-event cost is a few dict stores, not a heap push.
 
-A key's state is never forgotten (`expired` is always false): every key is watched, and its
-state is what says it is (a key forgotten while silent would never be reported silent).
+A key's state is never forgotten (`expired` is always false, and `key_ttl` does not apply):
+every key is watched, and its state is what says it is (a key forgotten while silent would never
+be reported silent: its silence is the signal). What bounds an absence rule's state is which keys
+it watches: the reference list, or the key limit for seen keys.
 """
 
 from __future__ import annotations
 
 import string
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from ioc.refdata import EMPTY_ROW
 from ioc.rules.kinds.base import BuildContext, Key, KindProblem, RuleKind, Runtime, State
@@ -55,18 +62,24 @@ TEMPLATE_NAMES = frozenset({"value", "last_seen", "silent_for"})
 _FORMATTER = string.Formatter()
 
 
+Expect = Literal["reference", "seen", "reference+seen"]
+
+
 class AbsenceSpec(RuleSpec):
-    """Fields of an `absence` rule: `timeout` (required) and `expect` (`seen` | `reference`)."""
+    """Fields of an `absence` rule: `timeout` (required) and `expect` (`reference` | `seen` |
+    `reference+seen`; left out: `reference` where the stream's reference data lists the keys,
+    else `seen`)."""
 
     kind: Literal["absence"] = "absence"
     timeout: Duration
-    expect: Literal["seen", "reference"] = "seen"
+    expect: Expect | None = None
 
 
 class AbsenceRule(RuleKind):
     """Evaluator of an `absence` rule (see the module docstring for the exact semantics)."""
 
     Spec = AbsenceSpec
+    IDLE_TTL: ClassVar[bool] = False  # a silent key is the point: see the module docstring
 
     def __init__(self, spec: AbsenceSpec, ctx: BuildContext) -> None:  # type: ignore[override]
         super().__init__(spec, ctx)
@@ -82,17 +95,19 @@ class AbsenceRule(RuleKind):
         table = ctx.reference.table(ctx.stream)
         self._lookup = table.lookup if table is not None else None
         self._ref_keys: tuple[Key, ...] = ()
-        if spec.expect == "reference":
-            keys = ctx.ref_keys()
+        self._listed: frozenset[Key] | None = None  # None: any key that sends is watched
+        join = table.key if table is not None else "source_id"
+        keys = ctx.ref_keys()
+        self.expect: Expect = spec.expect or ("reference" if keys and list(spec.key) == [join] else "seen")
+        if self.expect != "seen":
             if not keys:
                 raise KindProblem(
-                    "expect", f"'reference' needs reference data listing the {ctx.stream}s to expect, "
+                    "expect", f"'{self.expect}' needs reference data listing the {ctx.stream}s to expect, "
                     f"and config/reference/{ctx.stream}.yaml has none (use expect: seen)",
                 )
-            join = table.key if table is not None else "source_id"
             if list(spec.key) != [join]:
                 raise KindProblem(
-                    "expect", f"'reference' needs key [{join}] (reference data is joined on {join}), "
+                    "expect", f"'{self.expect}' needs key [{join}] (reference data is joined on {join}), "
                     f"not [{', '.join(spec.key)}] (use expect: seen for other keys)",
                 )
             # `where` also chooses which listed keys are expected: it is tested on each key's
@@ -102,6 +117,8 @@ class AbsenceRule(RuleKind):
             self._ref_keys = tuple(
                 (name,) for name in keys if where is None or where.test({join: name}, rows.get(name, {}))
             )
+            if self.expect == "reference":
+                self._listed = frozenset((name,) for name in keys)
         # Event fields the templates show: kept from the key's latest event for the alert.
         key_names = set(spec.key)
         self._carry = tuple(sorted(
@@ -112,6 +129,11 @@ class AbsenceRule(RuleKind):
     @property
     def template_names(self) -> frozenset[str]:
         return TEMPLATE_NAMES
+
+    def watches(self, key: Key) -> bool:
+        # `expect: reference`: a key that is not listed is never tracked, so an unknown sender
+        # neither raises its own alert nor takes a place under the key limit.
+        return self._listed is None or key in self._listed
 
     def on_start(self, rt: Runtime, state: State, watermark: float) -> None:
         if not self._ref_keys or "started" in state:
@@ -132,6 +154,8 @@ class AbsenceRule(RuleKind):
     def on_event(
         self, rt: Runtime, key: Key, state: State, event: Mapping[str, Any], ref: Mapping[str, Any], ts: float
     ) -> None:
+        if self._listed is not None and key not in self._listed:
+            return  # not watched (an engine that does not ask `watches` first)
         last = state.get("last")
         if last is not None and ts < last and not state.get("expected"):
             return  # out of order within lateness: an older sign of life changes nothing

@@ -136,6 +136,9 @@ class RuleKind(ABC):
     Spec: ClassVar[type[RuleSpec]]
     # Spec fields holding expressions, checked even when other fields of the rule are invalid.
     EXPRESSION_FIELDS: ClassVar[tuple[str, ...]] = ()
+    # Whether an idle key may be forgotten after `key_ttl` (limits.key_idle_s). False for kinds
+    # whose keys' silence is the signal (absence).
+    IDLE_TTL: ClassVar[bool] = True
 
     def __init__(self, spec: RuleSpec, ctx: BuildContext) -> None:
         self.spec = spec
@@ -163,6 +166,16 @@ class RuleKind(ABC):
     def relevant(self, stream: str) -> Callable[[Mapping[str, Any], Mapping[str, Any]], bool] | None:
         """A test that is false only for events of `stream` that cannot change this rule's state
         (after `where`), so the runtime need not re-key them; None: any event may matter."""
+        return None
+
+    def watches(self, key: Key) -> bool:
+        """Whether a key not tracked yet is one this rule keeps state for (asked only of new keys,
+        before the key limit is counted). Default: every key."""
+        return True
+
+    def meaning_data(self) -> Any:
+        """What the kind loaded besides its spec that decides its results (e.g. zone geometry),
+        as JSON-able data or a digest: part of the rule's meaning (ioc.engine.meaning)."""
         return None
 
     def expired(self, state: State, watermark: float) -> bool:

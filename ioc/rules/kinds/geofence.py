@@ -61,9 +61,12 @@ templates) of a name that is both a zone property and a reference field.
 
 from __future__ import annotations
 
+import hashlib
 import string
 from collections.abc import Mapping
 from typing import Any, Literal
+
+import orjson
 
 from ioc.geo import Zone, ZoneError, ZoneSet, load_zones
 from ioc.rules.expr import Expression
@@ -203,6 +206,15 @@ class GeofenceRule(InstantRule):
             self._crossing(rt, key, state, event, ref, ts, hits)
         else:
             self._continuous(rt, key, state, event, ref, ts, hits)
+
+    def meaning_data(self) -> Any:
+        # The zones file may change under the same name: its zones are part of the meaning.
+        digest = hashlib.sha256()
+        for zone in self.zones.zones:
+            digest.update(orjson.dumps([zone.id, zone.name, dict(zone.properties)], default=str,
+                                       option=orjson.OPT_SORT_KEYS))
+            digest.update(zone.geometry.wkb)
+        return digest.hexdigest()[:16]
 
     def expired(self, state: State, watermark: float) -> bool:
         last = state.get("last_ts")
