@@ -16,7 +16,7 @@ and checkpointed and dropped when revoked or at shutdown.
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -29,9 +29,12 @@ from aiokafka.structs import OffsetAndMetadata
 from ioc.alerts import Alert
 from ioc.config import Settings
 from ioc.events import STREAMS
-from ioc.kafka.clients import aiokafka_options, bootstrap_servers, client_options
+from ioc.exceptions import IocError
+from ioc.kafka.clients import aiokafka_options, bootstrap_servers, client_options, producer_request_bytes
+from ioc.kafka.outage import BrokerWatch, QuietClientLogs, topic_prober
+from ioc.kafka.publish import OutRecord, PublishAbandoned, Publisher, fit_json
 from ioc.kafka.state import CheckpointStore
-from ioc.kafka.topics import catalogue, ensure_topics, raw_topic, rekey_topic, state_topic
+from ioc.kafka.topics import TopicSpec, catalogue, ensure_topics, raw_topic, rekey_topic, state_topic
 from ioc.runtime.checkpoint import CheckpointError, decode_checkpoint, encode_checkpoint_async
 from ioc.runtime.host import Output, ShardHost, ShardKey
 from ioc.runtime.pipeline import RawRecord
@@ -39,35 +42,25 @@ from ioc.runtime.reload import RuleReloader
 from ioc.runtime.runner import WorkerParts
 from ioc.runtime.shards import shard_id
 
-__all__ = ["AlertListener", "ShardRunner", "send_until_acknowledged"]
+__all__ = ["AlertListener", "ShardRunner"]
 
 log = logging.getLogger(__name__)
 
 AlertListener = Callable[[Sequence[Alert]], None]
 TICK_S = 0.1
 ADOPT_S = 2.0  # how often the loop checks that every assigned partition has its shard
+WATCH_S = 1.0  # how often the broker is probed (ioc.kafka.outage)
+# Shutdown stays well within 10 s whatever the broker does: the round in hand, the final
+# checkpoints, then the clients (their leave-group and flush), each with its own bound.
+STOP_ROUND_S = 2.0
+STOP_CHECKPOINT_S = 3.0
+STOP_CLIENTS_S = 2.0
+CHECKPOINT_S = 15.0  # one shard's checkpoint save, in normal running
+COMMIT_S = 5.0       # aiokafka retries a commit for ever while a topic is missing
 
 
-async def send_until_acknowledged(send: Callable[[], Any], what: str, count: int) -> None:
-    """Run `send` (which sends records and waits for the broker) until it succeeds, with
-    back-off: what is processed counts as done only after this returns, so nothing is lost
-    while the broker is away. A retry may repeat records; alert ids make that harmless."""
-    delay = 0.5
-    attempt = 1
-    while True:
-        try:
-            await send()
-            if attempt > 1:
-                log.warning("sent %d %s after %d attempts", count, what, attempt)
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any send failure is retried, never dropped
-            log.warning("sending %d %s failed (%s: %s); retrying in %.1f s",
-                        count, what, type(exc).__name__, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-            attempt += 1
+class CheckpointAbandoned(IocError):
+    """A checkpoint save was given up: timed out, or the broker lost the topics it covered."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -104,14 +97,22 @@ class ShardRunner(mode.Service):
         self._rebalancing = False
         self._loop_task: asyncio.Task[None] | None = None
         self._saved: dict[ShardKey, tuple[int | None, float]] = {}
+        self._resetting = False  # between the broker losing topics and their recreation
         # When each shard's next checkpoint is due: spread over the interval, one shard a round,
         # so that no round stops for all of them at once.
         self._due: dict[ShardKey, float] = {}
         self._last_tick = 0.0
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
+        self.publisher: Publisher | None = None
         self.store: CheckpointStore | None = None
         self.prefix = settings.topics.prefix
+        self.quiet = QuietClientLogs()
+        self.watch = self._make_watch()
+        self._watch_task: asyncio.Task[None] | None = None
+        # Checkpoint saves in flight: cancelled when the broker loses its topics (what they
+        # cover is gone with them, and their offsets would be wrong on the recreated topics).
+        self._saving: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -121,9 +122,14 @@ class ShardRunner(mode.Service):
         servers = bootstrap_servers(self.broker_url)
         self.producer = AIOKafkaProducer(
             bootstrap_servers=servers, acks="all", linger_ms=0, enable_idempotence=False,
-            max_request_size=4 * 1024 * 1024, client_id=f"{settings.worker.app_id}-producer", **options,
+            max_request_size=producer_request_bytes(settings), client_id=f"{settings.worker.app_id}-producer",
+            **options,
         )
         await self.producer.start()
+        self.publisher = Publisher(
+            self.producer, record_bytes=settings.limits.record_bytes, metrics=self.parts.metrics,
+            prefix=self.prefix, stopping=lambda: self._stopping, quiet=lambda: self.watch.outage,
+        )
 
         async def reader() -> AIOKafkaConsumer:
             consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False,
@@ -134,7 +140,8 @@ class ShardRunner(mode.Service):
             await consumer.seek_to_beginning(partition)
             return consumer
 
-        self.store = CheckpointStore(self.producer, state_topic(settings), reader)
+        self.store = CheckpointStore(self.producer, state_topic(settings), reader,
+                                     chunk_bytes=settings.limits.record_bytes - 1024)
         session_ms = int(settings.worker.session_timeout_s * 1000)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=servers, group_id=settings.worker.app_id, enable_auto_commit=False,
@@ -145,44 +152,106 @@ class ShardRunner(mode.Service):
         )
         await self.consumer.start()
         self.consumer.subscribe(self._topics(), listener=_Rebalance(self))
+        self.quiet.install()
         self._loop_task = asyncio.ensure_future(self._run())
         self._loop_task.add_done_callback(self._loop_ended)
+        self._watch_task = asyncio.ensure_future(self.watch.run(WATCH_S))
+
+    def _make_watch(self) -> BrokerWatch:
+        """The outage watch: probes the broker, recreates lost topics (see ioc.kafka.outage)."""
+        settings = self.settings
+        secured = bool(settings.broker.ssl_cafile or settings.broker.ssl_certfile or settings.broker.sasl_mechanism)
+
+        def expected() -> list[TopicSpec]:
+            return catalogue(settings, self.host.plan.spaces)
+
+        def recreate(specs: list[TopicSpec]) -> list[str]:
+            return ensure_topics(self.broker_url, specs, settings.topics.replication, client_options(settings))
+
+        def admin_topics() -> set[str]:
+            # TLS/SASL: a plaintext probe cannot reach the broker; the admin client can.
+            from kafka import KafkaAdminClient
+
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(self.broker_url), client_id="ioc-watch",
+                                     request_timeout_ms=3000, **client_options(settings))
+            try:
+                return set(admin.list_topics())
+            finally:
+                admin.close()
+
+        return BrokerWatch(self.broker_url, admin_topics if secured else topic_prober(self.broker_url), expected,
+                           recreate, metrics=self.parts.metrics, on_lost=self._topics_lost,
+                           on_recreated=self._topics_recreated, quiet=self.quiet)
 
     def _loop_ended(self, task: asyncio.Task[None]) -> None:
         """The consume loop must not die quietly: a worker that stops consuming stops the worker."""
-        if task.cancelled() or self._stopping:
+        if task.cancelled():
             return
         error = task.exception()
+        if self._stopping:
+            return
         if error is not None:
             log.critical("the consume loop failed: %s: %s; stopping the worker", type(error).__name__, error,
                          exc_info=error)
             asyncio.ensure_future(self.crash(error))
 
     async def on_stop(self) -> None:
-        """Finish the round in hand, checkpoint every shard, leave the group."""
+        """Finish the round in hand, checkpoint every shard, leave the group: each step bounded,
+        so that SIGTERM stops the worker within seconds even when the broker is away or a send
+        keeps failing (what is not checkpointed is read again by the next owner)."""
         self._stopping = True
+        started = time.monotonic()
+        if self._watch_task is not None:
+            self._watch_task.cancel()
         if self._loop_task is not None:
+            await self._finish_loop(self._loop_task)
+        try:
+            await asyncio.wait_for(self._lock.acquire(), STOP_ROUND_S)
+        except TimeoutError:
+            log.warning("a rebalance is still in hand: stopping without a final checkpoint")
+        else:
             try:
-                await asyncio.wait_for(asyncio.shield(self._loop_task), timeout=15)
-            except (TimeoutError, asyncio.CancelledError):
-                self._loop_task.cancel()
-            except Exception:  # noqa: BLE001 - already logged by the loop
-                log.exception("the consumer loop failed")
-        async with self._lock:
-            if self._dirty:
-                # A round was evaluated but its output never reached the broker: checkpointing now
-                # would skip it. The last checkpoints stand; the next owner reads it again.
-                log.warning("stopping with a round unpublished: no final checkpoint, the next owner replays it")
-            else:
-                try:
-                    await asyncio.wait_for(self._checkpoint(list(self.host.shards), force=True), timeout=20)
-                except Exception:  # noqa: BLE001 - a failed final checkpoint means a longer replay, not a loss
-                    log.exception("final checkpoint failed; the next owner replays from the previous one")
-            self.host.shards.clear()
-        if self.consumer is not None:
-            await self.consumer.stop()
-        if self.producer is not None:
-            await self.producer.stop()
+                await self._final_checkpoint()
+            finally:
+                self._lock.release()
+        self.host.shards.clear()
+        clients = [client.stop() for client in (self.consumer, self.producer) if client is not None]
+        try:
+            await asyncio.wait_for(asyncio.gather(*clients, return_exceptions=True), STOP_CLIENTS_S)
+        except TimeoutError:
+            log.warning("the Kafka clients did not close within %.0f s (broker away?): leaving anyway",
+                        STOP_CLIENTS_S)
+        self.quiet.uninstall()
+        log.info("shard runner stopped in %.1f s", time.monotonic() - started)
+
+    async def _finish_loop(self, task: asyncio.Task[None]) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=STOP_ROUND_S)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(task, timeout=1.0)
+        except PublishAbandoned as exc:
+            log.warning("%s: the next owner reads that round again", exc)
+        except asyncio.CancelledError:
+            task.cancel()
+        except Exception:  # noqa: BLE001 - already logged by the loop
+            log.exception("the consumer loop failed")
+
+    async def _final_checkpoint(self) -> None:
+        if self._dirty:
+            # A round was evaluated but its output never reached the broker: checkpointing now
+            # would skip it. The last checkpoints stand; the next owner reads it again.
+            log.warning("stopping with a round unpublished: no final checkpoint, the next owner replays it")
+        elif self.watch.outage:
+            log.warning("stopping while the broker is away: no final checkpoint, the next owner replays "
+                        "from the previous one")
+        else:
+            try:
+                await asyncio.wait_for(self._checkpoint(list(self.host.shards), force=True), STOP_CHECKPOINT_S)
+            except Exception as exc:  # noqa: BLE001 - a failed final checkpoint means a longer replay, not a loss
+                log.warning("final checkpoint not taken (%s); the next owner replays from the previous one",
+                            type(exc).__name__ if isinstance(exc, TimeoutError) else exc)
 
     def _topics(self) -> list[str]:
         raw = [raw_topic(self.settings, stream) for stream in STREAMS]
@@ -219,14 +288,17 @@ class ShardRunner(mode.Service):
                     self._last_adopt = now
                     await self._adopt()
                 due = min(self._due.items(), key=lambda item: item[1], default=None)
-                if due is not None and due[1] <= now:
+                if due is not None and due[1] <= now and not self.watch.outage:
                     key = due[0]
                     self._due[key] = now + self.settings.worker.checkpoint_s
                     shard = self.host.shards.get(key)
                     if shard is not None:
                         # Keys with nothing left to remember go before the state is saved.
                         shard.engine.sweep()
-                        await self._checkpoint([key])
+                        try:
+                            await self._checkpoint([key])
+                        except CheckpointAbandoned as exc:
+                            log.warning("%s; trying again in %.0f s", exc, self.settings.worker.checkpoint_s)
 
     def _gauges(self) -> None:
         """Shards, keys and timers held (set here, in the loop: the scrape runs in another thread)."""
@@ -249,25 +321,13 @@ class ShardRunner(mode.Service):
         return highwater is not None and (shard.offset or 0) >= highwater
 
     async def publish(self, out: Output) -> None:
-        """Send everything in `out` and wait until the broker has it; then account and notify."""
+        """Send everything in `out` and wait until the broker has it; then account and notify.
+        A record that can never be written is given up once (see ioc.kafka.publish)."""
         if not out:
             return
-        producer = self.producer
-        assert producer is not None
-        alerts_topic = self.settings.topic("alerts")
-        dead_topic = self.settings.topic("deadletter")
-
-        async def send() -> None:
-            pending = [await producer.send(self.prefix + topic, value=value, partition=partition)
-                       for topic, partition, value in out.frames]
-            pending += [await producer.send(dead_topic, key=letter.key, value=letter.value)
-                        for letter in out.dead_letters]
-            pending += [await producer.send(alerts_topic, key=alert.fingerprint.encode(), value=alert.to_json())
-                        for alert in out.alerts]
-            await asyncio.gather(*pending)
-
-        count = len(out.frames) + len(out.dead_letters) + len(out.alerts)
-        await send_until_acknowledged(send, "records", count)
+        publisher = self.publisher
+        assert publisher is not None
+        await publisher.publish(self._records(out), "records")
         if out.alerts:
             self.parts.pipeline.published(out.alerts)
             for listener in self.listeners:
@@ -275,6 +335,23 @@ class ShardRunner(mode.Service):
                     listener(out.alerts)
                 except Exception:  # a display problem must never stop the worker
                     log.exception("alert listener failed")
+
+    def _records(self, out: Output) -> list[OutRecord]:
+        """A round's frames, dead letters and alerts as records; an alert larger than
+        `limits.record_bytes` has its longest texts cut (the last guard: templates are bounded
+        at load), rather than being lost."""
+        limit = self.settings.limits.record_bytes
+        alerts_topic = self.settings.topic("alerts")
+        dead_topic = self.settings.topic("deadletter")
+        records = [OutRecord(self.prefix + topic, value, None, partition, f"a frame for {topic}/{partition}")
+                   for topic, partition, value in out.frames]
+        records += [OutRecord(dead_topic, letter.value, letter.key, None, "a dead letter")
+                    for letter in out.dead_letters]
+        for alert in out.alerts:
+            key = alert.fingerprint.encode()
+            value = fit_json(alert.to_json(), limit - len(key))
+            records.append(OutRecord(alerts_topic, value, key, None, f"alert {alert.alert_id} (rule {alert.rule_id})"))
+        return records
 
     # -- checkpoints and rebalances -----------------------------------------------------------
 
@@ -291,19 +368,66 @@ class ShardRunner(mode.Service):
             if not force and self._saved.get(key) == mark:
                 continue
             data = await encode_checkpoint_async(shard.snapshot())
-            await send_until_acknowledged(functools.partial(store.save, shard.id, data), "checkpoint", 1)
+            await self._save(shard.id, data)
             self._saved[key] = mark
             if shard.offset is not None:
                 offsets[TopicPartition(self.prefix + key[0], key[1])] = OffsetAndMetadata(shard.offset, "")
         await self._commit(offsets)
 
+    async def _save(self, shard: str, data: bytes) -> None:
+        """One checkpoint save, bounded, and given up if the broker loses its topics meanwhile
+        (CheckpointAbandoned): the shard keeps its previous checkpoint, saved again later."""
+        store = self.store
+        assert store is not None
+        task = asyncio.ensure_future(store.save(shard, data))
+        self._saving.add(task)
+        try:
+            await asyncio.wait_for(asyncio.shield(task), CHECKPOINT_S)
+        except TimeoutError:
+            task.cancel()
+            raise CheckpointAbandoned(f"checkpoint of {shard} not acknowledged within {CHECKPOINT_S:g} s") from None
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task.cancelled() and not (current is not None and current.cancelling()):
+                raise CheckpointAbandoned(f"checkpoint of {shard} given up: the broker lost its topics") from None
+            task.cancel()
+            raise
+        finally:
+            self._saving.discard(task)
+
     async def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         if not offsets or self.consumer is None:
             return
         try:
-            await self.consumer.commit(offsets)
+            await asyncio.wait_for(self.consumer.commit(offsets), COMMIT_S)
         except Exception as exc:  # noqa: BLE001 - checkpoints, not commits, are what recovery reads
-            log.warning("committing offsets failed (%s: %s); the checkpoints hold them", type(exc).__name__, exc)
+            if not self.watch.outage:
+                log.warning("committing offsets failed (%s: %s); the checkpoints hold them",
+                            type(exc).__name__, exc)
+
+    # -- the broker lost topics ---------------------------------------------------------------
+
+    async def _topics_lost(self, names: list[str]) -> None:
+        """Topics we use are missing (a broker with memory storage restarted): offsets held on
+        them mean nothing on the topics about to be recreated, which start again at 0. Shards
+        reading them keep their engine state and read the new topics from the start; checkpoint
+        saves in flight are given up (they would carry the old offsets)."""
+        lost = set(names)
+        for task in list(self._saving):
+            task.cancel()
+        for key, shard in self.host.shards.items():
+            if self.prefix + key[0] in lost:
+                shard.offset = None
+            self._saved.pop(key, None)  # saved again on the recreated state topic
+        self._resetting = True
+
+    async def _topics_recreated(self, names: list[str]) -> None:
+        """Subscribe anew: fresh metadata, and the group (gone with the broker's memory) formed
+        again on the recreated topics."""
+        self._resetting = False
+        consumer = self.consumer
+        if consumer is not None and not self._stopping:
+            consumer.subscribe(self._topics(), listener=_Rebalance(self))
 
     async def revoke(self, revoked: list[TopicPartition]) -> None:
         """Checkpoint and drop the shards of revoked partitions (before the rebalance completes)."""
@@ -312,6 +436,8 @@ class ShardRunner(mode.Service):
             keys = [(self._suffix(tp.topic), tp.partition) for tp in revoked]
             try:
                 await self._checkpoint([key for key in keys if key in self.host.shards], force=True)
+            except CheckpointAbandoned as exc:
+                log.warning("%s; the next owner replays from the previous checkpoint", exc)
             finally:
                 # Whatever happened, nothing of a revoked shard stays: its next owner has it now.
                 for key in keys:
@@ -335,7 +461,7 @@ class ShardRunner(mode.Service):
         """Open shards for assigned partitions that have none (an assignment that failed half-way),
         and learn where a shard without a checkpoint starts reading."""
         consumer = self.consumer
-        if consumer is None or self._rebalancing:
+        if consumer is None or self._rebalancing or self._resetting or self.watch.outage:
             return
         assigned = consumer.assignment()
         owned = {(self._suffix(tp.topic), tp.partition) for tp in assigned}

@@ -141,26 +141,26 @@ def _encoding_error(raw: bytes | bytearray | memoryview | str) -> InvalidEvent |
     return None
 
 
-def _too_large(size: int) -> InvalidEvent:
-    return InvalidEvent(f"event is {size} bytes, above the limit of {MAX_EVENT_BYTES} bytes", "too_large")
+def _too_large(size: int, limit: int) -> InvalidEvent:
+    return InvalidEvent(f"event is {size} bytes, above the limit of {limit} bytes", "too_large")
 
 
-def _parse(raw: object) -> dict[str, Any]:
-    """The JSON object in a payload, or InvalidEvent."""
+def _parse(raw: object, limit: int = MAX_EVENT_BYTES) -> dict[str, Any]:
+    """The JSON object in a payload (at most `limit` bytes), or InvalidEvent."""
     if isinstance(raw, dict):
         return raw
     if isinstance(raw, (bytes, bytearray)):
-        if len(raw) > MAX_EVENT_BYTES:
-            raise _too_large(len(raw))
+        if len(raw) > limit:
+            raise _too_large(len(raw), limit)
     elif isinstance(raw, str):
         # A char is 1..4 UTF-8 bytes, so only long-ish text needs an exact count.
-        if len(raw) * 4 > MAX_EVENT_BYTES:
+        if len(raw) * 4 > limit:
             size = len(raw.encode("utf-8", "surrogatepass"))
-            if size > MAX_EVENT_BYTES:
-                raise _too_large(size)
+            if size > limit:
+                raise _too_large(size, limit)
     elif isinstance(raw, memoryview):
-        if raw.nbytes > MAX_EVENT_BYTES:
-            raise _too_large(raw.nbytes)
+        if raw.nbytes > limit:
+            raise _too_large(raw.nbytes, limit)
     else:
         raise InvalidEvent(
             f"not a JSON object: got a Python {type(raw).__name__}, expected JSON text or a dict",
@@ -200,22 +200,24 @@ def _validate(validate: _Validate, bounds: _Bounds, obj: dict[str, Any]) -> dict
     return out
 
 
-def decode(stream: str, raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
+def decode(stream: str, raw: bytes | str | dict[str, Any], *, max_bytes: int = MAX_EVENT_BYTES) -> dict[str, Any]:
     """Validated event dict of one payload (JSON bytes/text or an already parsed dict).
 
-    Raises InvalidEvent (with `reason` and `code`) for any problem, including an unknown stream.
+    Raises InvalidEvent (with `reason` and `code`) for any problem, including an unknown stream,
+    and a payload over `max_bytes` (code `too_large`, not parsed).
     """
     validate, bounds = _resolve(stream)
-    return _validate(validate, bounds, _parse(raw))
+    return _validate(validate, bounds, _parse(raw, max_bytes))
 
 
 def decode_batch(
-    stream: str, raws: Sequence[bytes | str | dict[str, Any]]
+    stream: str, raws: Sequence[bytes | str | dict[str, Any]], *, max_bytes: int = MAX_EVENT_BYTES,
 ) -> tuple[list[dict[str, Any]], list[tuple[int, InvalidEvent]]]:
     """Decode many payloads of one stream: (good events in order, [(index, error), ...]).
 
     A bad event never stops the batch; only an unknown stream raises InvalidEvent,
-    since then no event of the batch can be decoded.
+    since then no event of the batch can be decoded. `max_bytes`: see `decode`
+    (the worker passes `limits.event_bytes`).
     """
     validate, bounds = _resolve(stream)
     good: list[dict[str, Any]] = []
@@ -223,7 +225,7 @@ def decode_batch(
     append_good = good.append
     for index, raw in enumerate(raws):
         try:
-            append_good(_validate(validate, bounds, _parse(raw)))
+            append_good(_validate(validate, bounds, _parse(raw, max_bytes)))
         except InvalidEvent as exc:
             bad.append((index, exc))
     return good, bad

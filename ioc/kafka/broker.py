@@ -31,6 +31,7 @@ from ioc.kafka.exceptions import BrokerError
 
 __all__ = [
     "probe_metadata",
+    "probe_topics",
     "EmbeddedBroker",
     "broker_for",
     "free_port",
@@ -62,6 +63,16 @@ def probe_metadata(host: str, port: int, timeout_s: float = 1.0) -> list[tuple[i
     A raw request on purpose: client libraries retry with growing back-off for tens of
     seconds, while a start-up check must answer within its own timeout.
     """
+    return _metadata(host, port, timeout_s)[0]
+
+
+def probe_topics(host: str, port: int, timeout_s: float = 1.0) -> set[str]:
+    """The names of the topics one broker has (Kafka Metadata v1, all topics), or OSError.
+    Cheap enough to ask every second: the worker's outage watch does (ioc.kafka.outage)."""
+    return _metadata(host, port, timeout_s)[1]
+
+
+def _metadata(host: str, port: int, timeout_s: float) -> tuple[list[tuple[int, str, int]], set[str]]:
     client = b"ioc-probe"
     correlation = 7
     # Header: api_key=3 (Metadata), version=1, correlation id, client id; body: topics=null.
@@ -87,7 +98,26 @@ def probe_metadata(host: str, port: int, timeout_s: float = 1.0) -> list[tuple[i
         rack_length = struct.unpack(">h", data[at : at + 2])[0]
         at += 2 + max(0, rack_length)
         brokers.append((node, broker_host, broker_port))
-    return brokers
+    at += 4  # controller id
+    topics: set[str] = set()
+    (count,) = struct.unpack(">i", data[at : at + 4])
+    at += 4
+    for _ in range(max(0, count)):
+        # error code, name, is_internal, then the partitions: (error, id, leader, replicas[], isr[])
+        (error, length) = struct.unpack(">hh", data[at : at + 4])
+        at += 4
+        name = data[at : at + length].decode("utf-8")
+        at += length + 1
+        (partitions,) = struct.unpack(">i", data[at : at + 4])
+        at += 4
+        for _ in range(max(0, partitions)):
+            at += 10
+            for _ in range(2):
+                (items,) = struct.unpack(">i", data[at : at + 4])
+                at += 4 + 4 * max(0, items)
+        if error == 0:
+            topics.add(name)
+    return brokers, topics
 
 
 def _read_exact(sock: socket.socket, count: int) -> bytes:
@@ -182,6 +212,8 @@ class EmbeddedBroker:
 
     def start(self) -> str:
         """Start the broker and wait until it answers; returns its URL."""
+        if self.process is not None:
+            raise BrokerError(f"the embedded broker at {self.url} is already running")
         if self.requested_port:
             if _port_in_use(self.host, self.requested_port):
                 raise BrokerError(
@@ -191,6 +223,19 @@ class EmbeddedBroker:
             self.port = self.requested_port
         else:
             self.port = free_port(self.host)
+        self._launch()
+        return self.url
+
+    def restart(self, down_s: float = 0.0) -> str:
+        """Stop the broker and start it again on the same port after `down_s` seconds, as an
+        operator restarting it would. Memory storage: every topic, record, group and committed
+        offset is gone afterwards (what the worker's outage handling is tested against)."""
+        self.stop()
+        time.sleep(down_s)
+        self._launch()
+        return self.url
+
+    def _launch(self) -> None:
         binary = self.binary()
         listener = f"tcp://{self.host}:{self.port}"
         command = [
@@ -225,7 +270,6 @@ class EmbeddedBroker:
         except BaseException:
             self.stop()
             raise
-        return self.url
 
     def stop(self) -> None:
         """Stop the broker (SIGTERM, then SIGKILL after 5 s). Safe to call twice."""

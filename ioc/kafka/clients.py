@@ -11,7 +11,11 @@ from typing import Any
 
 from ioc.config import Settings
 
-__all__ = ["bootstrap_servers", "client_options", "aiokafka_options"]
+__all__ = ["bootstrap_servers", "client_options", "aiokafka_options", "producer_request_bytes", "REQUEST_OVERHEAD"]
+
+# Room for the request, record batch and record framing above a record's key + value, so that a
+# record of exactly `limits.record_bytes` passes the producer's own size check.
+REQUEST_OVERHEAD = 64 * 1024
 
 
 def bootstrap_servers(url: str) -> str:
@@ -56,3 +60,9 @@ def aiokafka_options(settings: Settings) -> dict[str, Any]:
         options["ssl_context"] = context
     options.update(_sasl_and_protocol(settings, tls))
     return options
+
+
+def producer_request_bytes(settings: Settings) -> int:
+    """The worker producer's `max_request_size`: a little above `limits.record_bytes`, the largest
+    record the worker publishes (larger ones are given up before they reach the producer)."""
+    return settings.limits.record_bytes + REQUEST_OVERHEAD

@@ -54,17 +54,21 @@ class CheckpointStore:
 
     def __init__(
         self, producer: Any, topic: str, reader: Callable[[], Awaitable[Any]], *, timeout_s: float = 60.0,
+        chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
         self.producer = producer
         self.topic = topic
         self.reader = reader
         self.timeout_s = timeout_s
+        # Chunks stay under the worker's record limit (limits.record_bytes) whatever it is.
+        self.chunk_bytes = max(1024, min(CHUNK_BYTES, chunk_bytes))
         self._chunks: dict[str, tuple[str, int]] = {}  # shard -> (seq, chunks) of its saved checkpoint
 
     async def save(self, shard: str, data: bytes) -> None:
         """Write a checkpoint and wait until the broker has all of it."""
         seq = f"{time.time_ns():x}{uuid.uuid4().hex[:6]}"
-        parts = [data[i:i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
+        size = self.chunk_bytes
+        parts = [data[i:i + size] for i in range(0, len(data), size)] or [b""]
         sends = [await self._send(f"{shard}@{seq}#{i}", part) for i, part in enumerate(parts)]
         await asyncio.gather(*sends)
         commit = orjson.dumps({"seq": seq, "chunks": len(parts), "bytes": len(data), "at": time.time()})

@@ -25,7 +25,7 @@ from ioc.events import InvalidEvent, decode_batch
 from ioc.metrics import IocMetrics
 from ioc.timeutil import format_duration, format_ts
 
-__all__ = ["RawRecord", "DeadLetter", "Pipeline", "dead_letter_record"]
+__all__ = ["RawRecord", "DeadLetter", "Pipeline", "dead_letter", "dead_letter_record", "too_large"]
 
 log = logging.getLogger(__name__)
 
@@ -52,28 +52,84 @@ class DeadLetter:
     value: bytes
 
 
-def dead_letter_record(record: RawRecord, stream: str, error: InvalidEvent, at: float) -> dict[str, Any]:
-    """The `ioc.deadletter` value: the original bytes (base64 when not UTF-8) and why."""
-    raw = record.value or b""
+# What a dead letter adds around the embedded value (field names, topic, reason...), bounded
+# because every field but the value and the key is short. Kept apart when fitting a letter.
+_LETTER_OVERHEAD = 2048
+# The original key is kept whole when it is at most this long (a sensor id); longer ones are cut.
+DEAD_LETTER_KEY_BYTES = 1024
+
+
+def _embed(raw: bytes, limit: int) -> tuple[str, str, bool]:
+    """(value, encoding, truncated): at most `limit` bytes of `raw`, as text when UTF-8 (a cut
+    inside a multi-byte character drops that character), else base64."""
+    cut = raw[:limit]
+    truncated = len(cut) < len(raw)
     try:
-        value: str = raw.decode("utf-8")
-        encoding = "utf-8"
-    except UnicodeDecodeError:
-        value = base64.b64encode(raw).decode("ascii")
-        encoding = "base64"
+        return cut.decode("utf-8"), "utf-8", truncated
+    except UnicodeDecodeError as exc:
+        # Only the tail of a cut may be a partial character (at most 3 bytes of it).
+        if truncated and exc.start >= len(cut) - 3 and exc.reason == "unexpected end of data":
+            return cut[: exc.start].decode("utf-8"), "utf-8", True
+    return base64.b64encode(cut).decode("ascii"), "base64", truncated
+
+
+def dead_letter_record(
+    record: RawRecord, stream: str, error: InvalidEvent, at: float, *, value_bytes: int | None = None,
+) -> dict[str, Any]:
+    """The `ioc.deadletter` value: the original bytes (base64 when not UTF-8) and why.
+
+    `value_bytes`: keep only the first that many bytes of the original value (`value_truncated`
+    says so; `size` is always the original's size in bytes). None keeps it whole."""
+    raw = record.value or b""
+    value, encoding, truncated = _embed(raw, len(raw) if value_bytes is None else value_bytes)
+    key = record.key
     return {
         "stream": stream,
         "topic": record.topic,
         "partition": record.partition,
         "offset": record.offset,
-        "key": record.key.decode("utf-8", "replace") if record.key is not None else None,
+        "key": key[:DEAD_LETTER_KEY_BYTES].decode("utf-8", "replace") if key is not None else None,
         "error": error.reason,
         "reason": error.code,
+        "size": len(raw),
         "value": value,
         "value_encoding": encoding,
+        "value_truncated": truncated,
         "received_at": record.timestamp,
         "rejected_at": at,
     }
+
+
+def dead_letter(
+    record: RawRecord, stream: str, error: InvalidEvent, at: float, limits: LimitSettings,
+) -> DeadLetter:
+    """A dead letter that fits `limits.record_bytes`: the original value whole when it fits (and
+    was not refused for its size), else its first `limits.dead_letter_value_bytes` bytes (less if
+    even that would not fit).
+
+    >>> letter = dead_letter(RawRecord("ioc.raw.press", 0, 9, b"k", b"x" * 2_000_000, 0.0), "press",
+    ...                      InvalidEvent("too big", "too_large"), 0.0, LimitSettings())
+    >>> len(letter.value) <= LimitSettings().record_bytes
+    True
+    """
+    key = record.key[:DEAD_LETTER_KEY_BYTES] if record.key is not None else None
+    room = limits.record_bytes - len(key or b"")
+    raw_size = len(record.value or b"")
+    # JSON escapes may make text up to 6 times longer, base64 4/3: the whole value is tried only
+    # when it could fit, so that a huge value is never encoded whole just to be thrown away.
+    value_bytes: int | None = None
+    if error.code == "too_large" or raw_size * 6 + _LETTER_OVERHEAD > room:
+        value_bytes = min(raw_size, limits.dead_letter_value_bytes)
+    while True:
+        body = orjson.dumps(dead_letter_record(record, stream, error, at, value_bytes=value_bytes))
+        if len(body) <= room or value_bytes == 0:
+            return DeadLetter(key, body)
+        value_bytes = min(raw_size, limits.dead_letter_value_bytes) if value_bytes is None else value_bytes // 2
+
+
+def too_large(size: int, limit: int) -> InvalidEvent:
+    """The error of a record over `limits.event_bytes` (its dead letter keeps only its start)."""
+    return InvalidEvent(f"event is {size} bytes, above the limit of {limit} bytes (not decoded)", "too_large")
 
 
 class Pipeline:
@@ -91,8 +147,18 @@ class Pipeline:
 
     def decode(self, stream: str, records: Sequence[RawRecord]) -> tuple[list[dict[str, Any]], list[DeadLetter]]:
         """Valid events (in offset order, each with `_off`, `_received` and `_pos` when it has no
-        `id`) and the dead letters of the invalid ones."""
-        events, bad = decode_batch(stream, [r.value if r.value is not None else b"" for r in records])
+        `id`) and the dead letters of the invalid ones. A record larger than `limits.event_bytes`
+        is never decoded (parsing megabytes of JSON is the cost a sender must not impose)."""
+        limit = self.limits.event_bytes
+        sizes = [len(r.value) if r.value is not None else 0 for r in records]
+        if max(sizes, default=0) > limit:
+            oversized = [(index, too_large(size, limit)) for index, size in enumerate(sizes) if size > limit]
+            small = [index for index, size in enumerate(sizes) if size <= limit]
+            events, bad_small = decode_batch(stream, [records[i].value or b"" for i in small], max_bytes=limit)
+            bad = sorted(oversized + [(small[i], error) for i, error in bad_small], key=lambda item: item[0])
+        else:
+            events, bad = decode_batch(stream, [r.value if r.value is not None else b"" for r in records],
+                                       max_bytes=limit)
         now = self.clock()
         if self.max_future_s is not None:
             events, bad = self._reject_future(events, bad, len(records), now)
@@ -101,8 +167,7 @@ class Pipeline:
         for index, error in bad:
             record = records[index]
             log.warning("dead letter %s: %s", record.position, error.reason)
-            letter = dead_letter_record(record, stream, error, now)
-            dead_letters.append(DeadLetter(record.key, orjson.dumps(letter)))
+            dead_letters.append(dead_letter(record, stream, error, now, self.limits))
             if self.metrics is not None:
                 self.metrics.events_invalid.labels(stream=stream, reason=error.code).inc()
         good = iter(events)

@@ -1,19 +1,13 @@
-"""The Faust app around the shard runner, built but not started (no broker), and the
-runner's retrying send."""
+"""The Faust app around the shard runner, built but not started (no broker). The runner's
+publishing (retries, records given up) is tested in tests/unit/kafka/test_publish.py."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
-import pytest
-
-import streams.runner
 from ioc.config import load_settings
 from ioc.runtime.reload import RuleReloader
 from ioc.runtime.runner import build_worker, load_ruleset, watched_files
 from streams.app import build_app
-from streams.runner import ShardRunner, send_until_acknowledged
+from streams.runner import ShardRunner
 
 URL = "kafka://127.0.0.1:9092"  # never contacted here
 
@@ -47,40 +41,3 @@ def test_the_app_runs_the_shard_runner_and_never_joins_a_faust_group() -> None:
     assert list(app.agents) == []  # no Faust agents: records reach the engine only through the runner
     assert app.conf.store.scheme == "memory"
     assert app.conf.web_enabled is False  # worker.web_port is 0 by default
-
-
-def test_alerts_are_retried_until_the_broker_takes_them(monkeypatch: pytest.MonkeyPatch) -> None:
-    sent: list[tuple[bytes, bytes]] = []
-    failures = [2]  # the broker is away for the first two attempts
-    delays: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def sleep(delay: float) -> None:
-        delays.append(delay)
-        await real_sleep(0)
-
-    monkeypatch.setattr(streams.runner.asyncio, "sleep", sleep)
-
-    async def send() -> Any:
-        if failures[0]:
-            failures[0] -= 1
-            raise ConnectionError("broker unavailable")
-        sent.append((b"fp", b"{}"))
-
-    asyncio.run(send_until_acknowledged(send, "alerts", 1))
-    assert sent == [(b"fp", b"{}")]
-    assert failures == [0]
-    assert delays == [0.5, 1.0]  # back-off doubles
-
-
-def test_a_cancelled_send_is_not_retried() -> None:
-    """Shutdown cancels the round in hand: the send gives up instead of retrying for ever."""
-    attempts: list[int] = []
-
-    async def send() -> None:
-        attempts.append(1)
-        raise asyncio.CancelledError
-
-    with pytest.raises(asyncio.CancelledError):
-        asyncio.run(send_until_acknowledged(send, "alerts", 1))
-    assert attempts == [1]

@@ -140,7 +140,14 @@ def broker(monkeypatch: pytest.MonkeyPatch) -> MemoryBroker:
     broker = MemoryBroker()
     monkeypatch.setattr(streams.runner, "AIOKafkaProducer", lambda **options: MemoryProducer(broker, **options))
     monkeypatch.setattr(streams.runner, "AIOKafkaConsumer", lambda **options: MemoryConsumer(broker, **options))
+    # The outage watch probes the broker: the memory broker has every topic, always.
+    monkeypatch.setattr(streams.runner, "topic_prober", lambda url: EveryTopic)
     return broker
+
+
+class EveryTopic(set[str]):
+    def __contains__(self, name: object) -> bool:
+        return True
 
 
 def reading(minutes: int, level: float) -> bytes:
