@@ -59,6 +59,7 @@ RULE: dict[str, Any] = {
     "stream": "vessel",
     "kind": "absence",
     "timeout": "2h",
+    "expect": "seen",
     "severity": "warning",
     "labels": {"domain": "fisheries"},
     "summary": "Tàu {source_id} ({port}): không có vị trí VMS từ {value}",
@@ -187,7 +188,7 @@ def test_new_silence_after_resolve_is_a_new_episode(tmp_path: Path) -> None:
 
 def test_two_rules_late_and_violation(tmp_path: Path) -> None:
     text = (
-        "defaults: {stream: vessel, kind: absence, labels: {domain: fisheries}}\n"
+        "defaults: {stream: vessel, kind: absence, expect: seen, labels: {domain: fisheries}}\n"
         "rules:\n"
         "  - {id: vessel.vms.late, timeout: 2h, severity: warning, summary: '{source_id} late'}\n"
         "  - {id: vessel.vms.violation, timeout: 6h, severity: critical, summary: '{source_id} violation'}\n"
@@ -340,7 +341,7 @@ def test_event_with_missing_key_field_is_ignored(tmp_path: Path) -> None:
 
 
 def test_reference_keys_never_seen_count_from_first_watermark(tmp_path: Path) -> None:
-    engine = engine_of(one_rule(tmp_path, expect="reference"))
+    engine = engine_of(one_rule(tmp_path, expect="reference+seen"))
     assert feed(engine, [pos(A, 1000), pos(B, 1000 + 2 * H - 1)]) == []
     assert engine.globals[RULE_ID] == {"started": T0 + 1000}
     assert feed(engine, [pos(B, 1000 + 2 * H)]) == []
@@ -356,7 +357,7 @@ def test_reference_keys_never_seen_count_from_first_watermark(tmp_path: Path) ->
 
 
 def test_reference_key_reporting_in_time_does_not_fire(tmp_path: Path) -> None:
-    engine = engine_of(one_rule(tmp_path, expect="reference"))
+    engine = engine_of(one_rule(tmp_path, expect="reference+seen"))
     feed(engine, [pos(A, 0), pos(C, H), pos(B, 1.5 * H), pos(A, 1.9 * H)])
     alerts = feed(engine, [pos(B, 2 * H)])
     assert alerts == []
@@ -365,7 +366,7 @@ def test_reference_key_reporting_in_time_does_not_fire(tmp_path: Path) -> None:
 
 
 def test_reference_also_watches_unlisted_keys_seen(tmp_path: Path) -> None:
-    engine = engine_of(one_rule(tmp_path, expect="reference"))
+    engine = engine_of(one_rule(tmp_path, expect="reference+seen"))
     alerts = feed(engine, [pos("TTH-99999-TS", 0), pos(A, 2 * H), pos(B, 2 * H), pos(C, 2 * H),
                            pos(A, 2 * H + 1)])
     assert brief(alerts) == [("firing", "TTH-99999-TS", 2 * H, None)]
@@ -374,7 +375,7 @@ def test_reference_also_watches_unlisted_keys_seen(tmp_path: Path) -> None:
 
 def test_reference_start_runs_once_and_other_partition_timers_stay_stale(tmp_path: Path) -> None:
     # Partition 0 starts first and watches A, B, C from 0 s. C really lives on partition 1.
-    engine = engine_of(one_rule(tmp_path, expect="reference"))
+    engine = engine_of(one_rule(tmp_path, expect="reference+seen"))
     feed(engine, [pos(A, 0)], partition=0)
     feed(engine, [pos(C, 600)], partition=1)  # heard: its partition-0 timer is now stale
     assert engine.globals[RULE_ID] == {"started": T0}
@@ -388,7 +389,7 @@ def test_reference_start_runs_once_and_other_partition_timers_stay_stale(tmp_pat
 def test_reference_key_expected_then_seen_after_firing_never_resolves_before_start(tmp_path: Path) -> None:
     # C fired on partition 0's watermark (2 h); its first position arrives on partition 1 with an
     # older time (partition 1 is behind): the episode ends no earlier than it started.
-    engine = engine_of(one_rule(tmp_path, expect="reference"))
+    engine = engine_of(one_rule(tmp_path, expect="reference+seen"))
     feed(engine, [pos(A, 0), pos(A, H), pos(A, 2 * H)], partition=0)
     alerts = engine.advance("vessel", T0 + 2 * H + 1, partition=0)
     assert sorted(brief(alerts)) == [("firing", B, 2 * H, None), ("firing", C, 2 * H, None)]
@@ -417,7 +418,7 @@ def test_error_bad_timeout(tmp_path: Path, value: Any, message: str) -> None:
 def test_error_bad_expect(tmp_path: Path) -> None:
     problems = load_problems(tmp_path, rule_yaml(expect="always"))
     assert problems == [
-        f"{tmp_path / 'rules.yaml'}:2: rule '{RULE_ID}': expect: 'always' is not allowed (allowed: seen, reference)"
+        f"{tmp_path / 'rules.yaml'}:2: rule '{RULE_ID}': expect: 'always' is not allowed (allowed: reference, seen, reference+seen)"
     ]
 
 
@@ -543,9 +544,10 @@ def test_state_is_small_plain_data(tmp_path: Path) -> None:
 
 
 SCENARIO_RULES = (
-    "defaults: {stream: vessel, kind: absence, labels: {domain: fisheries}, summary: '{source_id} {port} {lat}'}\n"
+    "defaults: {stream: vessel, kind: absence, expect: seen, labels: {domain: fisheries},"
+    " summary: '{source_id} {port} {lat}'}\n"
     "rules:\n"
-    "  - {id: s.late, timeout: 2h, expect: reference, realert: 3h}\n"
+    "  - {id: s.late, timeout: 2h, expect: reference+seen, realert: 3h}\n"
     "  - {id: s.violation, timeout: 6h, severity: critical}\n"
 )
 
@@ -575,12 +577,12 @@ def test_snapshot_restore_mid_stream_same_alerts(tmp_path: Path, cut: int) -> No
 # -- batching does not change results (property) --------------------------------------------
 
 PROPERTY_RULES = (
-    "defaults: {stream: vessel, kind: absence, summary: '{source_id} {value} {lat}'}\n"
+    "defaults: {stream: vessel, kind: absence, expect: seen, summary: '{source_id} {value} {lat}'}\n"
     "rules:\n"
     "  - {id: p.late, timeout: 2h, realert: 3h}\n"
     "  - {id: p.violation, timeout: 6h, where: 'sog_kn is None or sog_kn > 0'}\n"
 )
-REFERENCE_RULES = PROPERTY_RULES + "  - {id: p.ref, timeout: 1h, expect: reference, realert: 30m}\n"
+REFERENCE_RULES = PROPERTY_RULES + "  - {id: p.ref, timeout: 1h, expect: reference+seen, realert: 30m}\n"
 
 
 @pytest.fixture(scope="module")
