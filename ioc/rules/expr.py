@@ -341,7 +341,7 @@ def _translate(pattern: str) -> tuple[str, bool]:
         if char == "\\" and i + 1 < n:
             code = pattern[i + 1]
             if code in "123456789" or (code == "g" and not in_class):
-                raise RegexError(f"\\{code}... (a backreference) is not supported: RE2 cannot match repeated "
+                raise RegexError(f"\\{code} (a backreference) is not supported: RE2 cannot match repeated "
                                  "text in linear time; write the repeated part out (e.g. '(ab)ab')")
             if code in _CLASSES:
                 out.append(_CLASSES[code] if in_class else f"[{_CLASSES[code]}]")

@@ -145,7 +145,7 @@ def _find_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[RuleProbl
         if any(target == root or target.is_relative_to(root) for root in roots):
             return True
         problems.append(RuleProblem(str(path), 0, None, None,
-                                    f"is a symlink to {shorten(str(target))}, outside the rule folders "
+                                    f"is a symlink to '{target}', outside the rule folders "
                                     f"({', '.join(str(r) for r in roots)}): refused (copy the file into a rule "
                                     "folder, or name its folder as a rule folder)"))
         return False

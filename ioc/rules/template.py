@@ -11,10 +11,10 @@ so a template can never reach Python internals. Widths and precisions are bounde
 (`max_width`, limits.template_width), and a rendered text is cut to `max_chars` characters
 (limits.alert_text_chars), ending with "…":
 
->>> Template("{name:>500}", {"name"})
+>>> Template("{name:>500}", {"name"})      # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-ioc.rules.template.TemplateError: '{name:>500}': format width 500 is more than the limit of 200 (limits.template_width)
+ioc.rules.template.TemplateError: '{name:>500}': format width/precision 500 is more than the limit of 200 ...
 >>> Template("{name}", {"name"}, max_chars=80).render({"name": "x" * 1000})[-3:]
 'xx…'
 """
@@ -81,8 +81,8 @@ class Template:
                 # Width and precision (and a digit used as fill): '{x:>200000000}' would render
                 # 200 MB per alert. Compared as text first: int() of a huge digit run is slow.
                 if len(number.lstrip("0")) > len(str(max_width)) or int(number) > max_width:
-                    raise TemplateError(f"'{{{name}:{_cut(spec or '')}}}': format width {_cut(number, 20)} is more "
-                                        f"than the limit of {max_width} (limits.template_width)")
+                    raise TemplateError(f"'{{{name}:{_cut(spec or '')}}}': format width/precision {_cut(number, 20)} "
+                                        f"is more than the limit of {max_width} (limits.template_width)")
             if conversion not in (None, "r", "s"):
                 raise TemplateError(f"'{{{name}!{conversion}}}': conversion must be !r or !s")
             parts.append(_Field(name, spec or "", conversion))
