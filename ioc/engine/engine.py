@@ -229,6 +229,7 @@ class Engine:
                 self._fire_timers(heap, watermark, where_key)
                 rt.stream = stream
         rt.event = None
+        rt.out = []  # not kept: the caller publishes these (the engine holds no alert past its call)
         return out
 
     def advance(self, stream: str, watermark: float, partition: int = 0, *, lane: Lane | None = None) -> list[Alert]:
@@ -248,6 +249,7 @@ class Engine:
         if heap and heap[0][0] < watermark:
             self.rt.event = None
             self._fire_timers(heap, watermark, where_key)
+        self.rt.out = []
         return out
 
     def _first_watermark(self, stream: str, lane: Lane, watermark: float) -> None:
@@ -467,6 +469,7 @@ class Engine:
             starters = [r for r in ruleset.starters(lane[0]) if r.id in changed]
             if starters:
                 self._run_starts(lane[0], lane, watermark, starters)
+        self.rt.out = []
         return out, sorted(changed)
 
     def _render_again(self, rule: CompiledRule, states: Mapping[Key, State]) -> None:
