@@ -126,8 +126,10 @@ class RuleSet:
 
 def rule_files(paths: Iterable[str | Path]) -> list[Path]:
     """The YAML files named, directories searched recursively (skipping `*.test.yaml` rule
-    tests), in a stable order; symlinks that lead out of the named folders are left out."""
-    return _find_files(paths)[0]
+    tests), in a stable order, with the symlinks that lead out of the named folders (which
+    `load_rules` refuses): what a reload watches, so that adding such a link is reported."""
+    found, problems = _find_files(paths)
+    return sorted({*found, *(Path(problem.file) for problem in problems)})
 
 
 def _find_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[RuleProblem]]:

@@ -118,15 +118,16 @@ def test_a_catastrophic_regex_is_linear_and_other_streams_keep_flowing(
 ) -> None:
     rules_dir = tmp_path / "rules"
     rules_dir.mkdir()
-    (rules_dir / "rules.yaml").write_text(RULE + textwrap.dedent("""\
-          - id: press.redos
-            stream: press
-            kind: match
-            fields: [title]
-            regex: "(a+)+$"
-            severity: info
-            summary: "{source_id}: {title}"
-        """), encoding="utf-8")
+    redos = textwrap.dedent("""\
+        - id: press.redos
+          stream: press
+          kind: match
+          fields: [title]
+          regex: "(a+)+$"
+          severity: info
+          summary: "{source_id}: {title}"
+        """)
+    (rules_dir / "rules.yaml").write_text(RULE + textwrap.indent(redos, "  "), encoding="utf-8")
     worker = start_worker(topic_prefix, {"IOC_RULES": str(rules_dir)})
     alerts_topic = f"{topic_prefix}alerts"
     # Up first: a reservoir alert shows the worker is consuming.

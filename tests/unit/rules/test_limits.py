@@ -185,9 +185,13 @@ def test_symlinks_leaving_the_rule_folders_are_refused(tmp_path: Path) -> None:
         f"{rules_dir / 'link.yaml'}:0: is a symlink to '{target}', outside the rule folders ({rules_dir}): refused "
         "(copy the file into a rule folder, or name its folder as a rule folder)",
     ]
+    # Watched for changes all the same (a reload then reports them).
+    assert rule_files([rules_dir]) == [rules_dir / "folder", rules_dir / "link.yaml", rules_dir / "live.yaml"]
     # With its folder named as a rule folder too, the file link is admitted (the folder link is
     # still not entered: its files are read from the named folder itself).
-    assert rule_files([rules_dir, outside]) == [rules_dir / "link.yaml", rules_dir / "live.yaml", target]
+    assert rule_files([rules_dir, outside]) == [outside / "other.yaml", rules_dir / "link.yaml",
+                                                rules_dir / "live.yaml"]
+    assert "duplicate rule id" in errors([rules_dir, outside])[0]
 
 
 def test_symlinks_inside_the_rule_folders_are_followed(tmp_path: Path) -> None:
