@@ -71,6 +71,8 @@ def _bad_ts(stream: str, event: Mapping[str, Any], rng: numpy.random.Generator) 
 
 
 def _oversized(stream: str, event: Mapping[str, Any], rng: numpy.random.Generator) -> bytes:
+    # Just over the worker's default event limit, and well under what the simulators' producer
+    # sends (sensors_sim.publish.MAX_MESSAGE_BYTES): the worker must dead-letter it, not choke.
     return orjson.dumps({**event, "padding": "x" * (MAX_EVENT_BYTES + 1)})
 
 

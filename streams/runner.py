@@ -50,6 +50,9 @@ AlertListener = Callable[[Sequence[Alert]], None]
 TICK_S = 0.1
 ADOPT_S = 2.0  # how often the loop checks that every assigned partition has its shard
 WATCH_S = 1.0  # how often the broker is probed (ioc.kafka.outage)
+# How often the consumer refreshes its metadata (aiokafka's default is 5 minutes): topics
+# recreated after a broker restart, and new partitions, are seen within this.
+METADATA_S = 5
 # Shutdown stays well within 10 s whatever the broker does: the round in hand, the final
 # checkpoints, then the clients (their leave-group and flush), each with its own bound.
 STOP_ROUND_S = 2.0
@@ -148,6 +151,7 @@ class ShardRunner(mode.Service):
             auto_offset_reset="earliest", fetch_max_wait_ms=settings.worker.fetch_wait_ms,
             session_timeout_ms=session_ms, heartbeat_interval_ms=max(100, min(3000, session_ms // 3)),
             request_timeout_ms=max(40_000, session_ms * 2), max_poll_interval_ms=300_000,
+            metadata_max_age_ms=METADATA_S * 1000,
             client_id=f"{settings.worker.app_id}-consumer", **options,
         )
         await self.consumer.start()
@@ -392,6 +396,8 @@ class ShardRunner(mode.Service):
                 raise CheckpointAbandoned(f"checkpoint of {shard} given up: the broker lost its topics") from None
             task.cancel()
             raise
+        except Exception as exc:  # noqa: BLE001 - any failure: the previous checkpoint stands
+            raise CheckpointAbandoned(f"checkpoint of {shard} failed ({type(exc).__name__}: {exc})") from None
         finally:
             self._saving.discard(task)
 
@@ -422,12 +428,10 @@ class ShardRunner(mode.Service):
         self._resetting = True
 
     async def _topics_recreated(self, names: list[str]) -> None:
-        """Subscribe anew: fresh metadata, and the group (gone with the broker's memory) formed
-        again on the recreated topics."""
+        """The consumer sees the recreated topics at its next metadata refresh (every
+        METADATA_S), and its group (gone with the broker's memory) forms again on them.
+        (Subscribing anew instead would race aiokafka's coordinator while it rejoins.)"""
         self._resetting = False
-        consumer = self.consumer
-        if consumer is not None and not self._stopping:
-            consumer.subscribe(self._topics(), listener=_Rebalance(self))
 
     async def revoke(self, revoked: list[TopicPartition]) -> None:
         """Checkpoint and drop the shards of revoked partitions (before the rebalance completes)."""

@@ -106,6 +106,11 @@ def run(args: argparse.Namespace) -> int:
                                  bad_rate=args.bad_rate, seed=args.seed)
     console.print(f"published {stats.sent:,} messages in {stats.seconds:.1f} s ({stats.rate:,.0f}/s) "
                   f"to {', '.join(topics.values())}; {len(scenario_run.incidents)} incidents injected")
+    if args.bad_rate:
+        console.print(f"{stats.bad:,} malformed messages among them (each one must reach "
+                      f"{settings.topic('deadletter')})")
+    if stats.failed:
+        console.print(f"{stats.failed:,} messages were refused by the producer or the broker (see the warnings)")
     return 0
 
 
@@ -123,6 +128,7 @@ def publish_scenario(
                 break
             if isinstance(item, bytes):
                 producer.send(topics[stream], key=None, value=item)
+                stats.bad += 1
             else:
                 source = item.get("source_id")
                 key = str(source).encode("utf-8") if source is not None else None
@@ -137,6 +143,7 @@ def publish_scenario(
     finally:
         producer.close()
         stats.seconds = time.monotonic() - started
+        stats.failed = getattr(producer, "failed", 0)
     return stats
 
 

@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiokafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError, RecordListTooLargeError
+from aiokafka.errors import (
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    UnknownError,
+)
 
 from ioc.exceptions import IocError
 
@@ -33,6 +39,11 @@ log = logging.getLogger(__name__)
 
 # Records given up in one round that are described one by one; the rest are summed up.
 DETAILED = 3
+# The broker's "unknown server error" is retried quickly, this many times in a row at most: the
+# embedded broker, restarted under a worker, refuses the first writes to a recreated topic with
+# it (one refusal per record retried into the topic before it was recreated), then takes them.
+UNKNOWN_RETRIES = 100
+UNKNOWN_DELAY_S = 0.1
 
 
 class PublishAbandoned(IocError):
@@ -56,8 +67,10 @@ class OutRecord:
 def failure_reason(exc: BaseException) -> str | None:
     """None when retrying may succeed (the broker is away or busy), else the reason it never
     will: a short label for `ioc_publish_failures_total`."""
-    if isinstance(exc, KafkaTimeoutError):
-        return None  # not acknowledged in time: the broker is away, not the record at fault
+    if isinstance(exc, (KafkaTimeoutError, UnknownError)):
+        # Not acknowledged in time (the broker is away), or the broker's own trouble: not the
+        # record at fault (the publisher bounds how often an unknown error is retried).
+        return None
     if isinstance(exc, (MessageSizeTooLargeError, RecordListTooLargeError)):
         return "too_large"
     if isinstance(exc, KafkaError):
@@ -114,7 +127,7 @@ class Publisher:
                               f"({self.record_bytes})", given_up)
             else:
                 pending.append(record)
-        delay, attempt = 0.5, 1
+        delay, attempt, unknown = 0.5, 1, 0
         while pending:
             retry: BaseException | None = None
             for outcome in await self._attempt(pending):
@@ -134,9 +147,16 @@ class Publisher:
                     self._give_up(outcome.record, reason, f"{type(error).__name__}: {error}", given_up)
                 else:
                     retry = retry or error
-            pending = [record for record in pending if not any(record is lost for lost in given_up)]
+            lost = {id(record) for record in given_up}
+            pending = [record for record in pending if id(record) not in lost]
             if retry is None:
                 break
+            unknown = unknown + 1 if isinstance(retry, UnknownError) else 0
+            if unknown > UNKNOWN_RETRIES:
+                for record in pending:
+                    self._give_up(record, "broker_error", f"the broker answered {UNKNOWN_RETRIES} times in a row "
+                                  f"with an unknown error ({retry})", given_up)
+                return given_up
             if self.stopping():
                 raise PublishAbandoned(f"stopping with {len(pending)} {what} not acknowledged by the broker")
             if attempt == 1 and not self.quiet():
@@ -144,8 +164,11 @@ class Publisher:
                             len(pending), what, type(retry).__name__, retry)
             else:
                 log.debug("sending %d %s failed again (attempt %d): %s", len(pending), what, attempt, retry)
-            await self.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            if unknown:
+                await self.sleep(UNKNOWN_DELAY_S)
+            else:
+                await self.sleep(delay)
+                delay = min(delay * 2, 5.0)
             attempt += 1
         if attempt > 1:
             log.info("sent %d %s after %d attempts", len(pending), what, attempt)

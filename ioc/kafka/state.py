@@ -88,11 +88,11 @@ class CheckpointStore:
         if not wanted:
             return {}
         token = uuid.uuid4().hex.encode()
-        await (await self.producer.send(self.topic, key=FENCE, value=token, partition=0))
+        deadline = time.monotonic() + self.timeout_s
+        await self._fence(token, deadline)
         pending: dict[str, dict[str, dict[int, bytes]]] = {}
         committed: dict[str, tuple[str, int, dict[int, bytes]]] = {}
         consumer = await self.reader()
-        deadline = time.monotonic() + self.timeout_s
         try:
             found = False
             while not found:
@@ -117,6 +117,23 @@ class CheckpointStore:
             out[shard] = b"".join(parts[i] for i in range(count))
             self._chunks[shard] = (seq, count)
         return out
+
+    async def _fence(self, token: bytes, deadline: float) -> None:
+        """Write the fence, trying again quickly until `deadline`. An embedded broker restarted
+        under the worker refuses the first writes to a recreated topic with an unknown error (it
+        kept the records the producer retried into the topic before it was recreated, and
+        counts past them one refused write at a time), so a few quick retries get through."""
+        while True:
+            try:
+                await (await self.producer.send(self.topic, key=FENCE, value=token, partition=0))
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - retried until the deadline, then said
+                if time.monotonic() > deadline:
+                    raise StateError(f"could not write a fence to {self.topic} within {self.timeout_s:g} s "
+                                     f"({type(exc).__name__}: {exc})") from None
+                await asyncio.sleep(0.1)
 
     @staticmethod
     def _take(

@@ -174,3 +174,33 @@ def test_an_oversized_json_record_is_cut_to_fit_and_says_so() -> None:
     assert cut["alert_id"] == "abc-1" and cut["value"] == 3 and cut["summary"].startswith("sss")
     small = orjson.dumps({"alert_id": "abc-1"})
     assert fit_json(small, 2000) is small
+
+
+def test_an_unknown_broker_error_is_retried_quickly_a_bounded_number_of_times() -> None:
+    """The embedded broker, restarted, refuses the first writes to a recreated topic this way."""
+    from aiokafka.errors import UnknownError
+
+    from ioc.kafka.publish import UNKNOWN_DELAY_S, UNKNOWN_RETRIES
+
+    refusals = [5]
+    delays: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+
+    def refuse_five_times(topic: str, value: bytes | None) -> Any:
+        if refusals[0]:
+            refusals[0] -= 1
+            return UnknownError(), True
+        return None
+
+    publisher, _ = _publisher(ScriptedProducer(refuse_five_times), sleep=sleep)
+    assert asyncio.run(publisher.publish([OutRecord("ioc.state", b"fence")])) == []
+    assert delays == [UNKNOWN_DELAY_S] * 5  # quick, not the growing back-off of an outage
+
+    always = ScriptedProducer(lambda topic, value: (UnknownError(), True))
+    publisher, registry = _publisher(always)
+    dropped = asyncio.run(publisher.publish([OutRecord("ioc.alerts", b"a")]))
+    assert [r.value for r in dropped] == [b"a"]
+    assert _failures(registry, "alerts", "broker_error") == 1
+    assert always.attempts == UNKNOWN_RETRIES + 1
