@@ -34,7 +34,8 @@ def run_worker(
     server = MetricsServer.start(parts.registry, settings.metrics.host, settings.metrics.port)
     try:
         reloader = RuleReloader(lambda: load_ruleset(settings), lambda ruleset: ([], []), parts.metrics,
-                                lambda: watched_files(settings), running=len(parts.ruleset))
+                                lambda: watched_files(settings), running=len(parts.ruleset),
+                                load_s=settings.limits.rule_load_s)
         ioc_app = build_app(settings, broker_url, parts, reloader)
         ioc_app.listeners.extend(listeners)
         if on_ready is not None:
