@@ -12,9 +12,11 @@ from kafka import KafkaConsumer, KafkaProducer
 from ioc.kafka.clients import bootstrap_servers
 
 
-def send(url: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
-    """Send (key, value) records in order, one at a time (each its own batch)."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap_servers(url), acks=1, enable_idempotence=False)
+def send(url: str, topic: str, records: list[tuple[bytes | None, bytes]], *, max_bytes: int = 1048576) -> None:
+    """Send (key, value) records in order, one at a time (each its own batch). `max_bytes`: the
+    producer's request limit (Kafka's default 1 MB; the embedded broker takes larger messages)."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap_servers(url), acks=1, enable_idempotence=False,
+                             max_request_size=max_bytes)
     try:
         for key, value in records:
             producer.send(topic, key=key, value=value).get(timeout=10)
