@@ -418,7 +418,8 @@ def test_error_bad_timeout(tmp_path: Path, value: Any, message: str) -> None:
 def test_error_bad_expect(tmp_path: Path) -> None:
     problems = load_problems(tmp_path, rule_yaml(expect="always"))
     assert problems == [
-        f"{tmp_path / 'rules.yaml'}:2: rule '{RULE_ID}': expect: 'always' is not allowed (allowed: reference, seen, reference+seen)"
+        f"{tmp_path / 'rules.yaml'}:2: rule '{RULE_ID}': expect: 'always' is not allowed "
+        "(allowed: reference, seen, reference+seen)"
     ]
 
 

@@ -17,7 +17,7 @@ from kindtest import T0, engine_of, make_rules
 
 from ioc.engine import Engine, meaning, presentation
 from ioc.events import decode
-from ioc.refdata import RefTable, Reference
+from ioc.refdata import Reference, RefTable
 from ioc.rules.loader import RuleSet
 
 BASE: dict[str, Any] = {

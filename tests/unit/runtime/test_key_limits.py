@@ -84,8 +84,8 @@ def test_two_hundred_thousand_senders_are_bounded_reported_and_forgotten(
         with caplog.at_level(logging.WARNING, logger="ioc.runtime.host"):
             # 200,000 senders, one failed login each, over about 3 minutes of event time.
             for batch in range(0, KEYS, 2000):
-                values = [orjson.dumps(login(f"s-{i}", i / 1000)) for i in range(batch, batch + 2000)]
-                worker.feed("raw.cyber", 0, values)
+                worker.feed("raw.cyber", 0, [orjson.dumps(login(f"s-{i}", i / 1000))
+                                             for i in range(batch, batch + 2000)])
                 most = max(most, *(len(keys) for keys in engine.states.values()))
                 fired += len(worker.alerts)
                 worker.alerts.clear()  # published: alerts leave the worker
