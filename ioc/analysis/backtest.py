@@ -23,11 +23,13 @@ from typing import Any
 import orjson
 
 from ioc.alerts import Alert
+from ioc.engine import KeyLimits
 from ioc.events import MAX_EVENT_BYTES, STREAMS, InvalidEvent, decode
 from ioc.exceptions import IocError
 from ioc.rules.loader import RuleSet
 from ioc.runtime.plan import plan_rules
 from ioc.runtime.replay import replay
+from ioc.runtime.shards import SHARD_LIMITS
 
 __all__ = ["BacktestError", "RawEvent", "BacktestResult", "RuleSummary", "read_events", "run_backtest"]
 
@@ -184,6 +186,7 @@ def run_backtest(
     progress: Callable[[int], None] | None = None,
     in_order: bool = True,
     partitions: int = 1,
+    limits: KeyLimits = SHARD_LIMITS,
 ) -> BacktestResult:
     """Replay rows through the runtime's shards; `until` advances every watermark at the end.
 
@@ -191,7 +194,8 @@ def run_backtest(
     order as arrival order, so that late events can be tested (rule tests do this).
     `partitions`: how many partitions each topic has, as in the live deployment: a watermark
     is per partition (see docs/architecture.md), so the same events give the live alerts only
-    with the same number."""
+    with the same number. `limits`: the key limits and idle TTL of the live worker's shards
+    (`host_settings(settings).limits`), so that a full rule refuses the same keys."""
     result = BacktestResult()
     events: list[tuple[float, int, str, dict[str, Any]]] = []
     for index, row in enumerate(rows):
@@ -214,7 +218,7 @@ def run_backtest(
         events.sort(key=lambda item: (item[0], item[1]))
     result.events = len(events)
     result.alerts = replay(plan_rules(ruleset), [(stream, event) for _, _, stream, event in events],
-                           partitions=partitions, lateness_s=lateness_s, until=until)
+                           partitions=partitions, lateness_s=lateness_s, until=until, limits=limits)
     if events:
         result.last_ts = max(item[0] for item in events)
     if until is not None:

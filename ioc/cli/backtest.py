@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,6 +17,7 @@ from ioc.config import REPO_ROOT, ConfigError, load_settings
 from ioc.refdata import load_reference
 from ioc.rules.exceptions import RuleError
 from ioc.rules.loader import RuleSet, load_rules
+from ioc.runtime.shards import SHARD_LIMITS
 from ioc.timeutil import format_duration, format_ts, parse_duration, parse_ts
 
 __all__ = ["register"]
@@ -71,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
                   TimeElapsedColumn(), console=err_console, transient=True) as progress:
         task = progress.add_task("reading events", total=None)
         result = run_backtest(ruleset, read_events(args.events), lateness_s=lateness, until=until,
-                              progress=lambda n: progress.update(task, completed=n), partitions=partitions)
+                              progress=lambda n: progress.update(task, completed=n), partitions=partitions,
+                              limits=dataclasses.replace(SHARD_LIMITS, keys_per_rule=limits.keys_per_rule,
+                                                         key_idle_s=limits.key_idle_s))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with args.out.open("wb") as out:

@@ -74,7 +74,8 @@ class RuleProblem:
         if self.rule_id is not None:
             parts.append(f"rule '{self.rule_id}':")
         if self.field:
-            parts.append(f"{self.field}:")
+            # A field name comes from the file (an unknown key may be any text): never whole.
+            parts.append(f"{self.field if len(self.field) <= QUOTE_CHARS else shorten(self.field)}:")
         parts.append(self.message)
         return " ".join(parts)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from ioc.rules.exceptions import RuleProblem
+from ioc.rules.exceptions import RuleProblem, shorten
 
 __all__ = ["LineDict", "LineList", "load_yaml", "YamlProblems", "MAX_NODES", "MAX_DEPTH"]
 
@@ -122,7 +122,8 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
         if not isinstance(key, str):
-            key = str(key)
+            # A complex key (`? [..]`) is shown in part: it may be a whole document.
+            key = str(key) if isinstance(key, (int, float, bool)) or key is None else shorten(key)
         if key in result:
             loader.problems.append(
                 RuleProblem(loader.filename, line, None, key, f"duplicate key (first at line {result.key_lines[key]})")
@@ -154,7 +155,11 @@ def load_yaml(
     message an analyst can act on. Duplicate keys do not stop loading (the first value is
     kept), so the other errors of the file are still found.
     """
-    loader = _Loader(text, filename, max_nodes, max_depth)
+    try:
+        # The reader checks the text's characters as soon as it is built (a NUL byte raises here).
+        loader = _Loader(text, filename, max_nodes, max_depth)
+    except yaml.YAMLError as exc:
+        raise YamlProblems([_reader_problem(text, filename, exc)]) from None
     try:
         document = loader.get_single_data()
     except _TooBig as exc:
@@ -164,10 +169,19 @@ def load_yaml(
     except yaml.MarkedYAMLError as exc:
         raise YamlProblems([_syntax_problem(text, filename, exc)]) from None
     except yaml.YAMLError as exc:
-        raise YamlProblems([RuleProblem(filename, 1, None, None, f"not valid YAML: {exc}")]) from None
+        raise YamlProblems([_reader_problem(text, filename, exc)]) from None
     finally:
         loader.dispose()
     return document, loader.problems
+
+
+def _reader_problem(text: str, filename: str, exc: yaml.YAMLError) -> RuleProblem:
+    """A reader error (a character YAML does not allow) at its line, in one line of text."""
+    if isinstance(exc, yaml.reader.ReaderError) and isinstance(exc.position, int):
+        line = text.count("\n", 0, exc.position) + 1
+        return RuleProblem(filename, line, None, None,
+                           f"not valid YAML: character #x{exc.character:04x} is not allowed in YAML text")
+    return RuleProblem(filename, 1, None, None, f"not valid YAML: {str(exc).splitlines()[0]}")
 
 
 def _syntax_problem(text: str, filename: str, exc: yaml.MarkedYAMLError) -> RuleProblem:

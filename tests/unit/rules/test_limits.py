@@ -113,6 +113,14 @@ def test_recursive_aliases_and_deep_nesting_are_refused(tmp_path: Path) -> None:
     assert errors([deep]) == [f"{deep}:1: nested more than 100 levels deep"]
 
 
+def test_characters_yaml_does_not_allow_are_a_line_error_not_a_crash(tmp_path: Path) -> None:
+    # Found by the fuzz tier: the YAML reader checks characters as soon as it is built.
+    path = write(tmp_path / "n.yaml", "rules:\n  - id: a\x00\n")
+    assert errors([path]) == [f"{path}:2: not valid YAML: character #x0000 is not allowed in YAML text"]
+    late = write(tmp_path / "l.yaml", "rules:\n" + "# padding\n" * 2000 + "  - id: b\x07\n")
+    assert errors([late]) == [f"{late}:2002: not valid YAML: character #x0007 is not allowed in YAML text"]
+
+
 # -- templates ---------------------------------------------------------------------------------
 
 
