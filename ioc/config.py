@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ioc.exceptions import IocError
 from ioc.timeutil import parse_duration
@@ -113,12 +113,15 @@ class WorkerSettings(_Strict):
         return value
 
 
+FRAME_HEADROOM = 65_536  # a frame's envelope and a decoded event's added fields
+
+
 class LimitSettings(_Strict):
     """Bounds on what a sender or a rule file can make a worker do (README, "Limits")."""
 
     # Inputs: a raw message larger than this is dead-lettered (reason `too_large`) with its size
     # and the first `dead_letter_value_bytes` of its value; it is never decoded.
-    event_bytes: int = Field(default=1_000_000, ge=1024)
+    event_bytes: int = Field(default=900_000, ge=1024)
     dead_letter_value_bytes: int = Field(default=16_384, ge=0)
     # Outputs: the largest record the worker publishes (the producer's max_request_size is a
     # little above it). Alert texts are cut to `alert_text_chars` characters.
@@ -134,6 +137,15 @@ class LimitSettings(_Strict):
     # (0: only the rule's own windows decide). A rule may set its own `max_keys` / `key_ttl`.
     keys_per_rule: int = Field(default=100_000, ge=1)
     key_idle_s: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _an_accepted_event_fits_in_a_record(self) -> LimitSettings:
+        # An accepted event travels on in a frame to its key spaces (ioc.rekey.*): with its
+        # envelope it must fit in a record, or the rules of those spaces would never see it.
+        if self.event_bytes > self.record_bytes - FRAME_HEADROOM:
+            raise ValueError(f"event_bytes ({self.event_bytes}) must be at most record_bytes - {FRAME_HEADROOM} "
+                             f"({self.record_bytes - FRAME_HEADROOM}): an accepted event must fit in a frame")
+        return self
 
 
 class Settings(_Strict):
@@ -238,7 +250,9 @@ def load_settings(
             if error["type"] == "extra_forbidden":
                 message = "unknown setting"
             bad = error.get("input")
-            shown = f" (got {bad!r})" if bad is not None and error["type"] != "extra_forbidden" else ""
+            # A check across fields (a model validator) has the whole section as its input.
+            whole = isinstance(bad, dict) or error["type"] == "extra_forbidden"
+            shown = f" (got {bad!r})" if bad is not None and not whole else ""
             source = f"${from_env[field]}" if field in from_env and field not in (overrides or {}) else str(config_path)
             lines.append(f"{source}: {field}: {message}{shown}")
         raise ConfigError("\n".join(lines)) from None

@@ -108,7 +108,7 @@ def _add_housekeeping(ioc_app: IocApp) -> None:
 
         @app.timer(interval=worker_settings.rules_poll_s)
         async def watch_rule_files() -> None:
-            await runner.reload_rules("files changed")
+            runner.request_reload("files changed")
 
     @app.task
     async def reload_on_sighup() -> None:
@@ -119,6 +119,5 @@ def _add_housekeeping(ioc_app: IocApp) -> None:
         except (NotImplementedError, RuntimeError):  # not on this platform / not main thread
             return
         while True:
-            why = await requests.get()
-            await runner.reload_rules(why)
+            runner.request_reload(await requests.get())
 

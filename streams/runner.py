@@ -38,7 +38,7 @@ from ioc.kafka.topics import TopicSpec, catalogue, ensure_topics, raw_topic, rek
 from ioc.runtime.checkpoint import CheckpointError, decode_checkpoint, encode_checkpoint_async
 from ioc.runtime.host import Output, ShardHost, ShardKey
 from ioc.runtime.pipeline import RawRecord
-from ioc.runtime.reload import RuleReloader
+from ioc.runtime.reload import ReloadOutcome, RuleReloader
 from ioc.runtime.runner import WorkerParts
 from ioc.runtime.shards import shard_id
 
@@ -93,6 +93,8 @@ class ShardRunner(mode.Service):
         self.host = ShardHost(parts.plan, parts.pipeline, {}, settings=parts.host_settings)
         self._lock = asyncio.Lock()
         self._stopping = False
+        self._reload_task: asyncio.Future[None] | None = None
+        self._reload_again = False  # a SIGHUP came while a reload was running
         # Set while a round's shards have moved on but its output is not yet on the broker.
         self._dirty = False
         self._last_adopt = 0.0
@@ -207,6 +209,8 @@ class ShardRunner(mode.Service):
         started = time.monotonic()
         if self._watch_task is not None:
             self._watch_task.cancel()
+        if self._reload_task is not None:
+            self._reload_task.cancel()
         if self._loop_task is not None:
             await self._finish_loop(self._loop_task)
         try:
@@ -297,8 +301,11 @@ class ShardRunner(mode.Service):
                     self._due[key] = now + self.settings.worker.checkpoint_s
                     shard = self.host.shards.get(key)
                     if shard is not None:
-                        # Keys with nothing left to remember go before the state is saved.
-                        shard.engine.sweep()
+                        # Shards forget keys at event-time moments of their own (Engine.sweep);
+                        # this only reports how many went since the last checkpoint.
+                        forgotten = shard.engine.sweep()
+                        if forgotten:
+                            log.debug("shard %s/%d forgot %d keys since its last checkpoint", *key, forgotten)
                         try:
                             await self._checkpoint([key])
                         except CheckpointAbandoned as exc:
@@ -527,14 +534,34 @@ class ShardRunner(mode.Service):
 
     # -- rules --------------------------------------------------------------------------------
 
-    async def reload_rules(self, why: str) -> None:
-        reloader = self.reloader
-        if reloader is None:
+    def request_reload(self, why: str) -> None:
+        """Reload the rules in a task of their own: a timer tick or SIGHUP never waits on a round
+        (a round may be held up while the broker is away). A SIGHUP during a reload is done after it."""
+        if self._reload_task is not None and not self._reload_task.done():
+            self._reload_again = self._reload_again or why == "SIGHUP"
             return
+        self._reload_task = asyncio.ensure_future(self._reloads(why))
+
+    async def _reloads(self, why: str) -> None:
+        try:
+            await self.reload_rules(why)
+            while self._reload_again and not self._stopping:
+                self._reload_again = False
+                await self.reload_rules("SIGHUP")
+        except Exception:  # noqa: BLE001 - a reload must never take the worker down
+            log.exception("reloading the rules failed unexpectedly; the running rules stay")
+
+    async def reload_rules(self, why: str) -> None:
+        """Load the rules off the event loop (within limits.rule_load_s), then swap them in
+        between two rounds; on SIGHUP always, otherwise only when a watched file changed."""
+        reloader = self.reloader
+        if reloader is None or (why != "SIGHUP" and not reloader.changed()):
+            return
+        loaded = await reloader.load_async(why)
+        if isinstance(loaded, ReloadOutcome):
+            return  # rejected: logged and counted, the running rules stay
         async with self._lock:
-            outcome = reloader.reload(why) if why == "SIGHUP" else reloader.poll()
-            if outcome is None:
-                return
+            outcome = reloader.swap(why, loaded)
             await self.publish(Output(alerts=outcome.resolved))
         consumer = self.consumer
         if outcome.ok and consumer is not None and sorted(self._topics()) != sorted(consumer.subscription()):

@@ -144,6 +144,8 @@ class Pipeline:
         self.metrics = metrics
         self.clock = clock
         self.last_arrival: dict[str, float] = {}
+        # alert_id -> (domain, severity) of the alerts counted in ioc_alerts_firing.
+        self._firing: dict[str, tuple[str, str]] = {}
 
     def decode(self, stream: str, records: Sequence[RawRecord]) -> tuple[list[dict[str, Any]], list[DeadLetter]]:
         """Valid events (in offset order, each with `_off`, `_received` and `_pos` when it has no
@@ -243,11 +245,16 @@ class Pipeline:
         now = self.clock()
         for alert in alerts:
             metrics.alerts.labels(rule_id=alert.rule_id, severity=alert.severity, status=alert.status).inc()
-            domain = alert.labels.get("domain", alert.stream)
-            gauge = metrics.alerts_firing.labels(domain=domain, severity=alert.severity)
             if alert.status == "firing":
-                gauge.inc()
+                if alert.alert_id not in self._firing:
+                    labels = (alert.labels.get("domain", alert.stream), alert.severity)
+                    self._firing[alert.alert_id] = labels
+                    metrics.alerts_firing.labels(*labels).inc()
             else:
-                gauge.dec()
+                # The series it was counted in: a reload may have changed its severity or domain
+                # since. One this worker never counted (fired before a restart) is not taken off.
+                counted = self._firing.pop(alert.alert_id, None)
+                if counted is not None:
+                    metrics.alerts_firing.labels(*counted).dec()
             if alert.received_at is not None:
                 metrics.event_to_alert.observe(max(0.0, now - alert.received_at))

@@ -72,11 +72,7 @@ class RuleReloader:
 
     def poll(self) -> ReloadOutcome | None:
         """Reload if a watched file changed (or appeared, or went away) since the last look."""
-        stamp = self._fingerprint()
-        if stamp == self._stamp:
-            return None
-        self._stamp = stamp
-        return self.reload("files changed")
+        return self.reload("files changed") if self.changed() else None
 
     def reload(self, why: str = "requested") -> ReloadOutcome:
         """Load the rules now; swap on success, keep the running set on any error."""
@@ -88,19 +84,31 @@ class RuleReloader:
         except Exception as exc:  # noqa: BLE001 - a rule file must never take the worker down
             log.exception("loading the rules failed unexpectedly")
             return self._rejected(why, f"loading failed: {type(exc).__name__}: {str(exc)[:500]}")
-        return self._swap(why, ruleset)
+        return self.swap(why, ruleset)
+
+    def changed(self) -> bool:
+        """Whether a watched file changed (or appeared, or went away) since the last look."""
+        stamp = self._fingerprint()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        return True
 
     async def poll_async(self) -> ReloadOutcome | None:
         """`poll`, loading in a worker thread within `load_s` seconds."""
-        stamp = self._fingerprint()
-        if stamp == self._stamp:
+        if not self.changed():
             return None
-        self._stamp = stamp
         return await self.reload_async("files changed")
 
     async def reload_async(self, why: str = "requested") -> ReloadOutcome:
         """`reload`, loading in a worker thread: the event loop keeps running meanwhile, and a
         load taking more than `load_s` seconds is rejected (the running rules stay)."""
+        loaded = await self.load_async(why)
+        return loaded if isinstance(loaded, ReloadOutcome) else self.swap(why, loaded)
+
+    async def load_async(self, why: str = "requested") -> RuleSet | ReloadOutcome:
+        """Load the rules in a worker thread within `load_s` seconds: the new rule set, to `swap`
+        in when the caller is ready, or the rejected outcome (already logged and counted)."""
         self._stamp = self._fingerprint()
         if self._loading is not None and not self._loading.done():
             return self._rejected(why, "the previous load of the rules has not finished yet (it passed the "
@@ -108,7 +116,7 @@ class RuleReloader:
         loading = asyncio.get_running_loop().run_in_executor(None, self.load)
         self._loading = loading
         try:
-            ruleset = await asyncio.wait_for(asyncio.shield(loading), self.load_s)
+            return await asyncio.wait_for(asyncio.shield(loading), self.load_s)
         except TimeoutError:
             loading.add_done_callback(_forget)
             return self._rejected(why, f"loading the rules took more than {self.load_s:g} s "
@@ -118,7 +126,6 @@ class RuleReloader:
         except Exception as exc:  # noqa: BLE001 - a rule file must never take the worker down
             log.exception("loading the rules failed unexpectedly")
             return self._rejected(why, f"loading failed: {type(exc).__name__}: {str(exc)[:500]}")
-        return self._swap(why, ruleset)
 
     def _rejected(self, why: str, error: str) -> ReloadOutcome:
         if self.metrics is not None:
@@ -127,7 +134,8 @@ class RuleReloader:
         log.error("%s", message)
         return ReloadOutcome(False, message)
 
-    def _swap(self, why: str, ruleset: RuleSet) -> ReloadOutcome:
+    def swap(self, why: str, ruleset: RuleSet) -> ReloadOutcome:
+        """Apply a loaded rule set (kept state, resolved alerts of changed rules) and report it."""
         resolved, changed = self.apply(ruleset)
         self.running = len(ruleset)
         if self.metrics is not None:

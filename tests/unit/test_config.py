@@ -112,3 +112,11 @@ def test_the_engine_library_never_imports_faust():
             if any(name.split(".")[0] in ("faust", "mode", "streams") for name in names):
                 offenders.append(f"{path.relative_to(root)}:{node.lineno}")
     assert offenders == []
+
+
+def test_an_accepted_event_must_fit_in_a_record():
+    assert load_settings(DEFAULT_CONFIG_PATH).limits.event_bytes <= load_settings().limits.record_bytes - 65_536
+    with pytest.raises(ConfigError) as info:
+        load_settings(DEFAULT_CONFIG_PATH, overrides={"limits.event_bytes": 990_000})
+    assert str(info.value) == (f"{DEFAULT_CONFIG_PATH}: limits: event_bytes (990000) must be at most record_bytes - "
+                               "65536 (934464): an accepted event must fit in a frame")

@@ -207,6 +207,21 @@ def test_published_counts_alerts_firing_gauge_and_latency(host: ShardHost, regis
     assert sample(registry, "ioc_alerts_firing", {"domain": "water", "severity": "warning"}) == 0.0
 
 
+def test_the_firing_gauge_takes_an_alert_off_the_series_it_was_counted_in(
+    host: ShardHost, registry: CollectorRegistry,
+) -> None:
+    fired = host.handle(RAW, 0, [record(0, reading("ta-trach", 0, 44.6)), record(1, reading("ta-trach", 600, 44.6))])
+    host.pipeline.published(fired.alerts)
+    host.pipeline.published(fired.alerts)  # published again (a round read again after a crash)
+    warning = {"domain": "water", "severity": "warning"}
+    assert sample(registry, "ioc_alerts_firing", warning) == 1.0
+    resolved = host.handle(RAW, 0, [record(2, reading("ta-trach", 900, 40.0))]).alerts
+    resolved[0].severity = "critical"  # a reload changed the rule's severity while it fired
+    host.pipeline.published(resolved)
+    assert sample(registry, "ioc_alerts_firing", warning) == 0.0
+    assert sample(registry, "ioc_alerts_firing", {"domain": "water", "severity": "critical"}) is None
+
+
 def test_same_records_in_different_batches_give_same_alerts(ruleset: RuleSet) -> None:
     records = [
         record(i, reading(src, t, lvl, id=f"e{i}"), partition=p, key=src.encode())

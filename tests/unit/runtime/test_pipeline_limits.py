@@ -72,8 +72,8 @@ def test_a_small_dead_letter_keeps_the_whole_value_and_says_it_is_not_truncated(
 
 @pytest.mark.parametrize("filler", [b'"', b"\x01", b"\xff"])  # JSON escapes (x2, x6) and base64 (x4/3)
 def test_no_dead_letter_is_larger_than_record_bytes(filler: bytes) -> None:
-    limits = LimitSettings(event_bytes=1_000_000, record_bytes=100_000, dead_letter_value_bytes=16_384)
-    raw = b"{" + filler * 900_000  # under event_bytes, so decoded, rejected, then fitted
+    limits = LimitSettings(event_bytes=900_000, record_bytes=1_000_000, dead_letter_value_bytes=16_384)
+    raw = b"{" + filler * 899_000  # under event_bytes, so decoded and rejected; escaped, it outgrows the record
     error = InvalidEvent("not valid JSON", "bad_json")
     letter = dead_letter(_record(raw, key=b"k" * 50_000), "reservoir", error, 0.0, limits)
     assert len(letter.value) + len(letter.key or b"") <= limits.record_bytes
