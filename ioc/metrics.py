@@ -79,7 +79,7 @@ class IocMetrics:
         self.state_keys = Gauge("ioc_state_keys", "Rule keys with state in this worker's shards", registry=registry)
         self.timers = Gauge("ioc_timers", "Timers pending in this worker's shards", registry=registry)
         self.rule_keys_refused = Counter(
-            "ioc_rule_keys_refused", "New keys a rule did not track because it holds its key limit",
+            "ioc_rule_keys_refused", "Events of new keys a rule did not evaluate because it holds its key limit",
             ["rule_id"], registry=registry,
         )
         self.publish_failures = Counter(

@@ -38,6 +38,7 @@ from ioc.kafka.topics import TopicSpec, catalogue, ensure_topics, raw_topic, rek
 from ioc.runtime.checkpoint import CheckpointError, decode_checkpoint, encode_checkpoint_async
 from ioc.runtime.host import Output, ShardHost, ShardKey
 from ioc.runtime.pipeline import RawRecord
+from ioc.runtime.plan import plan_rules
 from ioc.runtime.reload import ReloadOutcome, RuleReloader
 from ioc.runtime.runner import WorkerParts
 from ioc.runtime.shards import shard_id
@@ -103,6 +104,7 @@ class ShardRunner(mode.Service):
         self._loop_task: asyncio.Task[None] | None = None
         self._saved: dict[ShardKey, tuple[int | None, float]] = {}
         self._resetting = False  # between the broker losing topics and their recreation
+        self._epoch = 0  # how many times the broker lost our topics: offsets of an older epoch mean nothing
         # When each shard's next checkpoint is due: spread over the interval, one shard a round,
         # so that no round stops for all of them at once.
         self._due: dict[ShardKey, float] = {}
@@ -378,7 +380,11 @@ class ShardRunner(mode.Service):
             mark = (shard.offset, shard.watermark)
             if not force and self._saved.get(key) == mark:
                 continue
+            epoch = self._epoch
             data = await encode_checkpoint_async(shard.snapshot())
+            if epoch != self._epoch:
+                # The broker lost its topics while this was encoded: its offset is of the old ones.
+                raise CheckpointAbandoned(f"checkpoint of {shard.id} given up: the broker lost its topics")
             await self._save(shard.id, data)
             self._saved[key] = mark
             if shard.offset is not None:
@@ -426,6 +432,7 @@ class ShardRunner(mode.Service):
         reading them keep their engine state and read the new topics from the start; checkpoint
         saves in flight are given up (they would carry the old offsets)."""
         lost = set(names)
+        self._epoch += 1
         for task in list(self._saving):
             task.cancel()
         for key, shard in self.host.shards.items():
@@ -555,21 +562,34 @@ class ShardRunner(mode.Service):
         """Load the rules off the event loop (within limits.rule_load_s), then swap them in
         between two rounds; on SIGHUP always, otherwise only when a watched file changed."""
         reloader = self.reloader
-        if reloader is None or (why != "SIGHUP" and not reloader.changed()):
-            return
+        if reloader is None or (why != "SIGHUP" and (reloader.loading or not reloader.changed())):
+            return  # nothing changed, or a late load still runs: the change waits for it
         loaded = await reloader.load_async(why)
         if isinstance(loaded, ReloadOutcome):
             return  # rejected: logged and counted, the running rules stay
+        spaces = plan_rules(loaded).spaces
+        if set(spaces) != set(self.host.plan.spaces):
+            # The new key spaces' topics exist before the plan names them: the outage watch
+            # would otherwise take them for topics the broker lost.
+            try:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, ensure_topics, self.broker_url, catalogue(self.settings, spaces),
+                    self.settings.topics.replication, client_options(self.settings))
+            except Exception as exc:  # noqa: BLE001 - the broker is away: the running rules stay
+                reloader.retry_later()
+                log.error("rule reload (%s) postponed: the topics of its new key spaces could not be created "
+                          "(%s: %s); the running rules stay, the reload is tried again", why, type(exc).__name__, exc)
+                return
         async with self._lock:
+            # Until its resolves are on the broker the swap is a round not yet published: a
+            # checkpoint taken meanwhile (at SIGTERM) would lose them.
+            self._dirty = True
             outcome = reloader.swap(why, loaded)
             await self.publish(Output(alerts=outcome.resolved))
+            self._dirty = False
         consumer = self.consumer
         if outcome.ok and consumer is not None and sorted(self._topics()) != sorted(consumer.subscription()):
-            # The key spaces changed: their topics must exist, and the group rebalances onto them.
             log.warning("the key spaces changed with the rules: subscribing anew (a rebalance follows)")
-            await asyncio.get_running_loop().run_in_executor(
-                None, ensure_topics, self.broker_url, catalogue(self.settings, self.host.plan.spaces),
-                self.settings.topics.replication, client_options(self.settings))
             consumer.subscribe(self._topics(), listener=_Rebalance(self))
 
     def apply_rules(self, ruleset: Any) -> tuple[list[Alert], list[str]]:

@@ -15,11 +15,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-# The runtime tests share the engine tests' helpers (`from kindtest import ...`): pytest puts
-# only each test's own folder on sys.path (the tests have no `__init__.py`).
-ENGINE_TESTS = str(REPO / "tests" / "unit" / "engine")
-if ENGINE_TESTS not in sys.path:
-    sys.path.insert(0, ENGINE_TESTS)
+# The runtime and fuzz tests share the engine tests' helpers (`from kindtest import ...`) and the
+# runtime tests' brokerless worker (`from brokerless import ...`): pytest puts only each test's
+# own folder on sys.path (the tests have no `__init__.py`).
+for _shared in ("engine", "runtime"):
+    _folder = str(REPO / "tests" / "unit" / _shared)
+    if _folder not in sys.path:
+        sys.path.insert(0, _folder)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ from rich.table import Table
 from ioc.analysis.backtest import BacktestResult, read_events, run_backtest
 from ioc.analysis.scoring import Score, TruthError, read_truth, score_alerts
 from ioc.cli.common import SEVERITY_STYLES, console, err_console, fail
-from ioc.cli.rules import configured_limits
 from ioc.config import REPO_ROOT, ConfigError, load_settings
 from ioc.refdata import load_reference
 from ioc.rules.exceptions import RuleError
@@ -37,6 +36,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--partitions", type=int,
                         help="partitions per topic, as live (default: topics.partitions of the configuration, 4): "
                              "watermarks are per partition, so the live alerts need the live number")
+    parser.add_argument("--config", help="settings file whose `topics.partitions` and `limits` apply, as for the "
+                                         "worker (default: config/ioc.yaml, or $IOC_CONFIG)")
     parser.add_argument("--truth", type=Path,
                         help="ground truth (ioc simulate --out DIR writes DIR/ground_truth.jsonl): "
                              "print recall per incident and precision per rule")
@@ -45,7 +46,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     try:
-        limits = configured_limits()
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        return fail(str(exc))
+    limits = settings.limits
+    try:
         reference = load_reference(args.reference, max_bytes=limits.rule_file_bytes, max_nodes=limits.yaml_nodes)
         ruleset = load_rules(args.rules or [REPO_ROOT / "rules"], reference, limits=limits)
     except RuleError as exc:
@@ -61,12 +66,7 @@ def run(args: argparse.Namespace) -> int:
         until = parse_ts(args.until) if args.until else None
     except ValueError as exc:
         return fail(f"--until: {exc}")
-    partitions = args.partitions
-    if partitions is None:
-        try:
-            partitions = load_settings().topics.partitions
-        except ConfigError as exc:
-            return fail(str(exc))
+    partitions = args.partitions if args.partitions is not None else settings.topics.partitions
     if partitions < 1:
         return fail(f"--partitions: {partitions} is not a number of partitions (at least 1)")
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} events"),

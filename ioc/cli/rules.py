@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ioc.analysis.rulestest import RuleTestError, run_test_file, test_files
-from ioc.cli.common import console, err_console
+from ioc.cli.common import console, err_console, fail
 from ioc.config import REPO_ROOT, ConfigError, LimitSettings, load_settings
 from ioc.refdata import load_reference
 from ioc.rules.exceptions import RuleError
@@ -23,6 +23,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     check.add_argument("paths", nargs="*", type=Path, default=[REPO_ROOT / "rules"], help="files or folders")
     check.add_argument("--reference", type=Path, default=REPO_ROOT / "config" / "reference",
                        help="reference data folder joined to events by source_id (default config/reference)")
+    check.add_argument("--config", help="settings file whose `limits` apply, as for the worker "
+                                        "(default: config/ioc.yaml, or $IOC_CONFIG)")
     check.set_defaults(run=run_check)
     test = actions.add_parser("test", help="run rule unit tests (*.test.yaml); exit 1 on any failure")
     test.add_argument("paths", nargs="*", type=Path, default=[REPO_ROOT / "rules"],
@@ -30,17 +32,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     test.set_defaults(run=run_test)
 
 
-def configured_limits() -> LimitSettings:
-    """The `limits` of the configuration (config/ioc.yaml, $IOC_CONFIG), so that a check sees
-    what a worker will; the defaults when there is no valid configuration."""
-    try:
-        return load_settings().limits
-    except ConfigError:
-        return LimitSettings()
+def configured_limits(path: str | None = None) -> LimitSettings:
+    """The `limits` of the configuration (`path`, else config/ioc.yaml or $IOC_CONFIG), so that
+    a check or a backtest sees what a worker with that configuration will. Raises ConfigError
+    for an invalid one (never quietly other limits than the worker's)."""
+    return load_settings(path).limits
 
 
 def run_check(args: argparse.Namespace) -> int:
-    limits = configured_limits()
+    try:
+        limits = configured_limits(args.config)
+    except ConfigError as exc:
+        return fail(str(exc))
     try:
         reference = load_reference(args.reference, max_bytes=limits.rule_file_bytes, max_nodes=limits.yaml_nodes)
         ruleset = load_rules(args.paths, reference, limits=limits)

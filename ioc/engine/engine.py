@@ -463,7 +463,9 @@ class Engine:
         self._full &= set(kept) - set(changed)
         self.ruleset = ruleset
         self.states = kept
+        timed = set(self._ttls)
         self._configure()
+        self._arm_ttls(set(self._ttls) - timed)
         # New or changed rules with an on_start hook start on every partition already running.
         for lane, watermark in sorted(self.watermarks.items()):
             starters = [r for r in ruleset.starters(lane[0]) if r.id in changed]
@@ -491,6 +493,8 @@ class Engine:
             # Sorted, so that timers with equal deadlines fire in the same order after restore.
             "timers": [[s, p, d, rid, list(k)] for (s, p), h in self.timers.items() for d, _, rid, k in sorted(h)],
             "full_retry": self._full_retry,
+            # Rules whose keys carry their last-event times (`_seen`, for the idle TTL).
+            "ttl_rules": sorted(self._ttls),
         }
 
     def restore(self, data: Mapping[str, Any]) -> None:
@@ -530,6 +534,23 @@ class Engine:
             for lane, watermark in self.watermarks.items():
                 if lane not in self._sweeps:  # a snapshot of an engine that did not sweep itself
                     self._schedule_sweep(lane, (math.floor(watermark / every) + 1) * every)
+        self._arm_ttls(set(self._ttls) - set(data.get("ttl_rules") or ()))
+
+    def _arm_ttls(self, rule_ids: set[str]) -> None:
+        """Rules that have an idle TTL now and did not when their state was kept (a reload or a
+        restart that added one): their keys' last-event times were not kept up, so their idle
+        time counts from the latest watermark; and a pending timer keeps its key (`_due`)."""
+        if not rule_ids:
+            return
+        now = max(self.watermarks.values(), default=float("-inf"))
+        for rule_id in rule_ids:
+            for state in self.states.get(rule_id, {}).values():
+                state["_seen"] = now
+        for heap in self.timers.values():
+            for deadline, _, rule_id, key in heap:
+                pending = self.states[rule_id].get(key) if rule_id in rule_ids else None
+                if pending is not None and deadline > pending.get("_due", float("-inf")):
+                    pending["_due"] = deadline
 
     def make_alert_id(self, fp: str, starts_at: float) -> str:
         return make_alert_id(fp, starts_at)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,10 +40,12 @@ log = logging.getLogger(__name__)
 
 # Records given up in one round that are described one by one; the rest are summed up.
 DETAILED = 3
-# The broker's "unknown server error" is retried quickly, this many times in a row at most: the
-# embedded broker, restarted under a worker, refuses the first writes to a recreated topic with
-# it (one refusal per record retried into the topic before it was recreated), then takes them.
-UNKNOWN_RETRIES = 100
+# The broker's "unknown server error" is retried quickly at first (the embedded broker, restarted
+# under a worker, refuses the first writes to a recreated topic with it, one refusal per record
+# retried into the topic before it was recreated, then takes them), backing off to 2 s; records
+# it still refuses after UNKNOWN_GIVE_UP_S of nothing but such answers are given up, so that a
+# broker that never takes them cannot stall their partition for good.
+UNKNOWN_GIVE_UP_S = 60.0
 UNKNOWN_DELAY_S = 0.1
 
 
@@ -106,8 +109,9 @@ class Publisher:
     def __init__(
         self, producer: Any, *, record_bytes: int, metrics: Any = None, prefix: str = "",
         stopping: Callable[[], bool] = lambda: False, quiet: Callable[[], bool] = lambda: False,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.clock = clock
         self.producer = producer
         self.record_bytes = record_bytes
         self.metrics = metrics
@@ -127,9 +131,10 @@ class Publisher:
                               f"({self.record_bytes})", given_up)
             else:
                 pending.append(record)
-        delay, attempt, unknown = 0.5, 1, 0
+        delay, attempt, unknown_since, unknown_delay = 0.5, 1, None, UNKNOWN_DELAY_S
         while pending:
             retry: BaseException | None = None
+            failing: list[OutRecord] = []  # not acknowledged in this attempt
             for outcome in await self._attempt(pending):
                 error = outcome.error
                 if error is None:
@@ -147,15 +152,21 @@ class Publisher:
                     self._give_up(outcome.record, reason, f"{type(error).__name__}: {error}", given_up)
                 else:
                     retry = retry or error
+                    failing.append(outcome.record)
             lost = {id(record) for record in given_up}
             pending = [record for record in pending if id(record) not in lost]
             if retry is None:
                 break
-            unknown = unknown + 1 if isinstance(retry, UnknownError) else 0
-            if unknown > UNKNOWN_RETRIES:
-                for record in pending:
-                    self._give_up(record, "broker_error", f"the broker answered {UNKNOWN_RETRIES} times in a row "
-                                  f"with an unknown error ({retry})", given_up)
+            unknown = isinstance(retry, UnknownError)
+            if not unknown:
+                unknown_since, unknown_delay = None, UNKNOWN_DELAY_S
+            elif unknown_since is None:
+                unknown_since = self.clock()
+            elif self.clock() - unknown_since > UNKNOWN_GIVE_UP_S:
+                # Only the records the broker still refuses: those of this round it took stay taken.
+                for record in failing:
+                    self._give_up(record, "broker_error", f"the broker answered with an unknown error for "
+                                  f"{UNKNOWN_GIVE_UP_S:g} s ({retry})", given_up)
                 return given_up
             if self.stopping():
                 raise PublishAbandoned(f"stopping with {len(pending)} {what} not acknowledged by the broker")
@@ -165,7 +176,8 @@ class Publisher:
             else:
                 log.debug("sending %d %s failed again (attempt %d): %s", len(pending), what, attempt, retry)
             if unknown:
-                await self.sleep(UNKNOWN_DELAY_S)
+                await self.sleep(unknown_delay)
+                unknown_delay = min(unknown_delay * 2, 2.0)
             else:
                 await self.sleep(delay)
                 delay = min(delay * 2, 5.0)

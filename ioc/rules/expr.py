@@ -329,12 +329,17 @@ def compile_regex(pattern: str, *, ignore_case: bool = False, unicode_words: boo
     return Regex(pattern, compiled)
 
 
+_UPTO = re.compile(r"\{,(\d+)\}")
+_MULTILINE = re.compile(r"\(\?[aiLmsux]*m")  # (?m) or (?im:...): $ is then the same in both
+
+
 def _translate(pattern: str) -> tuple[str, bool]:
     """The pattern in RE2 syntax with Python's meanings, and whether it uses \\b or \\B;
     raises RegexError for what RE2 cannot run."""
     out: list[str] = []
     boundary = False
     in_class = False
+    multiline = _MULTILINE.search(pattern) is not None
     i, n = 0, len(pattern)
     while i < n:
         char = pattern[i]
@@ -373,6 +378,14 @@ def _translate(pattern: str) -> tuple[str, bool]:
             for form, message in _GROUP_FORMS:
                 if pattern.startswith(form, i):
                     raise RegexError(message)
+        if char == "{" and (bound := _UPTO.match(pattern, i)) is not None:
+            out.append("{0," + bound.group(1) + "}")  # Python's {,n} is RE2's {0,n} (RE2 reads '{,n}' as text)
+            i = bound.end()
+            continue
+        if char == "$" and not multiline:
+            out.append("(?:\\n?\\z)")  # Python's $ also matches before a final newline; RE2's does not
+            i += 1
+            continue
         if char == "+" and out and out[-1] in ("*", "+", "?", "}") and not (len(out) > 1 and out[-2] == "\\"):
             raise RegexError(f"'{out[-1]}+' (a possessive quantifier) is not supported: use '{out[-1]}': "
                              f"{_NO_BACKTRACK}")

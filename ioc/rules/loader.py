@@ -76,9 +76,15 @@ class CompiledRule:
         versions evaluate alike, so saved state of one is valid for the other."""
         reference = self.kind.ctx.reference
         tables = {stream: _rows(reference.table(stream)) for stream in self.streams}
-        text = orjson.dumps([self.spec.model_dump(mode="json"), tables], option=orjson.OPT_SORT_KEYS,
-                           default=str)
+        # Fields added since versions were first saved are left out while unset, so that a
+        # checkpoint of the earlier release (compared by version) stays valid for an unchanged rule.
+        spec = {name: value for name, value in self.spec.model_dump(mode="json").items()
+                if not (name in _LATER_FIELDS and value is None)}
+        text = orjson.dumps([spec, tables], option=orjson.OPT_SORT_KEYS, default=str)
         return hashlib.sha256(text).hexdigest()[:16]
+
+
+_LATER_FIELDS = frozenset({"max_keys", "key_ttl"})
 
 
 def _rows(table: Any) -> Any:

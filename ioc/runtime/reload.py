@@ -57,7 +57,7 @@ class RuleReloader:
         self.metrics = metrics
         self.watch = watch
         self.load_s = load_s
-        self._stamp = self._fingerprint()
+        self._stamp: tuple[tuple[str, int, int], ...] | None = self._fingerprint()
         self._loading: asyncio.Future[RuleSet] | None = None  # a load in its thread (it may outlive a timeout)
 
     def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
@@ -94,9 +94,20 @@ class RuleReloader:
         self._stamp = stamp
         return True
 
+    @property
+    def loading(self) -> bool:
+        """A load that passed its time limit is still running in its thread."""
+        return self._loading is not None and not self._loading.done()
+
+    def retry_later(self) -> None:
+        """Forget what the files looked like: the next `changed()` says yes, so a change that
+        could not be loaded now is loaded at the next poll."""
+        self._stamp = None
+
     async def poll_async(self) -> ReloadOutcome | None:
-        """`poll`, loading in a worker thread within `load_s` seconds."""
-        if not self.changed():
+        """`poll`, loading in a worker thread within `load_s` seconds (a change seen while a late
+        load still runs waits for it)."""
+        if self.loading or not self.changed():
             return None
         return await self.reload_async("files changed")
 
@@ -111,6 +122,7 @@ class RuleReloader:
         in when the caller is ready, or the rejected outcome (already logged and counted)."""
         self._stamp = self._fingerprint()
         if self._loading is not None and not self._loading.done():
+            self.retry_later()  # this change is not loaded: the next poll tries it again
             return self._rejected(why, "the previous load of the rules has not finished yet (it passed the "
                                        f"{self.load_s:g} s limit, limits.rule_load_s); try again later")
         loading = asyncio.get_running_loop().run_in_executor(None, self.load)

@@ -78,7 +78,9 @@ class WorkerParts:
 
 
 def load_ruleset(settings: Settings) -> RuleSet:
-    reference = load_reference(settings.resolve(settings.reference))
+    limits = settings.limits
+    reference = load_reference(settings.resolve(settings.reference), max_bytes=limits.rule_file_bytes,
+                               max_nodes=limits.yaml_nodes)
     return load_rules([settings.resolve(path) for path in settings.rules], reference, limits=settings.limits)
 
 

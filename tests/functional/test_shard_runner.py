@@ -17,8 +17,10 @@ import pytest
 import streams.runner
 from ioc.alerts import Alert
 from ioc.config import load_settings
+from ioc.rules.loader import RuleSet
 from ioc.runtime.checkpoint import decode_checkpoint
 from ioc.runtime.frames import decode_frame
+from ioc.runtime.reload import RuleReloader
 from ioc.runtime.runner import build_worker
 from ioc.timeutil import format_ts, parse_ts
 from streams.runner import ShardRunner
@@ -110,6 +112,9 @@ class MemoryConsumer:
 
     def seek(self, tp: Any, offset: int) -> None:
         self.positions[TP(tp.topic, tp.partition)] = offset
+
+    def assignment(self) -> set[Any]:
+        return {streams.runner.TopicPartition(tp.topic, tp.partition) for tp in self.positions}
 
     def highwater(self, tp: Any) -> int:
         return len(self.broker.logs.get((tp.topic, tp.partition), []))
@@ -218,3 +223,56 @@ def test_a_runner_publishes_checkpoints_and_a_second_runner_goes_on_from_there(b
     assert fired_again == fired
     assert (resolved["status"], resolved["alert_id"]) == ("resolved", fired["alert_id"])
     assert broker.committed[(RAW, 0)] == 6
+
+
+def test_sigterm_while_a_reloads_resolves_are_unacknowledged_takes_no_checkpoint_past_them(
+    broker: MemoryBroker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found in review: the swap of a reload had moved the state on (the rule gone, its alert
+    resolved) while the resolve was not on the broker yet; a final checkpoint then would have
+    lost the resolve for good. The stop must leave the previous checkpoint standing."""
+    settings = load_settings(env={}, overrides={"worker.idle_advance_s": 0})
+    for minutes, level in ((0, 44.6), (11, 44.8)):
+        broker.append(RAW, 0, b"ta-trach", reading(minutes, level))
+    parts = build_worker(settings)
+    without = RuleSet.of([r for r in parts.ruleset.rules if r.id != RULE_ID], parts.ruleset.reference,
+                         parts.ruleset.files)
+    reloader = RuleReloader(lambda: without, lambda ruleset: ([], []), None, lambda: [])
+    runner = ShardRunner(settings, URL, parts, reloader=reloader)
+    reloader.apply = runner.apply_rules
+    held: list[asyncio.Future[None]] = []
+    send = MemoryProducer.send
+
+    async def hold_resolves(self: MemoryProducer, topic: str, value: bytes | None = None, key: bytes | None = None,
+                            partition: int | None = None) -> asyncio.Future[None]:
+        if topic == "ioc.alerts" and b'"resolved"' in (value or b""):
+            held.append(asyncio.get_running_loop().create_future())  # never acknowledged
+            return held[-1]
+        return await send(self, topic, value, key, partition)
+
+    async def scenario() -> None:
+        await runner.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not broker.values("ioc.alerts"):
+                assert time.monotonic() < deadline, "the alert did not fire"
+                await asyncio.sleep(0.01)
+            monkeypatch.setattr(MemoryProducer, "send", hold_resolves)
+            runner.request_reload("SIGHUP")
+            while not held:
+                assert time.monotonic() < deadline, "the reload's resolve was not sent"
+                await asyncio.sleep(0.01)
+        finally:
+            started = time.monotonic()
+            await runner.stop()
+            assert time.monotonic() - started < 10
+
+    states_before = len(broker.values("ioc.state"))
+    asyncio.run(scenario())
+    assert [a["status"] for a in alerts_on(broker)] == ["firing"]
+    # No checkpoint of the state after the swap: the next owner replays and resolves again.
+    checkpoints = [v for k, v in broker.values("ioc.state") if k is not None and k.startswith(b"raw.reservoir/0@")]
+    assert all(RULE_ID in str(decode_checkpoint(v or b"")) for v in checkpoints), \
+        "a checkpoint of the state after the swap (without the rule) was taken"
+    assert states_before == 0
+    assert "no final checkpoint" in caplog.text

@@ -11,15 +11,15 @@ import itertools
 import os
 from typing import Any
 
+from brokerless import Brokerless
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from ioc.alerts import Alert
 from ioc.config import LimitSettings, load_settings
 from ioc.events import STREAMS
-from ioc.runtime.host import HostSettings, Output, ShardHost
+from ioc.runtime.host import HostSettings, ShardHost
 from ioc.runtime.partitioner import partition_of
-from ioc.runtime.pipeline import DeadLetter, Pipeline, RawRecord
+from ioc.runtime.pipeline import Pipeline
 from ioc.runtime.plan import plan_rules
 from ioc.runtime.replay import partition_counts
 from ioc.runtime.runner import load_ruleset
@@ -72,42 +72,22 @@ def shipped_plan() -> Any:
     return plan_rules(load_ruleset(load_settings()))
 
 
-class FuzzWorker:
+class FuzzWorker(Brokerless):
     """Every shard of a plan (default: the shipped rules) in one host, partition logs in memory."""
 
     def __init__(self, plan: Any = None) -> None:
         plan = plan if plan is not None else shipped_plan()
-        self.counts = partition_counts(plan, PARTITIONS)
-        self.host = ShardHost(plan, Pipeline(None, max_future_s=None), self.counts,
-                              settings=HostSettings(idle_after_s=0.0, idle_clock=False), clock=lambda: T0)
-        for topic, n in self.counts.items():
+        counts = partition_counts(plan, PARTITIONS)
+        super().__init__(ShardHost(plan, Pipeline(None, max_future_s=None), counts,
+                                   settings=HostSettings(idle_after_s=0.0, idle_clock=False), clock=lambda: T0),
+                         received=T0)
+        for topic, n in counts.items():
             for partition in range(n):
                 self.host.open(topic, partition)
-        self.offsets: dict[tuple[str, int], int] = {}
-        self.alerts: list[Alert] = []
-        self.dead_letters: list[DeadLetter] = []
-        self.records = 0
 
     def send(self, stream: str, key: bytes | None, value: bytes) -> None:
         """One raw record on its partition (chosen by key, as the simulator's producer does)."""
-        partition = partition_of(key, PARTITIONS) if key else 0
-        self.records += 1
-        self._feed(f"raw.{stream}", partition, [value], key)
-
-    def _feed(self, topic: str, partition: int, values: list[bytes], key: bytes | None = None) -> None:
-        start = self.offsets.get((topic, partition), 0)
-        self.offsets[(topic, partition)] = start + len(values)
-        records = [RawRecord("ioc." + topic, partition, start + i, key, v, T0) for i, v in enumerate(values)]
-        self._deliver(self.host.handle(topic, partition, records))
-
-    def _deliver(self, out: Output) -> None:
-        self.alerts.extend(out.alerts)
-        self.dead_letters.extend(out.dead_letters)
-        by_target: dict[tuple[str, int], list[bytes]] = {}
-        for topic, q, value in out.frames:
-            by_target.setdefault((topic, q), []).append(value)
-        for (topic, q), values in by_target.items():
-            self._feed(topic, q, values)
+        self.feed(f"raw.{stream}", partition_of(key, PARTITIONS) if key else 0, [value], key)
 
 
 LIMITS = LimitSettings()

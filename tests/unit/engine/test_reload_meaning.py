@@ -118,3 +118,22 @@ def test_reference_rows_are_part_of_the_meaning(tmp_path: Path) -> None:
     same = rules(tmp_path, "b.yaml", reference(45.0), condition="level_m >= nwl_m", summary="x").rules[0]
     moved = rules(tmp_path, "c.yaml", reference(46.0), condition="level_m >= nwl_m").rules[0]
     assert meaning(one) == meaning(same) != meaning(moved)
+
+
+def test_a_ttl_added_by_a_reload_or_a_restart_cuts_no_pending_episode_short(tmp_path: Path) -> None:
+    """Keys kept from before their rule had a TTL carry no last-event time: they count from the
+    change, and a pending `for` keeps its key (found in review: they were dropped at once)."""
+    for how in ("reload", "restart"):
+        engine = engine_of(rules(tmp_path, **{"for": "2h"}))
+        assert engine.process("reservoir", [level(0, 6.0)]) == []  # pending: fires at 2 h
+        with_ttl = rules(tmp_path, "ttl.yaml", **{"for": "2h", "key_ttl": "10m"})
+        if how == "reload":
+            assert engine.swap_rules(with_ttl) == ([], [])  # a TTL is not meaning
+        else:
+            saved = json.loads(json.dumps(engine.snapshot()))
+            engine = engine_of(with_ttl)
+            engine.restore(saved)
+        engine.advance("reservoir", T0 + 1800)
+        assert engine.sweep() == 0, how
+        fired = engine.advance("reservoir", T0 + 7201)
+        assert [a.status for a in fired] == ["firing"], how

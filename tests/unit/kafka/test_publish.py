@@ -176,17 +176,20 @@ def test_an_oversized_json_record_is_cut_to_fit_and_says_so() -> None:
     assert fit_json(small, 2000) is small
 
 
-def test_an_unknown_broker_error_is_retried_quickly_a_bounded_number_of_times() -> None:
+def test_an_unknown_broker_error_is_retried_quickly_then_only_what_it_still_refuses_is_given_up() -> None:
     """The embedded broker, restarted, refuses the first writes to a recreated topic this way."""
     from aiokafka.errors import UnknownError
 
-    from ioc.kafka.publish import UNKNOWN_DELAY_S, UNKNOWN_RETRIES
+    from ioc.kafka.publish import UNKNOWN_DELAY_S, UNKNOWN_GIVE_UP_S
 
-    refusals = [5]
+    now = [0.0]
     delays: list[float] = []
 
     async def sleep(seconds: float) -> None:
         delays.append(seconds)
+        now[0] += seconds
+
+    refusals = [5]
 
     def refuse_five_times(topic: str, value: bytes | None) -> Any:
         if refusals[0]:
@@ -194,13 +197,16 @@ def test_an_unknown_broker_error_is_retried_quickly_a_bounded_number_of_times() 
             return UnknownError(), True
         return None
 
-    publisher, _ = _publisher(ScriptedProducer(refuse_five_times), sleep=sleep)
+    publisher, _ = _publisher(ScriptedProducer(refuse_five_times), sleep=sleep, clock=lambda: now[0])
     assert asyncio.run(publisher.publish([OutRecord("ioc.state", b"fence")])) == []
-    assert delays == [UNKNOWN_DELAY_S] * 5  # quick, not the growing back-off of an outage
+    assert delays == [UNKNOWN_DELAY_S * 2**n for n in range(5)]  # quick first, not an outage's back-off
 
-    always = ScriptedProducer(lambda topic, value: (UnknownError(), True))
-    publisher, registry = _publisher(always)
-    dropped = asyncio.run(publisher.publish([OutRecord("ioc.alerts", b"a")]))
+    # 'a' is never taken; 'b', in the same round, is taken at every attempt: only 'a' is given up.
+    refuse_a = ScriptedProducer(lambda topic, value: (UnknownError(), True) if value == b"a" else None)
+    now[0] = 0.0
+    publisher, registry = _publisher(refuse_a, sleep=sleep, clock=lambda: now[0])
+    dropped = asyncio.run(publisher.publish([OutRecord("ioc.alerts", b"a"), OutRecord("ioc.alerts", b"b")]))
     assert [r.value for r in dropped] == [b"a"]
     assert _failures(registry, "alerts", "broker_error") == 1
-    assert always.attempts == UNKNOWN_RETRIES + 1
+    assert UNKNOWN_GIVE_UP_S < now[0] < UNKNOWN_GIVE_UP_S + 5
+    assert ("ioc.alerts", b"b") in refuse_a.acknowledged

@@ -332,9 +332,24 @@ def test_reload_async_swaps_good_rules_and_rejects_broken_ones(tmp_path: Path) -
 # -- the CLI: each hostile file fails fast, in a subprocess ----------------------------------------
 
 
-def _check(*paths: Path) -> subprocess.CompletedProcess[str]:
+def _check(*paths: Path | str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "ioc.cli.main", "rules", "check", *map(str, paths)], cwd=REPO,
                           capture_output=True, text=True, timeout=30)
+
+
+def test_rules_check_applies_the_limits_of_the_given_configuration_and_refuses_an_invalid_one(
+    tmp_path: Path,
+) -> None:
+    rule = write(tmp_path / "r.yaml", RULE + "    description: '" + "x" * 2000 + "'\n")
+    assert _check(rule).returncode == 0
+    small = write(tmp_path / "small.yaml", "limits: {rule_file_bytes: 1024}\n")
+    refused = _check(rule, "--config", small)
+    assert refused.returncode == 1
+    assert "more than the limit of 1,024 bytes (limits.rule_file_bytes)" in refused.stderr, refused.stderr
+    broken = write(tmp_path / "broken.yaml", "limits: {keys_per_rule: 0}\n")
+    invalid = _check(rule, "--config", broken)
+    assert invalid.returncode == 1
+    assert f"{broken}: limits.keys_per_rule: Input should be greater than or equal to 1" in invalid.stderr
 
 
 def test_rules_check_fails_fast_on_hostile_files(tmp_path: Path) -> None:

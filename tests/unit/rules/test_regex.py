@@ -203,3 +203,12 @@ def test_a_long_pattern_is_quoted_shortened(tmp_path: Path) -> None:
     message = error(tmp_path, match_rule(pattern))
     assert "'(?<!x)aaaa" in message and "…' (506 characters)" in message
     assert len(message) < 600
+
+
+@pytest.mark.parametrize(("pattern", "text"), [
+    ("a{,3}b", "aab"), ("x{,2}$", "xxx"), ("abc$", "abc\n"), ("abc$", "abcd"), ("abc$", "abc\n\n"),
+    ("(?m)^a$", "a\nb"), ("[$]", "x$"), (r"\$", "$"), (r"a{2,}", "aaa"), (r"a\{,3\}", "a{,3}"),
+])
+def test_python_meanings_that_re2_spells_differently_are_kept(pattern: str, text: str) -> None:
+    """Found in review: RE2 reads '{,n}' as text, and its '$' never matches before a final newline."""
+    assert compile_regex(pattern).search(text) is (re.search(pattern, text) is not None)
