@@ -8,7 +8,9 @@ what can change an id or a decision is meaning; what only shows in a record is p
 
 * Meaning: the kind (its class), the key, `where`, the condition and every kind field (windows,
   `for`, zones...), `value`, `realert` (it decides when a new episode may start), the reference
-  rows of the rule's streams (joins, expected keys) and what the kind loaded from files (zones).
+  data of the rule's streams that it can read (the listed keys, and the columns its meaning
+  names: a column only a template shows is presentation) and what the kind loaded from files
+  (zones).
 * Presentation: `summary`, `description`, `severity`, `labels` (and so the domain), `sla`
   (deadlines are computed when a record is made). `enabled` is not part of either: a disabled
   rule is not loaded at all.
@@ -21,11 +23,13 @@ True
 from __future__ import annotations
 
 import hashlib
+import re
 import weakref
 from typing import Any
 
 import orjson
 
+from ioc.refdata import RefTable
 from ioc.rules.loader import CompiledRule
 
 __all__ = ["NOT_MEANING", "PRESENTATION", "meaning", "presentation"]
@@ -42,8 +46,9 @@ def meaning(rule: CompiledRule) -> str:
     if found is None:
         kind = type(rule.kind)
         reference = rule.kind.ctx.reference
-        tables = {stream: _rows(reference.table(stream)) for stream in rule.streams}
         spec = rule.spec.model_dump(mode="json", exclude=set(NOT_MEANING))
+        named = set(_NAME.findall(orjson.dumps(spec).decode()))
+        tables = {stream: _read_rows(reference.table(stream), named) for stream in rule.streams}
         found = _MEANINGS[rule] = _digest([f"{kind.__module__}.{kind.__qualname__}", spec, tables,
                                            rule.kind.meaning_data()])
     return found
@@ -59,5 +64,15 @@ def _digest(data: Any) -> str:
     return hashlib.sha256(text).hexdigest()[:16]
 
 
-def _rows(table: Any) -> Any:
-    return table.rows if table is not None else None
+def _read_rows(table: RefTable | None, named: set[str]) -> Any:
+    """The rows of a reference table as the rule can read them: every listed key (absence
+    expects them, a join finds them or not), with the columns the rule's meaning names. Names are
+    matched as words anywhere in the meaning (expressions, `field:`...), so more columns may be
+    counted than are read, never fewer."""
+    if table is None:
+        return None
+    columns = sorted(table.fields & named)
+    return {key: [row.get(column) for column in columns] for key, row in table.rows.items()}, columns
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -120,6 +120,25 @@ def test_reference_rows_are_part_of_the_meaning(tmp_path: Path) -> None:
     assert meaning(one) == meaning(same) != meaning(moved)
 
 
+def test_a_reference_column_only_a_template_shows_is_presentation(tmp_path: Path) -> None:
+    """Fixing a typo in a reservoir's name must not resolve and re-fire its alerts under new ids;
+    listing another reservoir, or a column the condition reads, changes what the rule decides."""
+    def reference(name: str, nwl: float = 45.0, more: bool = False) -> Reference:
+        rows = {"ta-trach": {"source_id": "ta-trach", "nwl_m": nwl, "name": name}}
+        if more:
+            rows["binh-dien"] = {"source_id": "binh-dien", "nwl_m": 80.0, "name": "Bình Điền"}
+        return Reference({"reservoir": RefTable("reservoir", "source_id", rows,
+                                                frozenset({"source_id", "nwl_m", "name"}))})
+
+    def rule(ref: Reference, n: int) -> Any:
+        return rules(tmp_path, f"r{n}.yaml", ref, condition="level_m >= nwl_m", summary="{name}").rules[0]
+
+    base = meaning(rule(reference("Ta Trach"), 0))
+    assert meaning(rule(reference("Tả Trạch"), 1)) == base
+    assert meaning(rule(reference("Tả Trạch", nwl=46.0), 2)) != base
+    assert meaning(rule(reference("Ta Trach", more=True), 3)) != base
+
+
 def test_a_ttl_added_by_a_reload_or_a_restart_cuts_no_pending_episode_short(tmp_path: Path) -> None:
     """Keys kept from before their rule had a TTL carry no last-event time: they count from the
     change, and a pending `for` keeps its key (found in review: they were dropped at once)."""
