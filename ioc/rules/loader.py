@@ -142,7 +142,7 @@ def _find_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[RuleProbl
     """The rule files of `paths`, and a problem for each symlink that resolves outside the
     named folders (a file named directly counts its own folder as named)."""
     named = [Path(raw) for raw in paths]
-    roots = [_real(path if path.is_dir() else path.parent) for path in named]
+    roots = list(dict.fromkeys(_real(path if path.is_dir() else path.parent) for path in named))
     found: list[Path] = []
     problems: list[RuleProblem] = []
 
