@@ -10,6 +10,7 @@ True
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,9 @@ import orjson
 
 from ioc.timeutil import format_ts
 
-__all__ = ["Alert", "fingerprint", "make_alert_id"]
+__all__ = ["Alert", "fingerprint", "fingerprint_of", "make_alert_id"]
+
+_ALERT_ID = re.compile(r"^([0-9a-f]{16})-(-?[0-9]+)$")
 
 
 def fingerprint(rule_id: str, key: dict[str, Any]) -> str:
@@ -29,6 +32,20 @@ def fingerprint(rule_id: str, key: dict[str, Any]) -> str:
 def make_alert_id(fp: str, starts_at: float) -> str:
     """One episode of a fingerprint: fingerprint + start in epoch milliseconds (replays agree)."""
     return f"{fp}-{round(starts_at * 1000)}"
+
+
+def fingerprint_of(alert_id: str) -> str:
+    """The fingerprint in an alert id (the key of its records on `ioc.alerts` and of the actions on
+    it); ValueError if `alert_id` is not one.
+
+    >>> fingerprint_of("eece90541220b5d3-1761526800000")
+    'eece90541220b5d3'
+    """
+    match = _ALERT_ID.match(alert_id)
+    if match is None:
+        raise ValueError(f"{alert_id[:80]!r} is not an alert id (16 hex digits, '-', the start in epoch "
+                         "milliseconds, e.g. eece90541220b5d3-1761526800000)")
+    return match.group(1)
 
 
 @dataclass(slots=True)
