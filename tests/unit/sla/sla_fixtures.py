@@ -1,0 +1,139 @@
+"""Shared fixtures of the SLA tests: alert, state and outcome records, scripted or from a scenario.
+
+The outcome and state records follow the tracker's schemas (ioc/sla/tracker.py); until the
+tracker is wired in, `reference_outcome` and `reference_states` derive them from an alert and its
+operator actions with the plainest arithmetic, so that a test compares against something
+obviously right.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from ioc.analysis.backtest import RawEvent, run_backtest
+from ioc.config import REPO_ROOT
+from ioc.refdata import load_reference
+from ioc.rules.loader import load_rules
+from ioc.timeutil import parse_ts
+from sensors_sim.operators import OperatorSimulator
+from sensors_sim.scenario import build, load_scenario
+
+T0 = 1761498000.0  # 2025-10-27 00:00 +07:00
+
+
+def outcome_record(alert_id: str = "aaaaaaaaaaaaaaaa-1", *, starts_at: float = 0.0, ack_after: float | None = 60.0,
+                   resolve_after: float = 600.0, ack_budget: float | None = 300.0,
+                   resolve_budget: float | None = 3600.0, domain: str = "water", severity: str = "warning",
+                   agency: str = "So NN&PTNT", rule_id: str = "r.test") -> dict[str, Any]:
+    """An outcome record as the tracker emits it, from times relative to the alert's start."""
+    ack_by = starts_at + ack_budget if ack_budget is not None else None
+    resolve_by = starts_at + resolve_budget if resolve_budget is not None else None
+    acked_at = starts_at + ack_after if ack_after is not None else None
+    return _outcome(alert_id, alert_id.split("-")[0], rule_id, domain, severity, agency, starts_at, ack_by,
+                    resolve_by, acked_at, starts_at + resolve_after)
+
+
+def state_record(alert_id: str = "aaaaaaaaaaaaaaaa-1", *, operator_status: str = "open", starts_at: float = 0.0,
+                 ack_by: float | None = 300.0, resolve_by: float | None = 3600.0, acked_at: float | None = None,
+                 resolved_at: float | None = None, updated_at: float | None = None, domain: str = "water",
+                 severity: str = "warning", agency: str = "So NN&PTNT") -> dict[str, Any]:
+    """An `ioc.alert-state` record as the tracker emits it."""
+    return {
+        "type": "alert_state", "fingerprint": alert_id.split("-")[0], "alert_id": alert_id, "rule_id": "r.test",
+        "domain": domain, "severity": severity, "agency": agency, "status": "firing",
+        "operator_status": operator_status, "assignee": None, "starts_at": starts_at, "ends_at": None,
+        "ack_by": ack_by, "resolve_by": resolve_by, "acked_at": acked_at, "acked_by": "op" if acked_at else None,
+        "resolved_at": resolved_at, "resolved_by": "op" if resolved_at else None, "escalation_level": 0,
+        "overdue": None, "notes": [], "updated_at": updated_at if updated_at is not None else starts_at,
+    }
+
+
+def _outcome(alert_id: str, fingerprint: str, rule_id: str, domain: str, severity: str, agency: str,
+             starts_at: float, ack_by: float | None, resolve_by: float | None, acked_at: float | None,
+             resolved_at: float) -> dict[str, Any]:
+    return {
+        "type": "outcome", "alert_id": alert_id, "fingerprint": fingerprint, "rule_id": rule_id, "domain": domain,
+        "severity": severity, "agency": agency, "starts_at": starts_at, "ack_by": ack_by, "resolve_by": resolve_by,
+        "acked_at": acked_at, "resolved_at": resolved_at,
+        "ack_s": acked_at - starts_at if acked_at is not None else None,
+        "resolve_s": resolved_at - starts_at,
+        "ack_late_s": acked_at - ack_by if acked_at is not None and ack_by is not None else None,
+        "resolve_late_s": resolved_at - resolve_by if resolve_by is not None else None,
+        # No deadline: nothing to be late for. Never acked: late once the deadline passed.
+        "ack_on_time": ack_by is None or (acked_at is not None and acked_at <= ack_by),
+        "resolve_on_time": resolve_by is None or resolved_at <= resolve_by,
+    }
+
+
+def _times(alert: dict[str, Any], actions: list[dict[str, Any]]) -> tuple[float | None, float | None]:
+    acks = [parse_ts(a["at"]) for a in actions if a["action"] == "ack"]
+    resolves = [parse_ts(a["at"]) for a in actions if a["action"] == "resolve"]
+    return (min(acks) if acks else None), (min(resolves) if resolves else None)
+
+
+def _labels(alert: dict[str, Any]) -> tuple[str, str, str, float, float | None, float | None]:
+    sla = alert.get("sla") or {}
+    return (alert["labels"].get("domain"), alert["severity"], alert["labels"].get("agency"),
+            parse_ts(alert["starts_at"]), parse_ts(sla["ack_by"]) if sla.get("ack_by") else None,
+            parse_ts(sla["resolve_by"]) if sla.get("resolve_by") else None)
+
+
+def reference_outcome(alert: dict[str, Any], actions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The outcome record of a firing alert and its actions (first ack, first resolve); None while
+    unresolved."""
+    acked_at, resolved_at = _times(alert, actions)
+    if resolved_at is None:
+        return None
+    domain, severity, agency, starts, ack_by, resolve_by = _labels(alert)
+    return _outcome(alert["alert_id"], alert["fingerprint"], alert["rule_id"], domain, severity, agency, starts,
+                    ack_by, resolve_by, acked_at, resolved_at)
+
+
+def reference_states(alert: dict[str, Any], actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The state records of an alert: open at its start, then acked, then resolved."""
+    acked_at, resolved_at = _times(alert, actions)
+    domain, severity, agency, starts, ack_by, resolve_by = _labels(alert)
+    common = {"starts_at": starts, "ack_by": ack_by, "resolve_by": resolve_by, "domain": domain,
+              "severity": severity, "agency": agency}
+    states = [state_record(alert["alert_id"], **common)]
+    if acked_at is not None:
+        states.append(state_record(alert["alert_id"], operator_status="acked", acked_at=acked_at,
+                                   updated_at=acked_at, **common))
+    if resolved_at is not None:
+        states.append(state_record(alert["alert_id"], operator_status="resolved", acked_at=acked_at,
+                                   resolved_at=resolved_at, updated_at=resolved_at, **common))
+    for state in states:
+        state["fingerprint"] = alert["fingerprint"]
+    return states
+
+
+@functools.cache
+def _scenario_alerts(duration_s: float, seed: int) -> tuple[dict[str, Any], ...]:
+    run = build(load_scenario("storm-day"), seed=seed, start=T0, duration_s=duration_s)
+    rules = load_rules([REPO_ROOT / "rules"], load_reference(REPO_ROOT / "config" / "reference"))
+    result = run_backtest(rules, (RawEvent(stream, event, "storm-day") for stream, event in run.events()))
+    return tuple(alert.to_record() for alert in result.alerts)
+
+
+def scenario_alerts(duration_s: float = 8 * 3600.0, seed: int = 0) -> list[dict[str, Any]]:
+    """The alert records (every transition) of the storm-day scenario's first `duration_s`."""
+    return [dict(record) for record in _scenario_alerts(duration_s, seed)]
+
+
+def scenario_timeline(alerts: list[dict[str, Any]], operators: OperatorSimulator
+                      ) -> list[tuple[float, str, dict[str, Any]]]:
+    """(event time, "state" | "outcome", record) of every firing alert handled by `operators`,
+    in time order (a state record before the outcome of the same instant, as the tracker emits)."""
+    timeline: list[tuple[float, int, str, dict[str, Any]]] = []
+    for alert in alerts:
+        actions = operators.actions_for(alert)
+        if not actions:
+            continue
+        for state in reference_states(alert, actions):
+            timeline.append((state["updated_at"], 0, "state", state))
+        outcome = reference_outcome(alert, actions)
+        if outcome is not None:
+            timeline.append((outcome["resolved_at"], 1, "outcome", outcome))
+    timeline.sort(key=lambda item: (item[0], item[1]))
+    return [(at, kind, record) for at, _, kind, record in timeline]
