@@ -78,6 +78,8 @@ class LabelBound:
         if value is None or value == "":
             return UNKNOWN
         text = str(value)
+        if text in (OTHER, UNKNOWN):          # already bounded (a scope read back): takes no slot
+            return text
         if self.allowed is not None:
             return text if text in self.allowed else OTHER
         if text in self.seen:
