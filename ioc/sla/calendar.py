@@ -54,7 +54,8 @@ class WorkingCalendar:
         try:
             ZoneInfo(self.hours.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise CalendarError(f"timezone {self.hours.timezone!r} is not an IANA zone (e.g. Asia/Ho_Chi_Minh)") from None
+            raise CalendarError(f"timezone {self.hours.timezone!r} is not an IANA zone "
+                                "(e.g. Asia/Ho_Chi_Minh)") from None
 
     @classmethod
     def default(cls) -> WorkingCalendar:
