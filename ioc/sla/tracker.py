@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,6 +135,8 @@ class AlertTracker:
         self._alerts: dict[str, AlertState] = {}
         self._forgotten: dict[str, float] = {}   # alert id -> when its state was dropped
         self._clock: float | None = None
+        # Nothing can happen in `advance` before this time (not part of the snapshot).
+        self._next_due = -math.inf
 
     # ---- inputs -------------------------------------------------------------------------
     def on_alert(self, record: Mapping[str, Any]) -> Output:
@@ -157,10 +160,12 @@ class AlertTracker:
                 return out
             self._alerts[state.alert_id] = state
             state.overdue = self._overdue(state)
+            self._next_due = min(self._next_due, self._next_event(state))
             out.states.append(state.record())
         elif known.status == "firing" and state.status == "resolved":
             known.status, known.ends_at = "resolved", state.ends_at
             known.updated_at = state.updated_at
+            self._next_due = min(self._next_due, self._next_event(known))
             out.states.append(known.record())
         # Anything else is a duplicate or a stale redelivery: idempotent, nothing changes.
         return out
@@ -191,6 +196,9 @@ class AlertTracker:
         out = Output()
         self._clock = now if self._clock is None else max(self._clock, now)
         clock = self._clock
+        if clock <= self._next_due:
+            return out
+        next_due = math.inf
         for alert_id in sorted(self._alerts):
             state = self._alerts[alert_id]
             changed = False
@@ -214,6 +222,9 @@ class AlertTracker:
                     and max(state.resolved_at or 0.0, state.ends_at or 0.0) + self.settings.retention < clock):
                 del self._alerts[alert_id]
                 self._forgotten[alert_id] = clock
+            else:
+                next_due = min(next_due, self._next_event(state))
+        self._next_due = next_due
         horizon = clock - 4 * self.settings.retention
         self._forgotten = {k: v for k, v in self._forgotten.items() if v >= horizon}
         return out
@@ -247,6 +258,7 @@ class AlertTracker:
         except (KeyError, TypeError) as exc:
             raise SnapshotError(f"bad alert tracker snapshot: {exc}") from None
         self._alerts, self._forgotten = alerts, forgotten
+        self._next_due = -math.inf
         self._clock = None if clock is None else float(clock)
 
     # ---- internals ----------------------------------------------------------------------
@@ -325,8 +337,22 @@ class AlertTracker:
         state.notes = [*state.notes, {"by": action.by, "at": at, "action": verb, "note": action.note}][-NOTES_KEPT:]
         state.overdue = self._overdue(state)
         state.updated_at = at
+        self._next_due = min(self._next_due, self._next_event(state))
         out.states.append(state.record())
         return None
+
+    def _next_event(self, state: AlertState) -> float:
+        """The earliest time after which `advance` may change this alert (it acts when clock > it)."""
+        times = [due for kind, level, _, due in state.plan
+                 if f"{kind}:{level}" not in state.fired and self._pending(state, kind)]
+        if state.operator_status != "resolved":
+            if state.overdue != "resolve":
+                times.append(state.resolve_by)
+            if state.acked_at is None and state.overdue is None:
+                times.append(state.ack_by)
+        elif state.status == "resolved":
+            times.append(max(state.resolved_at or 0.0, state.ends_at or 0.0) + self.settings.retention)
+        return min(times, default=math.inf)
 
     def _ack(self, state: AlertState, by: str, at: float, out: Output) -> None:
         state.acked_at, state.acked_by = at, by
