@@ -104,7 +104,7 @@ class _Group:
     last_sent: float | None = None
     members: set[str] = field(default_factory=set)
     announced: set[str] = field(default_factory=set)    # notified firing, not yet notified resolved
-    flap_marked: set[str] = field(default_factory=set)  # notified as flapping
+    flap_marked: set[str] = field(default_factory=set)  # fingerprints notified as flapping
 
 
 @dataclass(slots=True)
@@ -406,7 +406,8 @@ class NotificationPolicy:
             elif aid in group.announced:
                 resolved.append(aid)  # what was announced is always closed, muted or not
         new_firing = [aid for aid in firing if aid not in group.announced]
-        new_flapping = [aid for aid in flapping if aid not in group.flap_marked]
+        flapping_fps = {self._episodes[aid].fingerprint for aid in flapping}
+        new_flapping = [aid for aid in flapping if self._episodes[aid].fingerprint not in group.flap_marked]
         repeat = bool(firing) and group.last_sent is not None and at >= group.last_sent + self.settings.repeat_interval
         notification = None
         if new_firing or resolved or new_flapping or repeat:
@@ -427,9 +428,9 @@ class NotificationPolicy:
                 tuple(resolved), tuple(flapping), tuple(silenced), tuple(inhibited), severity)
             group.last_sent = at
             group.announced = (group.announced | set(firing)) - set(resolved)
-            group.flap_marked = set(flapping)
+            group.flap_marked = flapping_fps
         else:
-            group.flap_marked &= set(flapping)
+            group.flap_marked &= flapping_fps
         for aid in sorted(group.members):
             episode = self._episodes[aid]
             if episode.status == "resolved" and aid not in group.announced and aid not in held:
