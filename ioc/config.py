@@ -19,6 +19,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ioc.exceptions import IocError
+from ioc.sla.policy import NotifySettings
+from ioc.sla.settings import SlaSettings
 from ioc.timeutil import parse_duration
 
 __all__ = [
@@ -156,6 +158,8 @@ class Settings(_Strict):
     metrics: MetricsSettings = MetricsSettings()
     worker: WorkerSettings = WorkerSettings()
     limits: LimitSettings = LimitSettings()
+    sla: SlaSettings = SlaSettings()
+    notify: NotifySettings = NotifySettings()
     rules: list[str] = ["rules"]
     reference: str = "config/reference"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

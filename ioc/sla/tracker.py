@@ -164,7 +164,7 @@ class AlertTracker:
             out.states.append(state.record())
         elif known.status == "firing" and state.status == "resolved":
             known.status, known.ends_at = "resolved", state.ends_at
-            known.updated_at = state.updated_at
+            known.updated_at = max(known.updated_at, state.updated_at)
             self._next_due = min(self._next_due, self._next_event(known))
             out.states.append(known.record())
         # Anything else is a duplicate or a stale redelivery: idempotent, nothing changes.
@@ -216,7 +216,7 @@ class AlertTracker:
                 state.overdue = overdue
                 changed = True
             if changed:
-                state.updated_at = clock
+                state.updated_at = max(state.updated_at, clock)
                 out.states.append(state.record())
             if (state.operator_status == "resolved" and state.status == "resolved"
                     and max(state.resolved_at or 0.0, state.ends_at or 0.0) + self.settings.retention < clock):
@@ -336,7 +336,9 @@ class AlertTracker:
             state.revision += 1
         state.notes = [*state.notes, {"by": action.by, "at": at, "action": verb, "note": action.note}][-NOTES_KEPT:]
         state.overdue = self._overdue(state)
-        state.updated_at = at
+        # Never backwards: an action may carry a time before the alert's detection (the
+        # compacted state topic and its readers keep the record with the latest updated_at).
+        state.updated_at = max(state.updated_at, at)
         self._next_due = min(self._next_due, self._next_event(state))
         out.states.append(state.record())
         return None

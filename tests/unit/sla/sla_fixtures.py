@@ -1,9 +1,8 @@
 """Shared fixtures of the SLA tests: alert, state and outcome records, scripted or from a scenario.
 
-The outcome and state records follow the tracker's schemas (ioc/sla/tracker.py); until the
-tracker is wired in, `reference_outcome` and `reference_states` derive them from an alert and its
-operator actions with the plainest arithmetic, so that a test compares against something
-obviously right.
+`reference_outcome` and `reference_states` derive outcome and state records (the tracker's
+schemas) from an alert and its operator actions with the plainest arithmetic, for the pandas
+side of a comparison; `tracker_timeline` is what the real `AlertTracker` makes of the same.
 """
 
 from __future__ import annotations
@@ -15,6 +14,10 @@ from ioc.analysis.backtest import RawEvent, run_backtest
 from ioc.config import REPO_ROOT
 from ioc.refdata import load_reference
 from ioc.rules.loader import load_rules
+from ioc.sla.calendar import WorkingCalendar
+from ioc.sla.deadlines import compute_deadlines
+from ioc.sla.settings import SlaSettings
+from ioc.sla.tracker import AlertTracker
 from ioc.timeutil import parse_ts
 from sensors_sim.operators import OperatorSimulator
 from sensors_sim.scenario import build, load_scenario
@@ -73,10 +76,22 @@ def _times(alert: dict[str, Any], actions: list[dict[str, Any]]) -> tuple[float 
 
 
 def _labels(alert: dict[str, Any]) -> tuple[str, str, str, float, float | None, float | None]:
+    """Domain, severity, agency, start and deadlines: the record's own `sla`, and for a deadline
+    it lacks, the severity's default (ioc.sla.deadlines, unit-tested on its own: weekends, holidays)."""
     sla = alert.get("sla") or {}
-    return (alert["labels"].get("domain"), alert["severity"], alert["labels"].get("agency"),
-            parse_ts(alert["starts_at"]), parse_ts(sla["ack_by"]) if sla.get("ack_by") else None,
-            parse_ts(sla["resolve_by"]) if sla.get("resolve_by") else None)
+    starts = parse_ts(alert["starts_at"])
+    defaults = compute_deadlines(starts, alert["severity"], alert["rule_id"], None, _SETTINGS, _calendar())
+    return (alert["labels"].get("domain"), alert["severity"], alert["labels"].get("agency"), starts,
+            parse_ts(sla["ack_by"]) if sla.get("ack_by") else defaults.ack.due_at,
+            parse_ts(sla["resolve_by"]) if sla.get("resolve_by") else defaults.resolve.due_at)
+
+
+_SETTINGS = SlaSettings()
+
+
+@functools.cache
+def _calendar() -> WorkingCalendar:
+    return WorkingCalendar.from_file(_SETTINGS.calendar, _SETTINGS.working_hours)
 
 
 def reference_outcome(alert: dict[str, Any], actions: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -137,3 +152,26 @@ def scenario_timeline(alerts: list[dict[str, Any]], operators: OperatorSimulator
             timeline.append((outcome["resolved_at"], 1, "outcome", outcome))
     timeline.sort(key=lambda item: (item[0], item[1]))
     return [(at, kind, record) for at, _, kind, record in timeline]
+
+
+def tracker_timeline(alerts: list[dict[str, Any]], operators: OperatorSimulator
+                     ) -> tuple[list[tuple[float, str, dict[str, Any]]], list[dict[str, Any]]]:
+    """What the real `AlertTracker` makes of the same alerts and actions, fed in event-time order
+    (a transition at its start or end, an action at its `at`) with the clock moved to each record's
+    time: (event time, "state" | "outcome", record) in emission order, and its rejections."""
+    inputs: list[tuple[float, int, str, dict[str, Any]]] = []
+    for alert in alerts:
+        at = parse_ts(alert["ends_at"] if alert["status"] == "resolved" else alert["starts_at"])
+        inputs.append((at, 0, "alert", alert))
+        for action in operators.actions_for(alert):
+            inputs.append((parse_ts(action["at"]), 1, "action", action))
+    inputs.sort(key=lambda item: (item[0], item[1]))
+    tracker = AlertTracker()
+    timeline: list[tuple[float, str, dict[str, Any]]] = []
+    rejections: list[dict[str, Any]] = []
+    for at, _, kind, record in inputs:
+        for out in (tracker.advance(at), tracker.on_alert(record) if kind == "alert" else tracker.on_action(record)):
+            timeline += [(at, "state", state) for state in out.states]
+            timeline += [(at, "outcome", outcome) for outcome in out.outcomes]
+            rejections += out.rejections
+    return timeline, rejections

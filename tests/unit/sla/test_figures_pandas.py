@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
-from sla_fixtures import T0, scenario_alerts, scenario_timeline
+from sla_fixtures import T0, scenario_alerts, scenario_timeline, tracker_timeline
 
 from ioc.sla.figures import WINDOWS, SlaFigures
 from ioc.sla.sla_metrics import SLA_BUCKETS, SlaMetrics
@@ -96,7 +96,12 @@ def _same(actual: Any, expected: Any) -> bool:
 def run(request: pytest.FixtureRequest) -> dict[str, Any]:
     """Feed the scenario's records in time order, snapshotting on a grid and just after missed deadlines."""
     alerts = scenario_alerts()
-    timeline = scenario_timeline(alerts, OperatorSimulator(seed=0, late_share=request.param))
+    operators = OperatorSimulator(seed=0, late_share=request.param)
+    # Expected: pandas over the alert and action records (plain arithmetic per alert, below).
+    timeline = scenario_timeline(alerts, operators)
+    # Actual: the real tracker's state and outcome records through SlaFigures and SlaMetrics.
+    tracked, rejections = tracker_timeline(alerts, operators)
+    assert rejections == []
     end = timeline[-1][0] + 3600.0
     # Just after each missed deadline: the moments an alert is overdue.
     deadlines = {r[f"{d}_by"] + 1.0 for _, kind, r in timeline if kind == "outcome" for d in ("ack", "resolve")
@@ -107,8 +112,8 @@ def run(request: pytest.FixtureRequest) -> dict[str, Any]:
     snapshots: list[tuple[float, list[dict[str, Any]], dict[str, Any]]] = []
     position = 0
     for now in times:
-        while position < len(timeline) and timeline[position][0] <= now:
-            _, kind, record = timeline[position]
+        while position < len(tracked) and tracked[position][0] <= now:
+            _, kind, record = tracked[position]
             if kind == "state":
                 figures.on_state(record)
             elif figures.on_outcome(record):

@@ -379,3 +379,16 @@ def test_simulated_operators_over_backtest_alerts_are_late_about_late_share():
     assert len([e for e in out.escalations if e["status"] == "resolved"]) == len(ids)   # all handled in the end
     late_ids = {o["alert_id"] for o in late}
     assert {e["value"]["of_alert_id"] for e in out.escalations} <= late_ids
+
+
+def test_state_records_of_an_alert_never_go_back_in_updated_at():
+    """Found when the real tracker fed the SLA figures: an action stamped before the alert's
+    detection (a dwell rule detects an hour after its start) must not make the newer state look
+    older than the firing one (a compacted topic's readers keep the latest by updated_at)."""
+    t = tracker()
+    record = alert(detected_at=format_ts(T0 + H), ack=2 * H)
+    [firing] = t.on_alert(record).states
+    assert firing["updated_at"] == T0 + H
+    [acked] = t.on_action(act(record, "ack", T0 + 10 * M)).states
+    assert acked["acked_at"] == T0 + 10 * M and acked["operator_status"] == "acked"
+    assert acked["updated_at"] >= firing["updated_at"]
