@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ioc.exceptions import IocError
-from ioc.rules.expr import Regex, RegexError, compile_regex
+from ioc.rules.regex import Regex, RegexError, compile_regex
 
 __all__ = ["MatcherError", "Matcher", "Op", "parse_matcher", "parse_matchers", "matches_all"]
 

@@ -60,8 +60,9 @@ from pydantic import Field, field_validator
 
 from ioc.events.schemas import SCHEMAS
 from ioc.rules.exceptions import shorten
-from ioc.rules.expr import Expression, Regex, RegexError, compile_regex
+from ioc.rules.expr import Expression
 from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Runtime, State
+from ioc.rules.regex import Regex, RegexError, compile_regex
 from ioc.text import fold as fold_text
 from ioc.text import normalize as normalize_text
 from ioc.timeutil import format_duration

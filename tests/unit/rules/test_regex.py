@@ -17,8 +17,9 @@ import pytest
 from ioc.engine import Engine
 from ioc.events import decode
 from ioc.rules.exceptions import RuleError
-from ioc.rules.expr import MAX_PATTERN_CHARS, ExpressionError, RegexError, compile_expression, compile_regex
+from ioc.rules.expr import ExpressionError, compile_expression
 from ioc.rules.loader import RuleSet, load_rules
+from ioc.rules.regex import MAX_PATTERN_CHARS, RegexError, compile_regex
 from ioc.timeutil import parse_ts
 
 T0 = parse_ts("2025-10-27T08:00:00+07:00")
