@@ -6,8 +6,9 @@
 Records reach the engine as whole fetched batches through `streams.runner.ShardRunner`, a
 service of this app with its own consumer in the worker's group (Faust's per-event
 Stream/Event path and its fixed 1.5 s fetch wait are not used: docs/architecture.md has
-the measurements). Faust runs everything around it: start and stop, the rule-file timer,
-SIGHUP, the optional web server.
+the measurements). The alert tracker runs beside it as `streams.sla_runner.SlaRunner`, a
+service with a consumer group of its own over the alerts and actions. Faust runs everything
+around them: start and stop, the rule-file timer, SIGHUP, the optional web server.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ioc.config import Settings
 from ioc.runtime.reload import RuleReloader
 from ioc.runtime.runner import WorkerParts
 from streams.runner import AlertListener, ShardRunner
+from streams.sla_runner import SlaRunner
 
 __all__ = ["IocApp", "build_app"]
 
@@ -46,6 +48,7 @@ class IocApp:
     app: faust.App
     runner: ShardRunner
     settings: Settings
+    sla: SlaRunner | None = None
     worker: faust.Worker | None = None
 
     @property
@@ -94,7 +97,9 @@ def build_app(
     if reloader is not None:
         reloader.apply = runner.apply_rules
     app.add_dependency(runner)  # started and stopped with the app
-    ioc_app = IocApp(app, runner, settings)
+    sla = SlaRunner(settings, broker_url, parts)  # the alert tracker (docs/sla.md), its own group
+    app.add_dependency(sla)
+    ioc_app = IocApp(app, runner, settings, sla)
     _add_housekeeping(ioc_app)
     return ioc_app
 

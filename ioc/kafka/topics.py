@@ -16,7 +16,7 @@ from ioc.kafka.clients import bootstrap_servers
 from ioc.kafka.exceptions import BrokerError
 from ioc.timeutil import parse_duration
 
-__all__ = ["TopicSpec", "catalogue", "ensure_topics", "raw_topic", "rekey_topic", "state_topic"]
+__all__ = ["TopicSpec", "alert_state_topic", "catalogue", "ensure_topics", "raw_topic", "rekey_topic", "state_topic"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,10 @@ def state_topic(settings: Settings) -> str:
     return settings.topic("state")
 
 
+def alert_state_topic(settings: Settings) -> str:
+    return settings.topic("alert-state")
+
+
 def catalogue(settings: Settings, spaces: Iterable[str] = ()) -> list[TopicSpec]:
     """Every topic the engine reads or writes, with explicit configs (Tansu only
     reports configs that were set at creation, and some clients need them). `spaces`: the
@@ -52,6 +56,8 @@ def catalogue(settings: Settings, spaces: Iterable[str] = ()) -> list[TopicSpec]
     # Checkpoints: the latest per shard is what counts. One partition: a restore reads it
     # up to a fence record of its own (see ioc.kafka.state).
     specs.append(TopicSpec(state_topic(settings), 1, retention_ms, "compact"))
+    # Alert states of the SLA tracker, keyed by fingerprint: the latest per alert is what counts.
+    specs.append(TopicSpec(alert_state_topic(settings), partitions, retention_ms, "compact"))
     return specs
 
 

@@ -16,7 +16,7 @@ is working seconds: with the default hours (8 h a day) one working day is `8h`, 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -136,6 +136,11 @@ class SlaSettings(BaseModel):
     warn_fraction: float = Field(default=0.8, gt=0, lt=1)
     # An alert closed by its operator (and resolved by the engine) is forgotten this long after.
     retention: Duration = 7 * 86400.0
+    # The worker's tracker clock: `wall` (time.time()) or `event` (the latest event time its
+    # records carry: alert starts_at/ends_at, action at), for replays and the demo's fast time.
+    clock: Literal["wall", "event"] = "wall"
+    # How often the worker publishes its SLA figures (snapshot records on `ioc.sla`, gauges).
+    snapshot_s: float = Field(default=60.0, gt=0)
 
     @model_validator(mode="after")
     def _warning_exists(self) -> SlaSettings:

@@ -1,0 +1,511 @@
+"""The worker's SLA side: the alert tracker (ioc.sla.tracker) over `ioc.alerts` and `ioc.alert-actions`.
+
+A service of the Faust app, next to the shard runner, with its own aiokafka consumer in group
+`<worker.app_id>.sla` and its own producer. Alerts and actions are both keyed by fingerprint
+and both topics have `topics.partitions` partitions; with the range assignor partition p of
+both goes to the same member, which runs one `AlertTracker` for p, fed in offset order.
+
+Out of it (docs/sla.md has the wire format, times as RFC 3339):
+
+* state records → `<prefix>alert-state` (compacted), keyed by fingerprint;
+* outcomes → `<prefix>sla` keyed `alert:<alert_id>`; rejections keyed `rejection:<alert_id|->`;
+* escalation alert records → `<prefix>alerts` keyed by their fingerprint (the tracker ignores
+  them when they come back);
+* every `sla.snapshot_s`, the figures of this worker's partitions → `<prefix>sla` keyed
+  `snapshot:<scope>:<window>`, and the `ioc_sla_*` gauges.
+
+The clock (`sla.clock`): `wall` (time.time()) or `event` (the latest event time seen across this
+runner's partitions); trackers advance after each batch and every second.
+
+Checkpoints: each partition's tracker with the next offsets of both topics, on `ioc.state` as
+shard `sla/<p>`, every `worker.checkpoint_s`, on revocation and at shutdown; the offsets are
+committed only after the checkpoint is saved. An assigned partition is restored and both topics
+are read again from the checkpoint's offsets (from the beginning without one). What is read
+again after a crash gives the same output again (same keys: harmless). An action whose alert the
+tracker does not know is held back (at most HOLD_S, HOLD_MAX of them) while the alerts partition
+is not read up to its end, so that reading the two topics in another interleaving after a
+restart does not turn a valid action into an "unknown alert_id" rejection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import mode
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.structs import OffsetAndMetadata
+
+from ioc.config import Settings
+from ioc.kafka.clients import aiokafka_options, bootstrap_servers, producer_request_bytes
+from ioc.kafka.publish import OutRecord, PublishAbandoned, Publisher, fit_json
+from ioc.kafka.state import CheckpointStore
+from ioc.kafka.topics import alert_state_topic, state_topic
+from ioc.runtime.runner import WorkerParts
+from ioc.sla.actions import InvalidAction, parse_action
+from ioc.sla.calendar import WorkingCalendar
+from ioc.sla.exceptions import SnapshotError
+from ioc.sla.figures import SlaFigures
+from ioc.sla.sla_metrics import SlaMetrics
+from ioc.sla.tracker import AlertTracker, Output
+from ioc.timeutil import format_ts, parse_ts
+
+__all__ = ["SlaRunner", "PartitionTracker", "wire", "CHECKPOINT_VERSION"]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_VERSION = 1
+TICK_S = 1.0
+FETCH_MS = 200
+HOLD_S = 5.0       # longest an action for an unknown alert waits for the alerts partition
+HOLD_MAX = 10_000  # most actions held back per partition
+STOP_ROUND_S = 2.0
+STOP_CHECKPOINT_S = 3.0
+STOP_CLIENTS_S = 2.0
+CHECKPOINT_S = 15.0
+COMMIT_S = 5.0
+# Epoch-second fields written as RFC 3339 on the wire (state, outcome, rejection, snapshot records).
+TIME_FIELDS = frozenset({"starts_at", "ends_at", "ack_by", "resolve_by", "acked_at", "resolved_at",
+                         "updated_at", "at"})
+
+
+def wire(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A tracker record with its epoch-second time fields (and its notes' `at`) as RFC 3339.
+
+    >>> wire({"type": "outcome", "acked_at": 1761527000.0, "ack_s": 200.0, "ends_at": None})
+    {'type': 'outcome', 'acked_at': '2025-10-27T01:03:20Z', 'ack_s': 200.0, 'ends_at': None}
+    """
+    out: dict[str, Any] = {}
+    for name, value in record.items():
+        if name in TIME_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = format_ts(float(value))
+        elif name == "notes" and isinstance(value, list):
+            out[name] = [wire(note) if isinstance(note, Mapping) else note for note in value]
+        else:
+            out[name] = value
+    return out
+
+
+def _event_time(record: Any) -> float | None:
+    """The latest time an alert record carries (starts_at/ends_at), None for escalations or junk."""
+    if not isinstance(record, Mapping) or (record.get("labels") or {}).get("escalation"):
+        return None
+    times = []
+    for name in ("starts_at", "ends_at"):
+        value = record.get(name)
+        if value is None:
+            continue
+        try:
+            times.append(parse_ts(value))
+        except (TypeError, ValueError):
+            continue
+    return max(times, default=None)
+
+
+@dataclass
+class _Held:
+    offset: int
+    value: bytes | None
+    since: float
+
+
+@dataclass
+class PartitionTracker:
+    """One partition p of alerts and actions: its tracker, the next offsets read, held actions."""
+
+    partition: int
+    tracker: AlertTracker
+    alerts_next: int | None = None
+    actions_next: int | None = None
+    held: list[_Held] = field(default_factory=list)
+    changed: bool = False
+
+    def checkpoint(self) -> bytes:
+        actions_next = self.held[0].offset if self.held else self.actions_next
+        return orjson.dumps({"version": CHECKPOINT_VERSION, "tracker": self.tracker.snapshot(),
+                             "alerts": self.alerts_next, "actions": actions_next})
+
+    def restore(self, data: bytes) -> float | None:
+        """Take back a checkpoint; returns the tracker clock it was saved at."""
+        loaded = orjson.loads(data)
+        if not isinstance(loaded, dict) or loaded.get("version") != CHECKPOINT_VERSION:
+            raise SnapshotError(f"not an SLA checkpoint of version {CHECKPOINT_VERSION}")
+        self.tracker.restore(loaded["tracker"])
+        self.alerts_next, self.actions_next = loaded.get("alerts"), loaded.get("actions")
+        clock = loaded["tracker"].get("clock")
+        return None if clock is None else float(clock)
+
+    def on_alerts(self, messages: Sequence[Any]) -> tuple[Output, float | None]:
+        """Alert records in offset order; returns the output and the latest event time seen."""
+        out, latest = Output(), None
+        for message in messages:
+            try:
+                record: Any = orjson.loads(message.value) if message.value is not None else None
+            except orjson.JSONDecodeError:
+                record = (message.value or b"").decode("utf-8", "replace")
+            # Not a mapping (bad JSON, a list...): the tracker rejects it, it never raises.
+            out.extend(self.tracker.on_alert(cast(Mapping[str, Any], record if record is not None else "null")))
+            seen = _event_time(record)
+            if seen is not None:
+                latest = seen if latest is None else max(latest, seen)
+            self.alerts_next = message.offset + 1
+            self.changed = True
+        return out, latest
+
+    def on_actions(self, messages: Sequence[Any], alerts_caught_up: bool, now: float) -> tuple[Output, float | None]:
+        """Actions in offset order; one for an alert the tracker does not know waits (with those
+        after it) while the alerts partition is not read to its end (see the module docstring)."""
+        self.held.extend(_Held(m.offset, m.value, now) for m in messages)
+        out, latest = Output(), None
+        while self.held:
+            head = self.held[0]
+            parsed = parse_action(head.value if head.value is not None else b"null")
+            if (not isinstance(parsed, InvalidAction) and self.tracker.state(parsed.alert_id) is None
+                    and not alerts_caught_up and now - head.since < HOLD_S and len(self.held) < HOLD_MAX):
+                break
+            self.held.pop(0)
+            out.extend(self.tracker.on_action(head.value if head.value is not None else b"null"))
+            if not isinstance(parsed, InvalidAction) and parsed.at is not None:
+                latest = parsed.at if latest is None else max(latest, parsed.at)
+            self.actions_next = head.offset + 1
+            self.changed = True
+        return out, latest
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: SlaRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        await self.runner.revoke(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        await self.runner.assign(list(assigned))
+
+
+class SlaRunner(mode.Service):
+    """Track alerts, publish states/outcomes/rejections/escalations, checkpoint (module docstring)."""
+
+    def __init__(self, settings: Settings, broker_url: str, parts: WorkerParts, *,
+                 calendar: WorkingCalendar | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.broker_url = broker_url
+        self.parts = parts
+        self.sla = settings.sla
+        self.calendar = calendar or WorkingCalendar.from_file(settings.resolve(self.sla.calendar),
+                                                              self.sla.working_hours)
+        self.prefix = settings.topics.prefix
+        self.alerts_topic = settings.topic("alerts")
+        self.actions_topic = settings.topic("alert-actions")
+        self.sla_topic = settings.topic("sla")
+        self.state_topic = alert_state_topic(settings)
+        self.partitions: dict[int, PartitionTracker] = {}
+        self.figures = SlaFigures()
+        self.metrics = SlaMetrics(parts.registry)
+        self.event_clock: float | None = None
+        self.escalations = 0
+        self._lock = asyncio.Lock()
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._last_tick = 0.0
+        self._last_snapshot = time.monotonic()
+        self._next_checkpoint = time.monotonic() + settings.worker.checkpoint_s
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.publisher: Publisher | None = None
+        self.store: CheckpointStore | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        settings = self.settings
+        options = aiokafka_options(settings)
+        servers = bootstrap_servers(self.broker_url)
+        app_id = settings.worker.app_id
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=servers, acks="all", linger_ms=0, enable_idempotence=False,
+            max_request_size=producer_request_bytes(settings), client_id=f"{app_id}-sla-producer", **options,
+        )
+        await self.producer.start()
+        self.publisher = Publisher(self.producer, record_bytes=settings.limits.record_bytes, metrics=self.parts.metrics,
+                                   prefix=self.prefix, stopping=lambda: self._stopping)
+
+        async def reader() -> AIOKafkaConsumer:
+            consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False,
+                                        fetch_max_wait_ms=50, client_id=f"{app_id}-sla-state", **options)
+            await consumer.start()
+            partition = TopicPartition(state_topic(settings), 0)
+            consumer.assign([partition])
+            await consumer.seek_to_beginning(partition)
+            return consumer
+
+        self.store = CheckpointStore(self.producer, state_topic(settings), reader,
+                                     chunk_bytes=settings.limits.record_bytes - 1024)
+        session_ms = int(settings.worker.session_timeout_s * 1000)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=servers, group_id=f"{app_id}.sla", enable_auto_commit=False,
+            auto_offset_reset="earliest", fetch_max_wait_ms=FETCH_MS,
+            session_timeout_ms=session_ms, heartbeat_interval_ms=max(100, min(3000, session_ms // 3)),
+            request_timeout_ms=max(40_000, session_ms * 2), metadata_max_age_ms=5000,
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            client_id=f"{app_id}-sla-consumer", **options,
+        )
+        await self.consumer.start()
+        self.consumer.subscribe([self.alerts_topic, self.actions_topic], listener=_Rebalance(self))
+        self._loop_task = asyncio.ensure_future(self._run())
+        self._loop_task.add_done_callback(self._loop_ended)
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._stopping:
+            return
+        error = task.exception()
+        if error is not None:
+            log.critical("the SLA loop failed: %s: %s; stopping the worker", type(error).__name__, error,
+                         exc_info=error)
+            asyncio.ensure_future(self.crash(error))
+
+    async def on_stop(self) -> None:
+        """Finish the round in hand, checkpoint every partition, leave: each step bounded."""
+        self._stopping = True
+        task = self._loop_task
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=STOP_ROUND_S)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(task, timeout=1.0)
+            except PublishAbandoned as exc:
+                log.warning("%s: the next owner reads that round again", exc)
+            except BaseException:  # noqa: BLE001 - already logged by the loop
+                log.debug("the SLA loop ended with an error", exc_info=True)
+        try:
+            await asyncio.wait_for(self._lock.acquire(), STOP_ROUND_S)
+        except TimeoutError:
+            log.warning("a rebalance is still in hand: stopping the SLA runner without a final checkpoint")
+        else:
+            try:
+                await asyncio.wait_for(self._checkpoint(list(self.partitions), force=True), STOP_CHECKPOINT_S)
+            except Exception as exc:  # noqa: BLE001 - a longer replay, not a loss
+                log.warning("final SLA checkpoint not taken (%s); the next owner replays from the previous one",
+                            type(exc).__name__)
+            finally:
+                self._lock.release()
+        self.partitions.clear()
+        clients = [client.stop() for client in (self.consumer, self.producer) if client is not None]
+        try:
+            await asyncio.wait_for(asyncio.gather(*clients, return_exceptions=True), STOP_CLIENTS_S)
+        except TimeoutError:
+            log.warning("the SLA runner's Kafka clients did not close within %.0f s", STOP_CLIENTS_S)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def now(self) -> float | None:
+        """The tracker clock: wall time, or the latest event time seen (None before any)."""
+        return time.time() if self.sla.clock == "wall" else self.event_clock
+
+    def _caught_up(self, partition: int) -> bool:
+        consumer, tracked = self.consumer, self.partitions.get(partition)
+        if consumer is None or tracked is None:
+            return False
+        highwater = consumer.highwater(TopicPartition(self.alerts_topic, partition))
+        return highwater is not None and (tracked.alerts_next or 0) >= highwater
+
+    async def _run(self) -> None:
+        consumer = self.consumer
+        assert consumer is not None
+        while not self._stopping:
+            batches = await consumer.getmany(timeout_ms=FETCH_MS, max_records=self.settings.worker.max_batch)
+            async with self._lock:
+                out = self.handle(batches, time.monotonic())
+                tick = time.monotonic() - self._last_tick >= TICK_S
+                if batches or tick:
+                    out.extend(self.advance())
+                    self._last_tick = time.monotonic()
+                await self.publish(out)
+                if time.monotonic() - self._last_snapshot >= self.sla.snapshot_s:
+                    self._last_snapshot = time.monotonic()
+                    await self.publish_snapshot()
+                if time.monotonic() >= self._next_checkpoint:
+                    self._next_checkpoint = time.monotonic() + self.settings.worker.checkpoint_s
+                    try:
+                        await self._checkpoint(list(self.partitions))
+                    except Exception as exc:  # noqa: BLE001 - tried again at the next interval
+                        log.warning("SLA checkpoint failed (%s: %s); trying again in %.0f s", type(exc).__name__,
+                                    exc, self.settings.worker.checkpoint_s)
+
+    def handle(self, batches: Mapping[TopicPartition, Sequence[Any]], now: float) -> Output:
+        """Feed fetched records: each partition's alerts first, then its actions (and held ones)."""
+        out = Output()
+        latest: list[float] = []
+        by_partition: dict[int, dict[str, Sequence[Any]]] = {}
+        for tp, messages in batches.items():
+            by_partition.setdefault(tp.partition, {})[tp.topic] = messages
+        for partition in sorted(set(by_partition) | {p for p, t in self.partitions.items() if t.held}):
+            tracked = self.partitions.get(partition)
+            if tracked is None:
+                continue  # revoked meanwhile: its next owner reads it
+            topics = by_partition.get(partition, {})
+            produced, seen = tracked.on_alerts(topics.get(self.alerts_topic, ()))
+            out.extend(produced)
+            latest += [seen] if seen is not None else []
+            produced, seen = tracked.on_actions(topics.get(self.actions_topic, ()), self._caught_up(partition), now)
+            out.extend(produced)
+            latest += [seen] if seen is not None else []
+        if latest:
+            self.event_clock = max([*latest, *([self.event_clock] if self.event_clock is not None else [])])
+        return out
+
+    def advance(self) -> Output:
+        out = Output()
+        now = self.now()
+        if now is None:
+            return out
+        for tracked in self.partitions.values():
+            produced = tracked.tracker.advance(now)
+            if produced:
+                tracked.changed = True
+            out.extend(produced)
+        return out
+
+    def account(self, out: Output) -> None:
+        """Figures and metrics of a round's output (before it is published)."""
+        for state in out.states:
+            self.figures.on_state(state)
+        for outcome in out.outcomes:
+            if self.figures.on_outcome(outcome):
+                self.metrics.observe_outcome(outcome)
+        for escalation in out.escalations:
+            self.metrics.escalated(escalation)
+            self.escalations += 1
+
+    def records(self, out: Output) -> list[OutRecord]:
+        limit = self.settings.limits.record_bytes
+        records = []
+        for state in out.states:
+            key = str(state["fingerprint"]).encode()
+            records.append(OutRecord(self.state_topic, fit_json(orjson.dumps(wire(state)), limit - len(key)), key,
+                                     None, f"state of alert {state['alert_id']}"))
+        for outcome in out.outcomes:
+            key = f"alert:{outcome['alert_id']}".encode()
+            records.append(OutRecord(self.sla_topic, fit_json(orjson.dumps(wire(outcome)), limit - len(key)), key,
+                                     None, f"outcome of alert {outcome['alert_id']}"))
+        for rejection in out.rejections:
+            key = f"rejection:{rejection.get('alert_id') or '-'}".encode()
+            body = fit_json(orjson.dumps(wire(rejection), default=str), limit - len(key))
+            records.append(OutRecord(self.sla_topic, body, key, None, f"rejection ({rejection['reason']})"))
+        for escalation in out.escalations:
+            key = str(escalation["fingerprint"]).encode()
+            records.append(OutRecord(self.alerts_topic, fit_json(orjson.dumps(escalation), limit - len(key)), key,
+                                     None, f"escalation {escalation['alert_id']}"))
+        return records
+
+    async def publish(self, out: Output) -> None:
+        if not out:
+            return
+        self.account(out)
+        publisher = self.publisher
+        assert publisher is not None
+        await publisher.publish(self.records(out), "SLA records")
+
+    def snapshot_records(self) -> list[dict[str, Any]]:
+        now = self.now()
+        return [] if now is None else self.figures.snapshot_records(now)
+
+    async def publish_snapshot(self) -> None:
+        records = self.snapshot_records()
+        if not records:
+            return
+        self.metrics.set_snapshot(records)
+        publisher = self.publisher
+        assert publisher is not None
+        await publisher.publish([OutRecord(self.sla_topic, orjson.dumps(wire(r)),
+                                           f"snapshot:{r['scope']}:{r['window']}".encode(), None, "an SLA snapshot")
+                                 for r in records], "SLA snapshots")
+
+    def summary(self) -> dict[str, Any]:
+        """Scope `all` over the longest window, for a status line."""
+        records = [r for r in self.snapshot_records() if r["scope"] == "all"]
+        last = records[-1] if records else {}
+        return {**last, "escalations": self.escalations}
+
+    # -- checkpoints and rebalances -----------------------------------------------------------
+
+    async def _checkpoint(self, partitions: list[int], *, force: bool = False) -> None:
+        store, consumer = self.store, self.consumer
+        assert store is not None and consumer is not None
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for partition in partitions:
+            tracked = self.partitions.get(partition)
+            if tracked is None or not (tracked.changed or force):
+                continue
+            data = tracked.checkpoint()
+            tracked.changed = False
+            try:
+                await asyncio.wait_for(store.save(f"sla/{partition}", data), CHECKPOINT_S)
+            except BaseException:
+                tracked.changed = True
+                raise
+            saved = orjson.loads(data)
+            for topic, name in ((self.alerts_topic, "alerts"), (self.actions_topic, "actions")):
+                if saved[name] is not None:
+                    offsets[TopicPartition(topic, partition)] = OffsetAndMetadata(saved[name], "")
+        if offsets:
+            try:
+                await asyncio.wait_for(consumer.commit(offsets), COMMIT_S)
+            except Exception as exc:  # noqa: BLE001 - the checkpoints hold the offsets
+                log.warning("committing SLA offsets failed (%s: %s)", type(exc).__name__, exc)
+
+    async def revoke(self, revoked: list[TopicPartition]) -> None:
+        async with self._lock:
+            partitions = sorted({tp.partition for tp in revoked} & set(self.partitions))
+            try:
+                await self._checkpoint(partitions, force=True)
+            except Exception as exc:  # noqa: BLE001 - the next owner replays from the previous one
+                log.warning("SLA checkpoint at revocation failed (%s: %s)", type(exc).__name__, exc)
+            finally:
+                for partition in partitions:
+                    self.partitions.pop(partition, None)
+
+    async def assign(self, assigned: list[TopicPartition]) -> None:
+        async with self._lock:
+            try:
+                await self._open(assigned)
+            except Exception:  # noqa: BLE001 - aiokafka would swallow it
+                log.exception("opening %d SLA partitions failed", len(assigned))
+
+    async def _open(self, assigned: list[TopicPartition]) -> None:
+        consumer, store = self.consumer, self.store
+        assert consumer is not None and store is not None
+        new = sorted({tp.partition for tp in assigned} - set(self.partitions))
+        saved = await store.load([f"sla/{p}" for p in new])
+        for partition in new:
+            tracked = PartitionTracker(partition, AlertTracker(self.sla, self.calendar))
+            raw = saved.get(f"sla/{partition}")
+            if raw is not None:
+                try:
+                    clock = tracked.restore(raw)
+                    if clock is not None and self.sla.clock == "event":
+                        self.event_clock = clock if self.event_clock is None else max(self.event_clock, clock)
+                except (SnapshotError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                    log.error("SLA checkpoint of partition %d unusable (%s): starting it afresh", partition, exc)
+                    tracked = PartitionTracker(partition, AlertTracker(self.sla, self.calendar))
+            self.partitions[partition] = tracked
+        for tp in assigned:
+            owner = self.partitions.get(tp.partition)
+            if owner is None or tp.partition not in new:
+                continue
+            offset = owner.alerts_next if tp.topic == self.alerts_topic else owner.actions_next
+            if offset is not None:
+                consumer.seek(tp, offset)
+            else:
+                await consumer.seek_to_beginning(tp)
+        log.info("SLA: assigned partitions %s (%d from checkpoints)", new, len(saved))
