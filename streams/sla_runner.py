@@ -109,6 +109,18 @@ def _event_time(record: Any) -> float | None:
     return max(times, default=None)
 
 
+def _decoded(value: bytes | None) -> Mapping[str, Any] | bytes:
+    """An action record as the tracker takes it: the JSON object (its rejections then carry the
+    alert id), or the bytes as they came (rejected as malformed)."""
+    if value is None:
+        return b"null"
+    try:
+        record = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value
+    return record if isinstance(record, dict) else value
+
+
 @dataclass
 class _Held:
     offset: int
@@ -171,7 +183,7 @@ class PartitionTracker:
                     and not alerts_caught_up and now - head.since < HOLD_S and len(self.held) < HOLD_MAX):
                 break
             self.held.pop(0)
-            out.extend(self.tracker.on_action(head.value if head.value is not None else b"null"))
+            out.extend(self.tracker.on_action(_decoded(head.value)))
             if not isinstance(parsed, InvalidAction) and parsed.at is not None:
                 latest = parsed.at if latest is None else max(latest, parsed.at)
             self.actions_next = head.offset + 1

@@ -53,6 +53,7 @@ def test_an_action_for_an_unknown_alert_is_rejected_once_the_alerts_are_read_or_
     unknown = "0123456789abcdef-1761526800000"
     out, _ = part.on_actions([Message(0, ack(T0, unknown))], alerts_caught_up=True, now=0.0)
     assert [r["reason"] for r in out.rejections] == ["unknown alert_id: no such alert on ioc.alerts"]
+    assert out.rejections[0]["alert_id"] == unknown  # the runner keys it rejection:<alert_id>
     out, _ = part.on_actions([Message(1, ack(T0, unknown))], alerts_caught_up=False, now=0.0)
     assert not out
     out, _ = part.on_actions([], alerts_caught_up=False, now=10.0)  # HOLD_S later
