@@ -119,6 +119,8 @@ class AlertLog:
     def poll(self) -> set[Transition]:
         for message in self.consumer:
             record = orjson.loads(message.value)
+            if (record.get("labels") or {}).get("escalation"):
+                continue  # the SLA tracker's escalations: not engine transitions
             self.found.add((record["alert_id"], record["status"], record["ends_at"], record["rule_id"]))
             self.records += 1
         return self.found

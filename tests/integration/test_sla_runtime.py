@@ -57,7 +57,7 @@ def _states(broker_url: str, prefix: str, alert_id: str, until: str, timeout: fl
 
 
 def _escalations(broker_url: str, prefix: str, expect: int, timeout: float = 60) -> list[dict]:
-    records = read(broker_url, f"{prefix}alerts", expect=0, timeout=timeout,
+    records = read(broker_url, f"{prefix}alerts", expect=0, timeout=timeout, escalations=True,
                    until=lambda rs: sum(1 for _, v in rs if v["labels"].get("escalation")) >= expect)
     return [v for _, v in records if v["labels"].get("escalation")]
 
