@@ -14,8 +14,8 @@ Out of it (docs/sla.md has the wire format, times as RFC 3339):
 * every `sla.snapshot_s`, the figures of this worker's partitions → `<prefix>sla` keyed
   `snapshot:<scope>:<window>`, and the `ioc_sla_*` gauges.
 
-The clock (`sla.clock`): `wall` (time.time()) or `event` (the latest event time seen across this
-runner's partitions); trackers advance after each batch and every second.
+The clock (`sla.clock`): `wall` (time.time()) or `event` (the latest alert time seen across this
+runner's partitions: actions do not move it); trackers advance after each batch and every second.
 
 Checkpoints: each partition's tracker with the next offsets of both topics, on `ioc.state` as
 shard `sla/<p>`, every `worker.checkpoint_s`, on revocation and at shutdown; the offsets are
@@ -369,9 +369,11 @@ class SlaRunner(mode.Service):
             produced, seen = tracked.on_alerts(topics.get(self.alerts_topic, ()))
             out.extend(produced)
             latest += [seen] if seen is not None else []
-            produced, seen = tracked.on_actions(topics.get(self.actions_topic, ()), self._caught_up(partition), now)
+            # Actions do not move the event clock: an operator's `at` is theirs to state (the demo's
+            # simulated operators publish their future actions at once), the alerts' times are the
+            # engine's event time.
+            produced, _ = tracked.on_actions(topics.get(self.actions_topic, ()), self._caught_up(partition), now)
             out.extend(produced)
-            latest += [seen] if seen is not None else []
         if latest:
             self.event_clock = max([*latest, *([self.event_clock] if self.event_clock is not None else [])])
         return out

@@ -137,7 +137,7 @@ class SlaSettings(BaseModel):
     # An alert closed by its operator (and resolved by the engine) is forgotten this long after.
     retention: Duration = 7 * 86400.0
     # The worker's tracker clock: `wall` (time.time()) or `event` (the latest event time its
-    # records carry: alert starts_at/ends_at, action at), for replays and the demo's fast time.
+    # alert records carry: starts_at/ends_at; not actions), for replays and the demo's fast time.
     clock: Literal["wall", "event"] = "wall"
     # How often the worker publishes its SLA figures (snapshot records on `ioc.sla`, gauges).
     snapshot_s: float = Field(default=60.0, gt=0)
