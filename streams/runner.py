@@ -16,7 +16,6 @@ and checkpointed and dropped when revoked or at shutdown.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -30,11 +29,11 @@ from ioc.alerts import Alert
 from ioc.config import Settings
 from ioc.events import STREAMS
 from ioc.exceptions import IocError
-from ioc.kafka.clients import aiokafka_options, bootstrap_servers, client_options, producer_request_bytes
+from ioc.kafka.clients import bootstrap_servers, client_options
 from ioc.kafka.outage import BrokerWatch, QuietClientLogs, topic_prober
-from ioc.kafka.publish import OutRecord, PublishAbandoned, Publisher, fit_json
+from ioc.kafka.publish import OutRecord, Publisher, fit_json
 from ioc.kafka.state import CheckpointStore
-from ioc.kafka.topics import TopicSpec, catalogue, ensure_topics, raw_topic, rekey_topic, state_topic
+from ioc.kafka.topics import TopicSpec, catalogue, ensure_topics, raw_topic, rekey_topic
 from ioc.runtime.checkpoint import CheckpointError, decode_checkpoint, encode_checkpoint_async
 from ioc.runtime.host import Output, ShardHost, ShardKey
 from ioc.runtime.pipeline import RawRecord
@@ -42,6 +41,7 @@ from ioc.runtime.plan import plan_rules
 from ioc.runtime.reload import ReloadOutcome, RuleReloader
 from ioc.runtime.runner import WorkerParts
 from ioc.runtime.shards import shard_id
+from streams import clients as kafka_clients
 
 __all__ = ["AlertListener", "ShardRunner"]
 
@@ -125,38 +125,17 @@ class ShardRunner(mode.Service):
 
     async def on_start(self) -> None:
         settings = self.settings
-        options = aiokafka_options(settings)
-        servers = bootstrap_servers(self.broker_url)
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=servers, acks="all", linger_ms=0, enable_idempotence=False,
-            max_request_size=producer_request_bytes(settings), client_id=f"{settings.worker.app_id}-producer",
-            **options,
-        )
+        app_id = settings.worker.app_id
+        self.producer = kafka_clients.producer(settings, self.broker_url, f"{app_id}-producer")
         await self.producer.start()
         self.publisher = Publisher(
             self.producer, record_bytes=settings.limits.record_bytes, metrics=self.parts.metrics,
             prefix=self.prefix, stopping=lambda: self._stopping, quiet=lambda: self.watch.outage,
         )
-
-        async def reader() -> AIOKafkaConsumer:
-            consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False,
-                                        fetch_max_wait_ms=50, client_id=f"{settings.worker.app_id}-state", **options)
-            await consumer.start()
-            partition = TopicPartition(state_topic(settings), 0)
-            consumer.assign([partition])
-            await consumer.seek_to_beginning(partition)
-            return consumer
-
-        self.store = CheckpointStore(self.producer, state_topic(settings), reader,
-                                     chunk_bytes=settings.limits.record_bytes - 1024)
-        session_ms = int(settings.worker.session_timeout_s * 1000)
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=servers, group_id=settings.worker.app_id, enable_auto_commit=False,
-            auto_offset_reset="earliest", fetch_max_wait_ms=settings.worker.fetch_wait_ms,
-            session_timeout_ms=session_ms, heartbeat_interval_ms=max(100, min(3000, session_ms // 3)),
-            request_timeout_ms=max(40_000, session_ms * 2), max_poll_interval_ms=300_000,
-            metadata_max_age_ms=METADATA_S * 1000,
-            client_id=f"{settings.worker.app_id}-consumer", **options,
+        self.store = kafka_clients.checkpoint_store(settings, self.broker_url, self.producer, f"{app_id}-state")
+        self.consumer = kafka_clients.group_consumer(
+            settings, self.broker_url, app_id, f"{app_id}-consumer", fetch_wait_ms=settings.worker.fetch_wait_ms,
+            max_poll_interval_ms=300_000, metadata_max_age_ms=METADATA_S * 1000,
         )
         await self.consumer.start()
         self.consumer.subscribe(self._topics(), listener=_Rebalance(self))
@@ -214,7 +193,7 @@ class ShardRunner(mode.Service):
         if self._reload_task is not None:
             self._reload_task.cancel()
         if self._loop_task is not None:
-            await self._finish_loop(self._loop_task)
+            await kafka_clients.finish_loop(self._loop_task, STOP_ROUND_S, log)
         try:
             await asyncio.wait_for(self._lock.acquire(), STOP_ROUND_S)
         except TimeoutError:
@@ -233,20 +212,6 @@ class ShardRunner(mode.Service):
                         STOP_CLIENTS_S)
         self.quiet.uninstall()
         log.info("shard runner stopped in %.1f s", time.monotonic() - started)
-
-    async def _finish_loop(self, task: asyncio.Task[None]) -> None:
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout=STOP_ROUND_S)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(task, timeout=1.0)
-        except PublishAbandoned as exc:
-            log.warning("%s: the next owner reads that round again", exc)
-        except asyncio.CancelledError:
-            task.cancel()
-        except Exception:  # noqa: BLE001 - already logged by the loop
-            log.exception("the consumer loop failed")
 
     async def _final_checkpoint(self) -> None:
         if self._dirty:

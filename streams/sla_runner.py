@@ -30,7 +30,6 @@ restart does not turn a valid action into an "unknown alert_id" rejection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -44,10 +43,9 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.structs import OffsetAndMetadata
 
 from ioc.config import Settings
-from ioc.kafka.clients import aiokafka_options, bootstrap_servers, producer_request_bytes
-from ioc.kafka.publish import OutRecord, PublishAbandoned, Publisher, fit_json
+from ioc.kafka.publish import OutRecord, Publisher, fit_json
 from ioc.kafka.state import CheckpointStore
-from ioc.kafka.topics import alert_state_topic, state_topic
+from ioc.kafka.topics import alert_state_topic
 from ioc.runtime.runner import WorkerParts
 from ioc.sla.actions import InvalidAction, parse_action
 from ioc.sla.calendar import WorkingCalendar
@@ -56,6 +54,7 @@ from ioc.sla.figures import SlaFigures
 from ioc.sla.sla_metrics import SlaMetrics
 from ioc.sla.tracker import AlertTracker, Output
 from ioc.timeutil import format_ts, parse_ts
+from streams import clients as kafka_clients
 
 __all__ = ["SlaRunner", "PartitionTracker", "wire", "CHECKPOINT_VERSION"]
 
@@ -239,36 +238,15 @@ class SlaRunner(mode.Service):
 
     async def on_start(self) -> None:
         settings = self.settings
-        options = aiokafka_options(settings)
-        servers = bootstrap_servers(self.broker_url)
         app_id = settings.worker.app_id
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=servers, acks="all", linger_ms=0, enable_idempotence=False,
-            max_request_size=producer_request_bytes(settings), client_id=f"{app_id}-sla-producer", **options,
-        )
+        self.producer = kafka_clients.producer(settings, self.broker_url, f"{app_id}-sla-producer")
         await self.producer.start()
         self.publisher = Publisher(self.producer, record_bytes=settings.limits.record_bytes, metrics=self.parts.metrics,
                                    prefix=self.prefix, stopping=lambda: self._stopping)
-
-        async def reader() -> AIOKafkaConsumer:
-            consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False,
-                                        fetch_max_wait_ms=50, client_id=f"{app_id}-sla-state", **options)
-            await consumer.start()
-            partition = TopicPartition(state_topic(settings), 0)
-            consumer.assign([partition])
-            await consumer.seek_to_beginning(partition)
-            return consumer
-
-        self.store = CheckpointStore(self.producer, state_topic(settings), reader,
-                                     chunk_bytes=settings.limits.record_bytes - 1024)
-        session_ms = int(settings.worker.session_timeout_s * 1000)
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=servers, group_id=f"{app_id}.sla", enable_auto_commit=False,
-            auto_offset_reset="earliest", fetch_max_wait_ms=FETCH_MS,
-            session_timeout_ms=session_ms, heartbeat_interval_ms=max(100, min(3000, session_ms // 3)),
-            request_timeout_ms=max(40_000, session_ms * 2), metadata_max_age_ms=5000,
-            partition_assignment_strategy=(RangePartitionAssignor,),
-            client_id=f"{app_id}-sla-consumer", **options,
+        self.store = kafka_clients.checkpoint_store(settings, self.broker_url, self.producer, f"{app_id}-sla-state")
+        self.consumer = kafka_clients.group_consumer(
+            settings, self.broker_url, f"{app_id}.sla", f"{app_id}-sla-consumer", fetch_wait_ms=FETCH_MS,
+            metadata_max_age_ms=5000, partition_assignment_strategy=(RangePartitionAssignor,),
         )
         await self.consumer.start()
         self.consumer.subscribe([self.alerts_topic, self.actions_topic], listener=_Rebalance(self))
@@ -287,18 +265,8 @@ class SlaRunner(mode.Service):
     async def on_stop(self) -> None:
         """Finish the round in hand, checkpoint every partition, leave: each step bounded."""
         self._stopping = True
-        task = self._loop_task
-        if task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(task), timeout=STOP_ROUND_S)
-            except TimeoutError:
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await asyncio.wait_for(task, timeout=1.0)
-            except PublishAbandoned as exc:
-                log.warning("%s: the next owner reads that round again", exc)
-            except BaseException:  # noqa: BLE001 - already logged by the loop
-                log.debug("the SLA loop ended with an error", exc_info=True)
+        if self._loop_task is not None:
+            await kafka_clients.finish_loop(self._loop_task, STOP_ROUND_S, log)
         try:
             await asyncio.wait_for(self._lock.acquire(), STOP_ROUND_S)
         except TimeoutError:

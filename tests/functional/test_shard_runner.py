@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+import streams.clients
 import streams.runner
 from ioc.alerts import Alert
 from ioc.config import load_settings
@@ -143,8 +144,8 @@ class MemoryConsumer:
 @pytest.fixture
 def broker(monkeypatch: pytest.MonkeyPatch) -> MemoryBroker:
     broker = MemoryBroker()
-    monkeypatch.setattr(streams.runner, "AIOKafkaProducer", lambda **options: MemoryProducer(broker, **options))
-    monkeypatch.setattr(streams.runner, "AIOKafkaConsumer", lambda **options: MemoryConsumer(broker, **options))
+    monkeypatch.setattr(streams.clients, "AIOKafkaProducer", lambda **options: MemoryProducer(broker, **options))
+    monkeypatch.setattr(streams.clients, "AIOKafkaConsumer", lambda **options: MemoryConsumer(broker, **options))
     # The outage watch probes the broker: the memory broker has every topic, always.
     monkeypatch.setattr(streams.runner, "topic_prober", lambda url: EveryTopic)
     return broker
