@@ -7,7 +7,9 @@ Records reach the engine as whole fetched batches through `streams.runner.ShardR
 service of this app with its own consumer in the worker's group (Faust's per-event
 Stream/Event path and its fixed 1.5 s fetch wait are not used: docs/architecture.md has
 the measurements). The alert tracker runs beside it as `streams.sla_runner.SlaRunner`, a
-service with a consumer group of its own over the alerts and actions. Faust runs everything
+service with a consumer group of its own over the alerts and actions, and the notification
+policy and SLA figures as `streams.cluster_runner.ClusterRunner`, owned by one worker of all
+(a group of their own, every partition to one member). Faust runs everything
 around them: start and stop, the rule-file timer, SIGHUP, the optional web server.
 """
 
@@ -24,6 +26,8 @@ from faust.app.base import BootStrategy
 from ioc.config import Settings
 from ioc.runtime.reload import RuleReloader
 from ioc.runtime.runner import WorkerParts
+from ioc.sla.sla_metrics import SlaMetrics
+from streams.cluster_runner import ClusterRunner
 from streams.runner import AlertListener, ShardRunner
 from streams.sla_runner import SlaRunner
 
@@ -49,6 +53,7 @@ class IocApp:
     runner: ShardRunner
     settings: Settings
     sla: SlaRunner | None = None
+    cluster: ClusterRunner | None = None
     worker: faust.Worker | None = None
 
     @property
@@ -97,9 +102,12 @@ def build_app(
     if reloader is not None:
         reloader.apply = runner.apply_rules
     app.add_dependency(runner)  # started and stopped with the app
-    sla = SlaRunner(settings, broker_url, parts)  # the alert tracker (docs/sla.md), its own group
+    sla_metrics = SlaMetrics(parts.registry)
+    sla = SlaRunner(settings, broker_url, parts, sla_metrics)  # the alert tracker (docs/sla.md), its own group
     app.add_dependency(sla)
-    ioc_app = IocApp(app, runner, settings, sla)
+    cluster = ClusterRunner(settings, broker_url, parts, sla_metrics)  # notifications, SLA figures: one owner
+    app.add_dependency(cluster)
+    ioc_app = IocApp(app, runner, settings, sla, cluster)
     _add_housekeeping(ioc_app)
     return ioc_app
 

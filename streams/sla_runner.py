@@ -10,9 +10,10 @@ Out of it (docs/sla.md has the wire format, times as RFC 3339):
 * state records → `<prefix>alert-state` (compacted), keyed by fingerprint;
 * outcomes → `<prefix>sla` keyed `alert:<alert_id>`; rejections keyed `rejection:<alert_id|->`;
 * escalation alert records → `<prefix>alerts` keyed by their fingerprint (the tracker ignores
-  them when they come back);
-* every `sla.snapshot_s`, the figures of this worker's partitions → `<prefix>sla` keyed
-  `snapshot:<scope>:<window>`, and the `ioc_sla_*` gauges.
+  them when they come back), counted in `ioc_sla_escalations_total`.
+
+The SLA figures over all partitions (snapshots, `ioc_sla_*` gauges and histograms) are the
+cluster runner's (streams/cluster_runner.py): it reads what this runner publishes.
 
 The clock (`sla.clock`): `wall` (time.time()) or `event` (the latest alert time seen across this
 runner's partitions: actions do not move it); trackers advance after each batch and every second.
@@ -50,13 +51,13 @@ from ioc.runtime.runner import WorkerParts
 from ioc.sla.actions import InvalidAction, parse_action
 from ioc.sla.calendar import WorkingCalendar
 from ioc.sla.exceptions import SnapshotError
-from ioc.sla.figures import SlaFigures
 from ioc.sla.sla_metrics import SlaMetrics
 from ioc.sla.tracker import AlertTracker, Output
-from ioc.timeutil import format_ts, parse_ts
+from ioc.sla.wire import wire
+from ioc.timeutil import parse_ts
 from streams import clients as kafka_clients
 
-__all__ = ["SlaRunner", "PartitionTracker", "wire", "CHECKPOINT_VERSION"]
+__all__ = ["SlaRunner", "PartitionTracker", "CHECKPOINT_VERSION", "alert_time"]
 
 log = logging.getLogger(__name__)
 
@@ -70,30 +71,9 @@ STOP_CHECKPOINT_S = 3.0
 STOP_CLIENTS_S = 2.0
 CHECKPOINT_S = 15.0
 COMMIT_S = 5.0
-# Epoch-second fields written as RFC 3339 on the wire (state, outcome, rejection, snapshot records).
-TIME_FIELDS = frozenset({"starts_at", "ends_at", "ack_by", "resolve_by", "acked_at", "resolved_at",
-                         "updated_at", "at"})
-
-
-def wire(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A tracker record with its epoch-second time fields (and its notes' `at`) as RFC 3339.
-
-    >>> wire({"type": "outcome", "acked_at": 1761527000.0, "ack_s": 200.0, "ends_at": None})
-    {'type': 'outcome', 'acked_at': '2025-10-27T01:03:20Z', 'ack_s': 200.0, 'ends_at': None}
-    """
-    out: dict[str, Any] = {}
-    for name, value in record.items():
-        if name in TIME_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[name] = format_ts(float(value))
-        elif name == "notes" and isinstance(value, list):
-            out[name] = [wire(note) if isinstance(note, Mapping) else note for note in value]
-        else:
-            out[name] = value
-    return out
-
-
-def _event_time(record: Any) -> float | None:
-    """The latest time an alert record carries (starts_at/ends_at), None for escalations or junk."""
+def alert_time(record: Any) -> float | None:
+    """The latest time an alert record carries (starts_at/ends_at), None for escalations or junk:
+    what the event clock (`sla.clock: event`) follows."""
     if not isinstance(record, Mapping) or (record.get("labels") or {}).get("escalation"):
         return None
     times = []
@@ -163,7 +143,7 @@ class PartitionTracker:
                 record = (message.value or b"").decode("utf-8", "replace")
             # Not a mapping (bad JSON, a list...): the tracker rejects it, it never raises.
             out.extend(self.tracker.on_alert(cast(Mapping[str, Any], record if record is not None else "null")))
-            seen = _event_time(record)
+            seen = alert_time(record)
             if seen is not None:
                 latest = seen if latest is None else max(latest, seen)
             self.alerts_next = message.offset + 1
@@ -204,7 +184,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 class SlaRunner(mode.Service):
     """Track alerts, publish states/outcomes/rejections/escalations, checkpoint (module docstring)."""
 
-    def __init__(self, settings: Settings, broker_url: str, parts: WorkerParts, *,
+    def __init__(self, settings: Settings, broker_url: str, parts: WorkerParts, metrics: SlaMetrics, *,
                  calendar: WorkingCalendar | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
@@ -219,15 +199,13 @@ class SlaRunner(mode.Service):
         self.sla_topic = settings.topic("sla")
         self.state_topic = alert_state_topic(settings)
         self.partitions: dict[int, PartitionTracker] = {}
-        self.figures = SlaFigures()
-        self.metrics = SlaMetrics(parts.registry)
+        self.metrics = metrics
         self.event_clock: float | None = None
         self.escalations = 0
         self._lock = asyncio.Lock()
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
         self._last_tick = 0.0
-        self._last_snapshot = time.monotonic()
         self._next_checkpoint = time.monotonic() + settings.worker.checkpoint_s
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -311,9 +289,6 @@ class SlaRunner(mode.Service):
                     out.extend(self.advance())
                     self._last_tick = time.monotonic()
                 await self.publish(out)
-                if time.monotonic() - self._last_snapshot >= self.sla.snapshot_s:
-                    self._last_snapshot = time.monotonic()
-                    await self.publish_snapshot()
                 if time.monotonic() >= self._next_checkpoint:
                     self._next_checkpoint = time.monotonic() + self.settings.worker.checkpoint_s
                     try:
@@ -359,12 +334,7 @@ class SlaRunner(mode.Service):
         return out
 
     def account(self, out: Output) -> None:
-        """Figures and metrics of a round's output (before it is published)."""
-        for state in out.states:
-            self.figures.on_state(state)
-        for outcome in out.outcomes:
-            if self.figures.on_outcome(outcome):
-                self.metrics.observe_outcome(outcome)
+        """Count a round's escalations (before they are published)."""
         for escalation in out.escalations:
             self.metrics.escalated(escalation)
             self.escalations += 1
@@ -397,27 +367,6 @@ class SlaRunner(mode.Service):
         publisher = self.publisher
         assert publisher is not None
         await publisher.publish(self.records(out), "SLA records")
-
-    def snapshot_records(self) -> list[dict[str, Any]]:
-        now = self.now()
-        return [] if now is None else self.figures.snapshot_records(now)
-
-    async def publish_snapshot(self) -> None:
-        records = self.snapshot_records()
-        if not records:
-            return
-        self.metrics.set_snapshot(records)
-        publisher = self.publisher
-        assert publisher is not None
-        await publisher.publish([OutRecord(self.sla_topic, orjson.dumps(wire(r)),
-                                           f"snapshot:{r['scope']}:{r['window']}".encode(), None, "an SLA snapshot")
-                                 for r in records], "SLA snapshots")
-
-    def summary(self) -> dict[str, Any]:
-        """Scope `all` over the longest window, for a status line."""
-        records = [r for r in self.snapshot_records() if r["scope"] == "all"]
-        last = records[-1] if records else {}
-        return {**last, "escalations": self.escalations}
 
     # -- checkpoints and rebalances -----------------------------------------------------------
 

@@ -15,10 +15,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-# The runtime and fuzz tests share the engine tests' helpers (`from kindtest import ...`) and the
-# runtime tests' brokerless worker (`from brokerless import ...`): pytest puts only each test's
-# own folder on sys.path (the tests have no `__init__.py`).
-for _shared in ("engine", "runtime"):
+# The runtime and fuzz tests share the engine tests' helpers (`from kindtest import ...`), the
+# runtime tests' brokerless worker (`from brokerless import ...`) and the SLA tests' timelines
+# (`from notify_timelines import ...`, `from sla_fixtures import ...`): pytest puts only each
+# test's own folder on sys.path (the tests have no `__init__.py`).
+for _shared in ("engine", "runtime", "sla"):
     _folder = str(REPO / "tests" / "unit" / _shared)
     if _folder not in sys.path:
         sys.path.insert(0, _folder)

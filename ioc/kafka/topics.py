@@ -50,7 +50,7 @@ def catalogue(settings: Settings, spaces: Iterable[str] = ()) -> list[TopicSpec]
     partitions = settings.topics.partitions
     retention_ms = int(parse_duration(settings.topics.retention) * 1000)
     names = [raw_topic(settings, stream) for stream in STREAMS]
-    names += [settings.topic(name) for name in ("deadletter", "alerts", "alert-actions", "sla")]
+    names += [settings.topic(name) for name in ("deadletter", "alerts", "alert-actions", "sla", "notifications")]
     names += [rekey_topic(settings, space) for space in sorted(spaces)]
     specs = [TopicSpec(name, partitions, retention_ms) for name in names]
     # Checkpoints: the latest per shard is what counts. One partition: a restore reads it

@@ -10,8 +10,9 @@ import orjson
 
 from ioc.sla.calendar import WorkingCalendar
 from ioc.sla.tracker import AlertTracker
+from ioc.sla.wire import wire
 from ioc.timeutil import format_ts
-from streams.sla_runner import PartitionTracker, wire
+from streams.sla_runner import PartitionTracker
 
 FP = "eece90541220b5d3"
 ALERT_ID = f"{FP}-1761526800000"

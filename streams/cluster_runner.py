@@ -1,0 +1,440 @@
+"""The worker's services over all partitions: notifications and SLA figures.
+
+Both need the whole of their topics at once: the notification policy groups alerts across
+fingerprints (`ioc.alerts` is partitioned by fingerprint), and the SLA figures are over every
+alert. Every worker runs a `ClusterRunner`; all of them join the group `<worker.app_id>.cluster`
+with `SingleOwnerAssignor`, so one worker owns every partition and the others stand by, ready to
+take over from its last checkpoint.
+
+In: `ioc.alerts` (alert transitions and escalations), `ioc.alert-state` and `ioc.sla` (the SLA
+runner's state and outcome records). Out:
+
+* notifications (ioc.sla.notify.NotificationPolicy, `notify:` settings) → `<prefix>notifications`
+  keyed by group key (docs/notifications.md);
+* every `sla.snapshot_s`, the figures (ioc.sla.figures.SlaFigures) → `<prefix>sla` keyed
+  `snapshot:<scope>:<window>`, and the `ioc_sla_*` gauges; each new outcome is observed once in
+  the `ioc_sla_*_seconds` histograms (docs/sla-figures.md).
+
+The clock (`sla.clock`) is the SLA runner's: `wall`, or `event`, the latest alert time read
+(escalations excepted). Within a fetched batch, alerts go to the policy in time order, so that
+the interleaving of partitions matters less; one later than the policy's clock counts at the
+clock (the policy's rule).
+
+Checkpoint: the policy, the figures, the event clock and the next offset of every partition, on
+`ioc.state` as shard `cluster`, every `worker.checkpoint_s` when something changed, on
+revocation and at shutdown. A new owner restores it and reads on from its offsets: what is read
+again gives the same notifications again, with the same group keys (at least once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import mode
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+from prometheus_client import CollectorRegistry, Counter
+
+from ioc.config import Settings
+from ioc.kafka.publish import OutRecord, Publisher, fit_json
+from ioc.kafka.state import CheckpointStore
+from ioc.kafka.topics import alert_state_topic
+from ioc.runtime.runner import WorkerParts
+from ioc.sla.exceptions import SnapshotError
+from ioc.sla.figures import SlaFigures
+from ioc.sla.notify import Notification, NotificationPolicy, NotifyRecordError
+from ioc.sla.sla_metrics import SlaMetrics
+from ioc.sla.wire import unwire, wire
+from ioc.timeutil import parse_ts
+from streams import clients as kafka_clients
+from streams.single_owner import SingleOwnerAssignor
+from streams.sla_runner import alert_time
+
+__all__ = ["CHECKPOINT_KEY", "ClusterRunner", "ClusterState", "NotifyMetrics"]
+
+log = logging.getLogger(__name__)
+
+# A fetched record as the state takes it: topic, partition, offset, value.
+Row = tuple[str, int, int, bytes | None]
+
+CHECKPOINT_KEY = "cluster"
+CHECKPOINT_VERSION = 1
+FETCH_MS = 200
+TICK_S = 1.0
+STOP_ROUND_S = 2.0
+STOP_CHECKPOINT_S = 5.0
+STOP_CLIENTS_S = 2.0
+CHECKPOINT_S = 30.0
+COMMIT_S = 5.0
+
+
+class NotifyMetrics:
+    """`ioc_notifications_total{status,reason}` and `ioc_cluster_records_skipped_total{topic}`:
+    bounded labels (two statuses, four reasons, three topics)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.sent = Counter("ioc_notifications", "Notifications published, by status and reason",
+                            ["status", "reason"], registry=registry)
+        self.skipped = Counter("ioc_cluster_records_skipped",
+                               "Records the notification policy or the SLA figures could not read, by topic",
+                               ["topic"], registry=registry)
+
+
+def _policy_time(record: Mapping[str, Any]) -> float:
+    """When the policy applies an alert record (ends_at for a resolution), for ordering a batch;
+    an unreadable one sorts first (the policy rejects it anyway)."""
+    for name in (("ends_at", "starts_at") if record.get("status") == "resolved" else ("starts_at",)):
+        value = record.get(name)
+        if value is not None:
+            try:
+                return parse_ts(value)
+            except (TypeError, ValueError):
+                return float("-inf")
+    return float("-inf")
+
+
+def _json(value: bytes | None) -> Any:
+    try:
+        return orjson.loads(value) if value is not None else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+@dataclass
+class ClusterState:
+    """What the owner holds: policy, figures, event clock, next offsets. No I/O: the runner feeds
+    it fetched records and publishes what it returns (functional tests drive it directly)."""
+
+    policy: NotificationPolicy
+    figures: SlaFigures = field(default_factory=SlaFigures)
+    event_clock: float | None = None
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    changed: bool = False
+
+    def on_alerts(self, messages: Sequence[Row]) -> tuple[list[Notification], int]:
+        """Alert records as (topic, partition, offset, value), in time order; returns the
+        notifications due and the number of records skipped."""
+        readable: list[tuple[float, int, int, Mapping[str, Any]]] = []
+        skipped = 0
+        for topic, partition, offset, value in messages:
+            self.offsets[(topic, partition)] = offset + 1
+            self.changed = True
+            record = _json(value)
+            if not isinstance(record, Mapping):
+                skipped += 1
+                continue
+            readable.append((_policy_time(record), partition, offset, record))
+            seen = alert_time(record)
+            if seen is not None:
+                self.event_clock = seen if self.event_clock is None else max(self.event_clock, seen)
+        out: list[Notification] = []
+        for _, _, _, record in sorted(readable, key=lambda item: item[:3]):
+            try:
+                out.extend(self.policy.on_alert(record))
+            except NotifyRecordError:
+                skipped += 1
+        return out, skipped
+
+    def on_sla_records(self, messages: Sequence[Row]) -> tuple[list[dict[str, Any]], int]:
+        """State records (`ioc.alert-state`) and outcome records (`ioc.sla`; its snapshots and
+        rejections are passed over); returns the outcomes new to the figures and the number of
+        records skipped."""
+        new: list[dict[str, Any]] = []
+        skipped = 0
+        for topic, partition, offset, value in messages:
+            self.offsets[(topic, partition)] = offset + 1
+            self.changed = True
+            record = _json(value)
+            if value is None:
+                continue  # a compaction tombstone
+            if not isinstance(record, Mapping):
+                skipped += 1
+                continue
+            kind = record.get("type")
+            if kind not in ("alert_state", "outcome"):
+                continue
+            try:
+                epoch = unwire(record)
+                if kind == "alert_state":
+                    self.figures.on_state(epoch)
+                elif self.figures.on_outcome(epoch):
+                    new.append(epoch)
+            except (KeyError, TypeError, ValueError):
+                skipped += 1
+        return new, skipped
+
+    def checkpoint(self) -> bytes:
+        offsets: dict[str, dict[str, int]] = {}
+        for (topic, partition), offset in self.offsets.items():
+            offsets.setdefault(topic, {})[str(partition)] = offset
+        return orjson.dumps({"version": CHECKPOINT_VERSION, "policy": self.policy.snapshot(),
+                             "figures": self.figures.snapshot(), "clock": self.event_clock, "offsets": offsets})
+
+    def restore(self, data: bytes) -> None:
+        loaded = orjson.loads(data)
+        if not isinstance(loaded, dict) or loaded.get("version") != CHECKPOINT_VERSION:
+            raise SnapshotError(f"not a cluster checkpoint of version {CHECKPOINT_VERSION}")
+        self.policy.restore(loaded["policy"])
+        self.figures.restore(loaded["figures"])
+        self.event_clock = None if loaded.get("clock") is None else float(loaded["clock"])
+        self.offsets = {(topic, int(p)): int(offset) for topic, partitions in loaded["offsets"].items()
+                        for p, offset in partitions.items()}
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: ClusterRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        await self.runner.revoke(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        await self.runner.assign(list(assigned))
+
+
+class ClusterRunner(mode.Service):
+    """Notifications and SLA figures over all partitions, on the one worker that owns them."""
+
+    def __init__(self, settings: Settings, broker_url: str, parts: WorkerParts, sla_metrics: SlaMetrics,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.broker_url = broker_url
+        self.parts = parts
+        self.sla_metrics = sla_metrics
+        self.metrics = NotifyMetrics(parts.registry)
+        self.alerts_topic = settings.topic("alerts")
+        self.sla_topic = settings.topic("sla")
+        self.alert_state_topic = alert_state_topic(settings)
+        self.notifications_topic = settings.topic("notifications")
+        self.owned: ClusterState | None = None   # None: standing by (another worker owns it all)
+        self._lock = asyncio.Lock()
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._last_tick = 0.0
+        self._last_snapshot = time.monotonic()
+        self._next_checkpoint = time.monotonic() + settings.worker.checkpoint_s
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.publisher: Publisher | None = None
+        self.store: CheckpointStore | None = None
+
+    @property
+    def owner(self) -> bool:
+        """Whether this worker holds the notifications and figures now (else it stands by)."""
+        return self.owned is not None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        settings = self.settings
+        app_id = settings.worker.app_id
+        self.producer = kafka_clients.producer(settings, self.broker_url, f"{app_id}-cluster-producer")
+        await self.producer.start()
+        self.publisher = Publisher(self.producer, record_bytes=settings.limits.record_bytes, metrics=self.parts.metrics,
+                                   prefix=settings.topics.prefix, stopping=lambda: self._stopping)
+        self.store = kafka_clients.checkpoint_store(settings, self.broker_url, self.producer,
+                                                    f"{app_id}-cluster-state")
+        self.consumer = kafka_clients.group_consumer(
+            settings, self.broker_url, f"{app_id}.cluster", f"{app_id}-cluster-consumer", fetch_wait_ms=FETCH_MS,
+            metadata_max_age_ms=5000, partition_assignment_strategy=(SingleOwnerAssignor,),
+        )
+        await self.consumer.start()
+        self.consumer.subscribe([self.alerts_topic, self.alert_state_topic, self.sla_topic], listener=_Rebalance(self))
+        self._loop_task = asyncio.ensure_future(self._run())
+        self._loop_task.add_done_callback(self._loop_ended)
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._stopping:
+            return
+        error = task.exception()
+        if error is not None:
+            log.critical("the notification/figures loop failed: %s: %s; stopping the worker",
+                         type(error).__name__, error, exc_info=error)
+            asyncio.ensure_future(self.crash(error))
+
+    async def on_stop(self) -> None:
+        """Finish the round in hand, checkpoint, leave: each step bounded."""
+        self._stopping = True
+        if self._loop_task is not None:
+            await kafka_clients.finish_loop(self._loop_task, STOP_ROUND_S, log)
+        try:
+            await asyncio.wait_for(self._lock.acquire(), STOP_ROUND_S)
+        except TimeoutError:
+            log.warning("a rebalance is still in hand: stopping the cluster runner without a final checkpoint")
+        else:
+            try:
+                await asyncio.wait_for(self._checkpoint(force=True), STOP_CHECKPOINT_S)
+            except Exception as exc:  # noqa: BLE001 - a longer replay, not a loss
+                log.warning("final cluster checkpoint not taken (%s); the next owner replays from the previous one",
+                            type(exc).__name__)
+            finally:
+                self._lock.release()
+        clients = [client.stop() for client in (self.consumer, self.producer) if client is not None]
+        try:
+            await asyncio.wait_for(asyncio.gather(*clients, return_exceptions=True), STOP_CLIENTS_S)
+        except TimeoutError:
+            log.warning("the cluster runner's Kafka clients did not close within %.0f s", STOP_CLIENTS_S)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def now(self) -> float | None:
+        if self.settings.sla.clock == "wall":
+            return time.time()
+        return self.owned.event_clock if self.owned is not None else None
+
+    async def _run(self) -> None:
+        consumer = self.consumer
+        assert consumer is not None
+        while not self._stopping:
+            batches = await consumer.getmany(timeout_ms=FETCH_MS, max_records=self.settings.worker.max_batch)
+            async with self._lock:
+                if self.owned is None:
+                    continue
+                notifications = self.handle(batches)
+                if batches or time.monotonic() - self._last_tick >= TICK_S:
+                    notifications += self.advance()
+                    self._last_tick = time.monotonic()
+                await self.publish(notifications)
+                if time.monotonic() - self._last_snapshot >= self.settings.sla.snapshot_s:
+                    self._last_snapshot = time.monotonic()
+                    await self.publish_snapshot()
+                if time.monotonic() >= self._next_checkpoint:
+                    self._next_checkpoint = time.monotonic() + self.settings.worker.checkpoint_s
+                    try:
+                        await self._checkpoint()
+                    except Exception as exc:  # noqa: BLE001 - tried again at the next interval
+                        log.warning("cluster checkpoint failed (%s: %s); trying again in %.0f s",
+                                    type(exc).__name__, exc, self.settings.worker.checkpoint_s)
+
+    def handle(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> list[Notification]:
+        """Feed a fetched batch: the SLA runner's records to the figures, then the alerts to the policy."""
+        state = self.owned
+        assert state is not None
+        alerts: list[Row] = []
+        sla: list[Row] = []
+        for tp, messages in sorted(batches.items(), key=lambda item: (item[0].topic, item[0].partition)):
+            rows = [(tp.topic, tp.partition, m.offset, m.value) for m in messages]
+            (alerts if tp.topic == self.alerts_topic else sla).extend(rows)
+        outcomes, skipped_sla = state.on_sla_records(sla)
+        for outcome in outcomes:
+            self.sla_metrics.observe_outcome(outcome)
+        notifications, skipped_alerts = state.on_alerts(alerts)
+        if skipped_sla:
+            self.metrics.skipped.labels(topic="sla").inc(skipped_sla)
+        if skipped_alerts:
+            self.metrics.skipped.labels(topic="alerts").inc(skipped_alerts)
+        return notifications
+
+    def advance(self) -> list[Notification]:
+        now = self.now()
+        if now is None or self.owned is None:
+            return []
+        return self.owned.policy.advance(now)
+
+    def records(self, notifications: Sequence[Notification]) -> list[OutRecord]:
+        limit = self.settings.limits.record_bytes
+        out = []
+        for notification in notifications:
+            key = notification.group_key.encode()
+            body = fit_json(orjson.dumps(wire(notification.to_record())), limit - len(key))
+            out.append(OutRecord(self.notifications_topic, body, key, None,
+                                 f"notification ({notification.reason}) of group {notification.group_key}"))
+        return out
+
+    async def publish(self, notifications: Sequence[Notification]) -> None:
+        if not notifications:
+            return
+        publisher = self.publisher
+        assert publisher is not None
+        await publisher.publish(self.records(notifications), "notifications")
+        for notification in notifications:
+            self.metrics.sent.labels(status=notification.status, reason=notification.reason).inc()
+
+    def snapshot_records(self) -> list[dict[str, Any]]:
+        now = self.now()
+        if now is None or self.owned is None:
+            return []
+        return self.owned.figures.snapshot_records(now)
+
+    async def publish_snapshot(self) -> None:
+        records = self.snapshot_records()
+        if not records:
+            return
+        self.sla_metrics.set_snapshot(records)
+        publisher = self.publisher
+        assert publisher is not None
+        await publisher.publish([OutRecord(self.sla_topic, orjson.dumps(wire(r)),
+                                           f"snapshot:{r['scope']}:{r['window']}".encode(), None, "an SLA snapshot")
+                                 for r in records], "SLA snapshots")
+
+    # -- checkpoints and rebalances -----------------------------------------------------------
+
+    async def _checkpoint(self, *, force: bool = False) -> None:
+        state, store, consumer = self.owned, self.store, self.consumer
+        if state is None or not (state.changed or force):
+            return
+        assert store is not None and consumer is not None
+        data = state.checkpoint()
+        state.changed = False
+        try:
+            await asyncio.wait_for(store.save(CHECKPOINT_KEY, data), CHECKPOINT_S)
+        except BaseException:
+            state.changed = True
+            raise
+        offsets = {TopicPartition(topic, partition): OffsetAndMetadata(offset, "")
+                   for (topic, partition), offset in state.offsets.items()}
+        if offsets:
+            try:
+                await asyncio.wait_for(consumer.commit(offsets), COMMIT_S)
+            except Exception as exc:  # noqa: BLE001 - the checkpoint holds the offsets
+                log.warning("committing cluster offsets failed (%s: %s)", type(exc).__name__, exc)
+
+    async def revoke(self, revoked: list[TopicPartition]) -> None:
+        async with self._lock:
+            if self.owned is None or not revoked:
+                return
+            try:
+                await self._checkpoint(force=True)
+            except Exception as exc:  # noqa: BLE001 - the next owner replays from the previous one
+                log.warning("cluster checkpoint at revocation failed (%s: %s)", type(exc).__name__, exc)
+            finally:
+                self.owned = None
+                self.sla_metrics.set_snapshot([])  # another worker publishes the figures now
+
+    async def assign(self, assigned: list[TopicPartition]) -> None:
+        async with self._lock:
+            try:
+                await self._open(assigned)
+            except Exception:  # noqa: BLE001 - aiokafka would swallow it
+                log.exception("taking over notifications and SLA figures failed")
+
+    async def _open(self, assigned: list[TopicPartition]) -> None:
+        consumer, store = self.consumer, self.store
+        assert consumer is not None and store is not None
+        if not assigned:
+            return
+        if self.owned is None:
+            state = ClusterState(NotificationPolicy(self.settings.notify))
+            saved = (await store.load([CHECKPOINT_KEY])).get(CHECKPOINT_KEY)
+            if saved is not None:
+                try:
+                    state.restore(saved)
+                except (SnapshotError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                    log.error("cluster checkpoint unusable (%s): notifications and figures start afresh", exc)
+                    state = ClusterState(NotificationPolicy(self.settings.notify))
+            self.owned = state
+            log.info("notifications and SLA figures: this worker owns them (%s)",
+                     "from a checkpoint" if saved is not None else "from the beginning")
+        for tp in assigned:
+            offset = self.owned.offsets.get((tp.topic, tp.partition))
+            if offset is not None:
+                consumer.seek(tp, offset)
+            else:
+                await consumer.seek_to_beginning(tp)

@@ -1,0 +1,104 @@
+"""The pieces of `streams.cluster_runner` that decide what the notification policy and the SLA
+figures see: alerts of several partitions fed in time order whatever the interleaving, a
+checkpoint mid-way that changes nothing, the SLA runner's records read back from the wire."""
+
+from __future__ import annotations
+
+import itertools
+
+import orjson
+import pytest
+from notify_timelines import GROUPING, GROUPING_EXPECTED, INHIBITION, INHIBITION_EXPECTED, Step, as_tuple, play
+from sla_fixtures import outcome_record, state_record
+
+from ioc.sla.figures import SlaFigures
+from ioc.sla.notify import NotificationPolicy
+from ioc.sla.wire import wire
+from ioc.timeutil import format_ts
+from streams.cluster_runner import ClusterState, Row
+
+ALERTS = "ioc.alerts"
+
+
+def rows(script: list[Step], partitions: int = 3) -> list[Row]:
+    """The script's records as fetched rows: partition by fingerprint, offsets per partition,
+    times on the wire as RFC 3339."""
+    offsets = dict.fromkeys(range(partitions), 0)
+    out = []
+    for _, record in script:
+        partition = sum(record["fingerprint"].encode()) % partitions
+        wired = {**record, "starts_at": format_ts(record["starts_at"]),
+                 "ends_at": format_ts(record["ends_at"]) if record["ends_at"] is not None else None}
+        out.append((ALERTS, partition, offsets[partition], orjson.dumps(wired)))
+        offsets[partition] += 1
+    return out
+
+
+def fetched(batch: list[Row]) -> list[Row]:
+    """A batch as a consumer hands it over: partition after partition, each in offset order."""
+    return sorted(batch, key=lambda row: (row[1], row[2]))
+
+
+def run(state: ClusterState, batches: list[list[Row]], until: float) -> list[tuple]:
+    out = []
+    for batch in batches:
+        notifications, skipped = state.on_alerts(fetched(batch))
+        assert skipped == 0
+        out += notifications + state.policy.advance(state.event_clock or 0.0)
+    return [as_tuple(n) for n in out + state.policy.advance(until)]
+
+
+@pytest.mark.parametrize("script,until,expected", [(GROUPING, 40000, GROUPING_EXPECTED),
+                                                    (INHIBITION, 1000, INHIBITION_EXPECTED)])
+@pytest.mark.parametrize("batch_size", [1, 2, 100])
+def test_alerts_of_all_partitions_give_the_documented_notifications(script, until, expected, batch_size) -> None:
+    records = rows(script)
+    batches = [records[i:i + batch_size] for i in range(0, len(records), batch_size)]
+    assert run(ClusterState(NotificationPolicy()), batches, until) == expected
+
+
+@pytest.mark.parametrize("split", [1, 3, 5])
+def test_a_checkpoint_mid_way_changes_nothing(split: int) -> None:
+    records = rows(GROUPING)
+    first = ClusterState(NotificationPolicy())
+    got = run(first, [records[:split]], until=GROUPING[split - 1][0])
+    restored = ClusterState(NotificationPolicy())
+    restored.restore(first.checkpoint())
+    assert restored.offsets == first.offsets
+    got += run(restored, [records[split:]], until=40000)
+    assert got == play(NotificationPolicy(), GROUPING, until=40000)
+
+
+def test_the_event_clock_follows_alerts_not_escalations_and_junk_is_counted() -> None:
+    state = ClusterState(NotificationPolicy())
+    _, record = GROUPING[1]
+    escalation = {**record, "alert_id": "e-1", "fingerprint": "e", "starts_at": format_ts(99999.0),
+                  "labels": {**record["labels"], "escalation": "1"}}
+    batch = [(ALERTS, 0, 0, orjson.dumps({**record, "starts_at": format_ts(10.0)})),
+             (ALERTS, 0, 1, orjson.dumps(escalation)), (ALERTS, 0, 2, b"{not json"),
+             (ALERTS, 0, 3, orjson.dumps({"status": "open"}))]
+    _, skipped = state.on_alerts(batch)
+    assert (state.event_clock, skipped, state.offsets) == (10.0, 2, {(ALERTS, 0): 4})
+
+
+def test_sla_records_read_back_from_the_wire_give_the_figures_of_the_tracker_records() -> None:
+    states = [state_record(f"{fp:016x}-1", starts_at=float(fp), updated_at=float(fp) + 5) for fp in range(1, 6)]
+    outcomes = [outcome_record(f"{fp:016x}-1", starts_at=float(fp), resolve_after=4000.0 + fp) for fp in range(1, 4)]
+    direct = SlaFigures()
+    for record in states:
+        direct.on_state(record)
+    new_direct = [direct.on_outcome(record) for record in outcomes]
+    state = ClusterState(NotificationPolicy())
+    offset = itertools.count()
+    wire_rows = [("ioc.alert-state", 0, next(offset), orjson.dumps(wire(r))) for r in states]
+    wire_rows += [("ioc.sla", 0, next(offset), orjson.dumps(wire(r))) for r in outcomes]
+    wire_rows += [("ioc.sla", 0, next(offset), orjson.dumps(wire({"type": "snapshot", "scope": "all", "at": 1.0}))),
+                  ("ioc.sla", 0, next(offset), orjson.dumps({"type": "rejection", "reason": "x"})),
+                  ("ioc.alert-state", 0, next(offset), None),                                # a tombstone
+                  ("ioc.sla", 0, next(offset), orjson.dumps({"type": "outcome", "alert_id": "x"}))]  # broken
+    new, skipped = state.on_sla_records(wire_rows)
+    assert [r["alert_id"] for r in new] == [r["alert_id"] for r, n in zip(outcomes, new_direct, strict=True) if n]
+    assert skipped == 1
+    assert state.figures.snapshot_records(9000.0) == direct.snapshot_records(9000.0)
+    again, _ = state.on_sla_records(wire_rows[:8])  # read again after a crash: nothing new
+    assert again == []
