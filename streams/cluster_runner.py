@@ -29,9 +29,11 @@ again gives the same notifications again, with the same group keys (at least onc
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
+import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +74,7 @@ STOP_CHECKPOINT_S = 5.0
 STOP_CLIENTS_S = 2.0
 CHECKPOINT_S = 30.0
 COMMIT_S = 5.0
+HOLD_S = 5.0   # longest an alert waits for the other partitions (ClusterState)
 
 
 class NotifyMetrics:
@@ -106,40 +109,87 @@ def _json(value: bytes | None) -> Any:
         return None
 
 
+@dataclass(slots=True)
+class _Held:
+    at: float           # when the policy applies it (_policy_time)
+    partition: int
+    offset: int
+    topic: str
+    record: Mapping[str, Any]
+    since: float        # monotonic time it was read
+
+
 @dataclass
 class ClusterState:
-    """What the owner holds: policy, figures, event clock, next offsets. No I/O: the runner feeds
-    it fetched records and publishes what it returns (functional tests drive it directly)."""
+    """What the owner holds: policy, figures, event clock, offsets, alerts held back. No I/O: the
+    runner feeds it fetched records and publishes what it returns (functional tests drive it).
+
+    Alerts of several partitions reach the policy merged in time order: an alert read is held
+    while a partition still `behind` its end (more to fetch) has not been read up to its time;
+    never longer than HOLD_S. Caught up (live), nothing waits; reading a backlog (a new owner, a
+    replay), the policy sees the alerts as they happened, whatever the fetch interleaving."""
 
     policy: NotificationPolicy
     figures: SlaFigures = field(default_factory=SlaFigures)
     event_clock: float | None = None
-    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)   # next offset to read
+    held: list[_Held] = field(default_factory=list)
+    read_time: dict[int, float] = field(default_factory=dict)          # latest alert time read, by partition
     changed: bool = False
 
-    def on_alerts(self, messages: Sequence[Row]) -> tuple[list[Notification], int]:
-        """Alert records as (topic, partition, offset, value), in time order; returns the
+    def on_alerts(self, messages: Sequence[Row], behind: Collection[int] = (),
+                  now: float = 0.0) -> tuple[list[Notification], int]:
+        """Alert records as (topic, partition, offset, value), each partition in offset order;
+        `behind`: the partitions not read to their end; `now`: monotonic seconds. Returns the
         notifications due and the number of records skipped."""
-        readable: list[tuple[float, int, int, Mapping[str, Any]]] = []
         skipped = 0
-        for topic, partition, offset, value in messages:
-            self.offsets[(topic, partition)] = offset + 1
-            self.changed = True
+        for topic, partition, offset, value in self._unread(messages):
             record = _json(value)
             if not isinstance(record, Mapping):
                 skipped += 1
                 continue
-            readable.append((_policy_time(record), partition, offset, record))
-            seen = alert_time(record)
+            at = _policy_time(record)
+            self.read_time[partition] = max(self.read_time.get(partition, at), at)
+            self.held.append(_Held(at, partition, offset, topic, record, now))
+        out, refused = self.release(behind, now)
+        return out, skipped + refused
+
+    def _unread(self, messages: Sequence[Row]) -> list[Row]:
+        """The rows not read yet, and the next offsets moved past them. A batch fetched before a
+        rebalance can be handed over after it, when the partition has been sought back to its
+        checkpoint: those rows come again, and are taken once."""
+        fresh = []
+        for row in messages:
+            topic, partition, offset, _ = row
+            if offset < self.offsets.get((topic, partition), 0):
+                continue
+            self.offsets[(topic, partition)] = offset + 1
+            self.changed = True
+            fresh.append(row)
+        return fresh
+
+    def release(self, behind: Collection[int] = (), now: float = 0.0) -> tuple[list[Notification], int]:
+        """Apply the held alerts that no partition `behind` can precede (see the class docstring)."""
+        if not self.held:
+            return [], 0
+        cutoff = min((self.read_time.get(p, -math.inf) for p in behind), default=math.inf)
+        overdue = [h.at for h in self.held if now - h.since >= HOLD_S]
+        if overdue:
+            cutoff = max(cutoff, max(overdue))
+        self.held.sort(key=lambda h: (h.at, h.partition, h.offset))
+        count = bisect.bisect_right([h.at for h in self.held], cutoff)
+        out: list[Notification] = []
+        refused = 0
+        for held in self.held[:count]:
+            seen = alert_time(held.record)
             if seen is not None:
                 self.event_clock = seen if self.event_clock is None else max(self.event_clock, seen)
-        out: list[Notification] = []
-        for _, _, _, record in sorted(readable, key=lambda item: item[:3]):
             try:
-                out.extend(self.policy.on_alert(record))
+                out.extend(self.policy.on_alert(held.record))
             except NotifyRecordError:
-                skipped += 1
-        return out, skipped
+                refused += 1
+        del self.held[:count]
+        return out, refused
 
     def on_sla_records(self, messages: Sequence[Row]) -> tuple[list[dict[str, Any]], int]:
         """State records (`ioc.alert-state`) and outcome records (`ioc.sla`; its snapshots and
@@ -147,9 +197,7 @@ class ClusterState:
         records skipped."""
         new: list[dict[str, Any]] = []
         skipped = 0
-        for topic, partition, offset, value in messages:
-            self.offsets[(topic, partition)] = offset + 1
-            self.changed = True
+        for _, _, _, value in self._unread(messages):
             record = _json(value)
             if value is None:
                 continue  # a compaction tombstone
@@ -169,9 +217,17 @@ class ClusterState:
                 skipped += 1
         return new, skipped
 
+    def resume_offsets(self) -> dict[tuple[str, int], int]:
+        """Where a new owner reads on: the next offset, or the first alert still held."""
+        offsets = dict(self.offsets)
+        for held in self.held:
+            key = (held.topic, held.partition)
+            offsets[key] = min(offsets.get(key, held.offset), held.offset)
+        return offsets
+
     def checkpoint(self) -> bytes:
         offsets: dict[str, dict[str, int]] = {}
-        for (topic, partition), offset in self.offsets.items():
+        for (topic, partition), offset in self.resume_offsets().items():
             offsets.setdefault(topic, {})[str(partition)] = offset
         return orjson.dumps({"version": CHECKPOINT_VERSION, "policy": self.policy.snapshot(),
                              "figures": self.figures.snapshot(), "clock": self.event_clock, "offsets": offsets})
@@ -325,18 +381,38 @@ class ClusterRunner(mode.Service):
         outcomes, skipped_sla = state.on_sla_records(sla)
         for outcome in outcomes:
             self.sla_metrics.observe_outcome(outcome)
-        notifications, skipped_alerts = state.on_alerts(alerts)
+        notifications, skipped_alerts = state.on_alerts(alerts, self._behind(), time.monotonic())
         if skipped_sla:
             self.metrics.skipped.labels(topic="sla").inc(skipped_sla)
         if skipped_alerts:
             self.metrics.skipped.labels(topic="alerts").inc(skipped_alerts)
         return notifications
 
+    def _behind(self) -> list[int]:
+        """The alerts partitions with more to fetch (or not known yet)."""
+        consumer, state = self.consumer, self.owned
+        assert consumer is not None and state is not None
+        behind = []
+        for tp in consumer.assignment():
+            if tp.topic != self.alerts_topic:
+                continue
+            highwater, position = consumer.highwater(tp), state.offsets.get((tp.topic, tp.partition))
+            if highwater is None or (position if position is not None else 0) < highwater:
+                behind.append(tp.partition)
+        return behind
+
     def advance(self) -> list[Notification]:
-        now = self.now()
-        if now is None or self.owned is None:
+        """Alerts held back that may go now, then the policy's ticks due at the clock."""
+        state = self.owned
+        if state is None:
             return []
-        return self.owned.policy.advance(now)
+        released, refused = state.release(self._behind(), time.monotonic())
+        if refused:
+            self.metrics.skipped.labels(topic="alerts").inc(refused)
+        now = self.now()
+        if now is None:
+            return released
+        return released + state.policy.advance(now)
 
     def records(self, notifications: Sequence[Notification]) -> list[OutRecord]:
         limit = self.settings.limits.record_bytes
@@ -389,7 +465,7 @@ class ClusterRunner(mode.Service):
             state.changed = True
             raise
         offsets = {TopicPartition(topic, partition): OffsetAndMetadata(offset, "")
-                   for (topic, partition), offset in state.offsets.items()}
+                   for (topic, partition), offset in state.resume_offsets().items()}
         if offsets:
             try:
                 await asyncio.wait_for(consumer.commit(offsets), COMMIT_S)

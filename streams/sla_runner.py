@@ -137,6 +137,8 @@ class PartitionTracker:
         """Alert records in offset order; returns the output and the latest event time seen."""
         out, latest = Output(), None
         for message in messages:
+            if self.alerts_next is not None and message.offset < self.alerts_next:
+                continue  # fetched before a rebalance sought the partition back: taken already
             try:
                 record: Any = orjson.loads(message.value) if message.value is not None else None
             except orjson.JSONDecodeError:
@@ -153,7 +155,9 @@ class PartitionTracker:
     def on_actions(self, messages: Sequence[Any], alerts_caught_up: bool, now: float) -> tuple[Output, float | None]:
         """Actions in offset order; one for an alert the tracker does not know waits (with those
         after it) while the alerts partition is not read to its end (see the module docstring)."""
-        self.held.extend(_Held(m.offset, m.value, now) for m in messages)
+        after = self.held[-1].offset + 1 if self.held else self.actions_next
+        # (rows fetched before a rebalance sought the partition back come again: taken once)
+        self.held.extend(_Held(m.offset, m.value, now) for m in messages if after is None or m.offset >= after)
         out, latest = Output(), None
         while self.held:
             head = self.held[0]

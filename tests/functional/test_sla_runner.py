@@ -102,3 +102,13 @@ def test_wire_times_are_rfc3339_and_other_fields_untouched() -> None:
     assert record["acked_at"] is None and record["escalation_level"] == 0
     assert wire({"at": 0, "notes": [{"at": 1.5, "by": "x"}], "overdue": False}) == {
         "at": "1970-01-01T00:00:00Z", "notes": [{"at": "1970-01-01T00:00:01.500Z", "by": "x"}], "overdue": False}
+
+
+def test_records_fetched_before_a_rebalance_and_read_again_after_it_are_taken_once() -> None:
+    part = tracked()
+    alert = Message(0, orjson.dumps(ALERT))
+    part.on_alerts([alert])
+    part.on_actions([Message(0, ack(T0 + 60))], alerts_caught_up=True, now=0.0)
+    again_alert, _ = part.on_alerts([alert])
+    again_action, _ = part.on_actions([Message(0, ack(T0 + 60))], alerts_caught_up=True, now=0.0)
+    assert not again_alert and not again_action  # no second state, no "already acknowledged" rejection

@@ -109,3 +109,36 @@ FLAP_EXPECTED = [
     # last change 600, settled at 600 + 30 m = 2400, next tick of the group (390 + 7 * 300)
     (2490, WARN, "update", "firing", ("f-600",), (), (), (), ()),
 ]
+
+
+def on_the_wire(record: dict[str, Any]) -> dict[str, Any]:
+    """An alert record as the worker publishes it: times as RFC 3339."""
+    from ioc.timeutil import format_ts
+
+    ends = record.get("ends_at")
+    return {**record, "starts_at": format_ts(record["starts_at"]), "ends_at": format_ts(ends) if ends is not None
+            else None}
+
+
+def relabelled(script: list[Step], tag: str, offset: float) -> list[Step]:
+    """The script moved `offset` seconds on, its fingerprints prefixed with `tag` and its domain
+    `water<tag>`: several scripts then share one policy without meeting."""
+    out = []
+    for at, record in script:
+        starts = record["starts_at"] + offset
+        fp = f"{tag}{record['fingerprint']}"
+        out.append((at + offset, {
+            **record, "fingerprint": fp, "alert_id": f"{fp}-{int(starts)}", "starts_at": starts,
+            "ends_at": record["ends_at"] + offset if record["ends_at"] is not None else None,
+            "labels": {**record["labels"], "domain": f"{record['labels']['domain']}{tag}"},
+        }))
+    return out
+
+
+def relabelled_expected(expected: list[tuple], tag: str, offset: float) -> list[tuple]:
+    """The notifications of `relabelled(script, tag, offset)`, from the script's own."""
+    def ids(values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(f"{tag}{v.rsplit('-', 1)[0]}-{int(v.rsplit('-', 1)[1]) + int(offset)}" for v in values)
+
+    return [(at + offset, key.replace('domain="water"', f'domain="water{tag}"'), reason, status,
+             *(ids(v) for v in rest)) for at, key, reason, status, *rest in expected]

@@ -5,85 +5,17 @@ an independent pandas computation over the same state and outcome records."""
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
-from sla_fixtures import T0, scenario_alerts, scenario_timeline, tracker_timeline
+from sla_fixtures import T0, expected_figures, expected_gauges, scenario_alerts, scenario_timeline, tracker_timeline
 
-from ioc.sla.figures import WINDOWS, SlaFigures
+from ioc.sla.figures import SlaFigures
 from ioc.sla.sla_metrics import SLA_BUCKETS, SlaMetrics
 from sensors_sim.operators import LATE_SHARE, OperatorSimulator
-
-FIELDS = ("alerts", "acked", "resolved", "ack_on_time", "resolve_on_time", "ack_on_time_ratio",
-          "resolve_on_time_ratio", "overdue_ack", "overdue_resolve", "ack_p50_s", "ack_p90_s",
-          "resolve_p50_s", "resolve_p90_s")
-
-
-def _with_scopes(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (record, scope) it counts in."""
-    parts = [
-        frame.assign(scope="all"),
-        frame.assign(scope="domain=" + frame["domain"]),
-        frame.assign(scope="severity=" + frame["severity"]),
-        frame.assign(scope="agency=" + frame["agency"]),
-        frame.assign(scope="domain=" + frame["domain"] + ",severity=" + frame["severity"]),
-    ]
-    return pd.concat(parts, ignore_index=True)
-
-
-def _plain(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def expected_figures(states: pd.DataFrame, outcomes: pd.DataFrame, now: float) -> dict[tuple[str, str], dict]:
-    """The snapshot figures at `now` from the records published up to `now`, with pandas."""
-    outcomes = outcomes[(outcomes["resolved_at"] <= now) & (outcomes["resolved_at"] > now - WINDOWS["30d"])]
-    states = states[states["updated_at"] <= now]
-    started = pd.concat([states, outcomes])[["alert_id", "starts_at", "domain", "severity", "agency"]]
-    started = started.drop_duplicates("alert_id")
-    started = started[started["starts_at"] > now - WINDOWS["30d"]]
-    # ioc.alert-state is compacted by fingerprint: the latest record of each is what holds now.
-    latest = states.sort_values("updated_at", kind="stable").groupby("fingerprint").tail(1)
-    open_ = latest[latest["operator_status"] != "resolved"]
-    open_ = open_.assign(late_ack=open_["acked_at"].isna() & (open_["ack_by"] < now),
-                         late_resolve=open_["resolve_by"] < now)
-    scoped_open = _with_scopes(open_).groupby("scope")[["late_ack", "late_resolve"]].sum()
-    scopes = {"all"} | set(_with_scopes(outcomes)["scope"]) | set(_with_scopes(started)["scope"]) \
-        | set(_with_scopes(open_)["scope"])
-    expected: dict[tuple[str, str], dict] = {}
-    for window, length in WINDOWS.items():
-        done = _with_scopes(outcomes[(outcomes["resolved_at"] > now - length)])
-        begun = _with_scopes(started[(started["starts_at"] > now - length) & (started["starts_at"] <= now)])
-        by_scope = done.groupby("scope")
-        table = pd.DataFrame({
-            "resolved": by_scope.size(),
-            "acked": by_scope["ack_s"].count(),
-            "ack_on_time": by_scope["ack_on_time"].sum(),
-            "resolve_on_time": by_scope["resolve_on_time"].sum(),
-            "ack_on_time_ratio": by_scope["ack_on_time"].mean(),
-            "resolve_on_time_ratio": by_scope["resolve_on_time"].mean(),
-            "ack_p50_s": by_scope["ack_s"].quantile(0.5, interpolation="linear"),
-            "ack_p90_s": by_scope["ack_s"].quantile(0.9, interpolation="linear"),
-            "resolve_p50_s": by_scope["resolve_s"].quantile(0.5, interpolation="linear"),
-            "resolve_p90_s": by_scope["resolve_s"].quantile(0.9, interpolation="linear"),
-        }) if len(done) else pd.DataFrame()
-        alerts = begun.groupby("scope").size()
-        for scope in scopes:
-            row = table.loc[scope].to_dict() if scope in table.index else {}
-            figures = {field: _plain(row.get(field)) for field in FIELDS if field in table.columns}
-            for count in ("resolved", "acked", "ack_on_time", "resolve_on_time"):
-                figures[count] = int(figures.get(count) or 0)
-            figures["alerts"] = int(alerts.get(scope, 0))
-            figures["overdue_ack"] = int(scoped_open["late_ack"].get(scope, 0))
-            figures["overdue_resolve"] = int(scoped_open["late_resolve"].get(scope, 0))
-            expected[(scope, window)] = {field: figures.get(field) for field in FIELDS}
-    return expected
 
 
 def _same(actual: Any, expected: Any) -> bool:
@@ -183,19 +115,7 @@ def test_prometheus_gauges_equal_pandas_at_every_snapshot(run: dict[str, Any]) -
     checked = 0
     for now, _, gauges in run["snapshots"]:
         expected = run["expected"][now]
-        want: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-        for (scope, window), figures in expected.items():
-            if scope == "all" or scope.count("=") == 1 and scope.startswith("domain="):
-                domain = "all" if scope == "all" else scope.split("=", 1)[1]
-                for deadline in ("ack", "resolve"):
-                    if figures[f"{deadline}_on_time_ratio"] is not None:
-                        labels = (("deadline", deadline), ("domain", domain), ("window", window))
-                        want[("ioc_sla_on_time_ratio", labels)] = figures[f"{deadline}_on_time_ratio"]
-            elif scope.startswith("domain=") and ",severity=" in scope and window == "1h":
-                domain, severity = (part.split("=", 1)[1] for part in scope.split(","))
-                for deadline in ("ack", "resolve"):
-                    labels = (("deadline", deadline), ("domain", domain), ("severity", severity))
-                    want[("ioc_sla_overdue", labels)] = figures[f"overdue_{deadline}"]
+        want = expected_gauges(expected)
         assert set(gauges) == set(want), now
         for key, value in want.items():
             assert gauges[key] == pytest.approx(value, rel=1e-12), (now - T0, key)
