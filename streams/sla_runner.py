@@ -152,9 +152,13 @@ class PartitionTracker:
             self.changed = True
         return out, latest
 
-    def on_actions(self, messages: Sequence[Any], alerts_caught_up: bool, now: float) -> tuple[Output, float | None]:
+    def on_actions(self, messages: Sequence[Any], caught_up_at: float | None,
+                   now: float) -> tuple[Output, float | None]:
         """Actions in offset order; one for an alert the tracker does not know waits (with those
-        after it) while the alerts partition is not read to its end (see the module docstring)."""
+        after it) until the alerts partition is found read to its end by a poll later than the
+        action was read (`caught_up_at`: the time of that poll, None when not caught up; a
+        highwater polled earlier may not count the action's alert yet), at most HOLD_S. Times
+        are wall-clock seconds (see the module docstring)."""
         after = self.held[-1].offset + 1 if self.held else self.actions_next
         # (rows fetched before a rebalance sought the partition back come again: taken once)
         self.held.extend(_Held(m.offset, m.value, now) for m in messages if after is None or m.offset >= after)
@@ -163,7 +167,8 @@ class PartitionTracker:
             head = self.held[0]
             parsed = parse_action(head.value if head.value is not None else b"null")
             if (not isinstance(parsed, InvalidAction) and self.tracker.state(parsed.alert_id) is None
-                    and not alerts_caught_up and now - head.since < HOLD_S and len(self.held) < HOLD_MAX):
+                    and (caught_up_at is None or caught_up_at <= head.since)
+                    and now - head.since < HOLD_S and len(self.held) < HOLD_MAX):
                 break
             self.held.pop(0)
             out.extend(self.tracker.on_action(_decoded(head.value)))
@@ -274,12 +279,18 @@ class SlaRunner(mode.Service):
         """The tracker clock: wall time, or the latest event time seen (None before any)."""
         return time.time() if self.sla.clock == "wall" else self.event_clock
 
-    def _caught_up(self, partition: int) -> bool:
+    def _caught_up(self, partition: int) -> float | None:
+        """When the alerts partition was last polled (wall seconds), if read up to that poll's
+        highwater; None otherwise."""
         consumer, tracked = self.consumer, self.partitions.get(partition)
         if consumer is None or tracked is None:
-            return False
-        highwater = consumer.highwater(TopicPartition(self.alerts_topic, partition))
-        return highwater is not None and (tracked.alerts_next or 0) >= highwater
+            return None
+        tp = TopicPartition(self.alerts_topic, partition)
+        highwater = consumer.highwater(tp)
+        if highwater is None or (tracked.alerts_next or 0) < highwater:
+            return None
+        polled = consumer.last_poll_timestamp(tp)
+        return None if polled is None else polled / 1000.0
 
     async def _run(self) -> None:
         consumer = self.consumer
@@ -287,7 +298,7 @@ class SlaRunner(mode.Service):
         while not self._stopping:
             batches = await consumer.getmany(timeout_ms=FETCH_MS, max_records=self.settings.worker.max_batch)
             async with self._lock:
-                out = self.handle(batches, time.monotonic())
+                out = self.handle(batches, time.time())
                 tick = time.monotonic() - self._last_tick >= TICK_S
                 if batches or tick:
                     out.extend(self.advance())

@@ -125,6 +125,7 @@ class _Open:
     resolve_by: float | None
     acked_at: float | None
     updated_at: float
+    starts_at: float = 0.0
 
 
 def _float(value: Any) -> float | None:
@@ -164,22 +165,25 @@ class SlaFigures:
         self.dropped += len(doomed)
 
     def on_state(self, record: Mapping[str, Any]) -> None:
-        """An `ioc.alert-state` record: the latest per fingerprint (by `updated_at`) is kept while
-        operators have not resolved its alert, for "overdue now"."""
+        """An `ioc.alert-state` record: the latest per fingerprint (its latest episode by
+        `starts_at`, then by `updated_at`) is kept while operators have not resolved its alert,
+        for "overdue now"."""
         fingerprint, alert_id = str(record["fingerprint"]), str(record["alert_id"])
         updated = _float(record.get("updated_at")) or _float(record.get("starts_at")) or 0.0
         labels = self._labels(record)
         self._start(alert_id, record.get("starts_at"), labels)
         held = self._open.get(fingerprint)
-        if held is not None and held.updated_at > updated:
-            return                                        # a stale record (replay, reordering)
+        starts = _float(record.get("starts_at")) or 0.0
+        if held is not None and (held.starts_at, held.updated_at) > (starts, updated):
+            return      # a stale record (replay, reordering), or of an episode a later one replaced
         outcome = self._outcomes.get(alert_id)
         if record.get("operator_status") == "resolved" or (outcome is not None and updated <= outcome.resolved_at):
             if held is not None:
                 del self._open[fingerprint]
             return
         self._open[fingerprint] = _Open(alert_id, *labels, _float(record.get("ack_by")),
-                                        _float(record.get("resolve_by")), _float(record.get("acked_at")), updated)
+                                        _float(record.get("resolve_by")), _float(record.get("acked_at")), updated,
+                                        starts)
         if len(self._open) > self.max_open:
             self._drop_oldest(self._open, lambda item: item.updated_at)
 

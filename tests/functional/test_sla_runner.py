@@ -38,13 +38,13 @@ def tracked() -> PartitionTracker:
 
 def test_an_action_read_before_its_alert_waits_for_it_instead_of_being_rejected() -> None:
     part = tracked()
-    out, _ = part.on_actions([Message(0, ack(T0 + 60))], alerts_caught_up=False, now=100.0)
+    out, _ = part.on_actions([Message(0, ack(T0 + 60))], caught_up_at=None, now=100.0)
     assert not out and len(part.held) == 1
     # Held: a checkpoint now reads that action again.
     assert orjson.loads(part.checkpoint())["actions"] == 0
     out, latest = part.on_alerts([Message(0, orjson.dumps(ALERT))])
     assert latest == T0 and out.states[0]["operator_status"] == "open"
-    out, at = part.on_actions([], alerts_caught_up=False, now=101.0)
+    out, at = part.on_actions([], caught_up_at=None, now=101.0)
     assert out.rejections == [] and out.states[0]["operator_status"] == "acked" and at == T0 + 60
     assert (part.alerts_next, part.actions_next, part.held) == (1, 1, [])
 
@@ -52,12 +52,12 @@ def test_an_action_read_before_its_alert_waits_for_it_instead_of_being_rejected(
 def test_an_action_for_an_unknown_alert_is_rejected_once_the_alerts_are_read_or_after_a_while() -> None:
     part = tracked()
     unknown = "0123456789abcdef-1761526800000"
-    out, _ = part.on_actions([Message(0, ack(T0, unknown))], alerts_caught_up=True, now=0.0)
+    out, _ = part.on_actions([Message(0, ack(T0, unknown))], caught_up_at=1.0, now=0.0)
     assert [r["reason"] for r in out.rejections] == ["unknown alert_id: no such alert on ioc.alerts"]
     assert out.rejections[0]["alert_id"] == unknown  # the runner keys it rejection:<alert_id>
-    out, _ = part.on_actions([Message(1, ack(T0, unknown))], alerts_caught_up=False, now=0.0)
+    out, _ = part.on_actions([Message(1, ack(T0, unknown))], caught_up_at=None, now=0.0)
     assert not out
-    out, _ = part.on_actions([], alerts_caught_up=False, now=10.0)  # HOLD_S later
+    out, _ = part.on_actions([], caught_up_at=None, now=10.0)  # HOLD_S later
     assert len(out.rejections) == 1 and part.actions_next == 2
 
 
@@ -108,7 +108,16 @@ def test_records_fetched_before_a_rebalance_and_read_again_after_it_are_taken_on
     part = tracked()
     alert = Message(0, orjson.dumps(ALERT))
     part.on_alerts([alert])
-    part.on_actions([Message(0, ack(T0 + 60))], alerts_caught_up=True, now=0.0)
+    part.on_actions([Message(0, ack(T0 + 60))], caught_up_at=1.0, now=0.0)
     again_alert, _ = part.on_alerts([alert])
-    again_action, _ = part.on_actions([Message(0, ack(T0 + 60))], alerts_caught_up=True, now=0.0)
+    again_action, _ = part.on_actions([Message(0, ack(T0 + 60))], caught_up_at=1.0, now=0.0)
     assert not again_alert and not again_action  # no second state, no "already acknowledged" rejection
+
+
+def test_a_highwater_polled_before_the_action_was_read_does_not_make_its_alert_unknown() -> None:
+    part = tracked()
+    out, _ = part.on_actions([Message(0, ack(T0 + 60))], caught_up_at=99.9, now=100.0)  # an older poll
+    assert not out.rejections and part.held
+    part.on_alerts([Message(0, orjson.dumps(ALERT))])  # the next poll brings the alert
+    out, _ = part.on_actions([], caught_up_at=100.2, now=100.2)
+    assert not out.rejections and out.states[-1]["operator_status"] == "acked"

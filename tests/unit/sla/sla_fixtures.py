@@ -214,7 +214,8 @@ def expected_figures(states: pd.DataFrame, outcomes: pd.DataFrame, now: float) -
     started = started.drop_duplicates("alert_id")
     started = started[started["starts_at"] > now - WINDOWS["30d"]]
     # ioc.alert-state is compacted by fingerprint: the latest record of each is what holds now.
-    latest = states.sort_values("updated_at", kind="stable").groupby("fingerprint").tail(1)
+    # Of a fingerprint, its latest episode counts (a new one replaces an earlier left open).
+    latest = states.sort_values(["starts_at", "updated_at"], kind="stable").groupby("fingerprint").tail(1)
     open_ = latest[latest["operator_status"] != "resolved"]
     open_ = open_.assign(late_ack=open_["acked_at"].isna() & (open_["ack_by"] < now),
                          late_resolve=open_["resolve_by"] < now)

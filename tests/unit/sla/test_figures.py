@@ -165,3 +165,14 @@ def test_metrics_gauges_follow_the_snapshot_and_drop_stale_series() -> None:
     metrics.set_snapshot(figures.snapshot_records(7200.0 + 2 * HOUR))     # out of the 1 h window now
     assert registry.get_sample_value("ioc_sla_on_time_ratio", ratio) is None
     assert registry.get_sample_value("ioc_sla_on_time_ratio", {**ratio, "window": "24h"}) == 0.0
+
+
+def test_a_later_episode_of_a_fingerprint_replaces_an_earlier_one_updated_after_it_started() -> None:
+    figures = SlaFigures()
+    # Episode 1 (left unacknowledged) turned overdue at 4000 in a record written after episode 2
+    # started at 3000; episode 2 is the fingerprint's current alert, acknowledged and on time.
+    figures.on_state(state_record("aaaaaaaaaaaaaaaa-1", starts_at=0.0, ack_by=300.0, updated_at=4000.0))
+    figures.on_state(state_record("aaaaaaaaaaaaaaaa-2", starts_at=3000.0, ack_by=9000.0, resolve_by=9999.0,
+                                  operator_status="acked", acked_at=3100.0, updated_at=3100.0))
+    (record,) = [r for r in figures.snapshot_records(5000.0) if r["scope"] == "all" and r["window"] == "1h"]
+    assert (record["overdue_ack"], record["overdue_resolve"]) == (0, 0)
