@@ -482,7 +482,8 @@ class ClusterRunner(mode.Service):
                 log.warning("cluster checkpoint at revocation failed (%s: %s)", type(exc).__name__, exc)
             finally:
                 self.owned = None
-                self.sla_metrics.set_snapshot([])  # another worker publishes the figures now
+                if not self._stopping:  # a rebalance: another worker publishes the figures now
+                    self.sla_metrics.set_snapshot([])
 
     async def assign(self, assigned: list[TopicPartition]) -> None:
         async with self._lock:

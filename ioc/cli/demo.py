@@ -165,12 +165,12 @@ def _sum(registry: Any, name: str, **labels: str) -> float | None:
 
 
 def sla_line(registry: Any, *, final: bool = False) -> str:
-    """The SLA status line from the worker's `ioc_sla_*` metrics (the SLA runner's figures over the
-    last 30 days of event time, refreshed every sla.snapshot_s).
+    """The SLA status line from the worker's `ioc_sla_*` metrics (the figures over the last 30
+    days of event time, refreshed every sla.snapshot_s) and `ioc_notifications_total`.
 
     >>> from prometheus_client import CollectorRegistry
     >>> sla_line(CollectorRegistry())
-    '  SLA   ack on time -, resolve on time -, overdue now 0 ack / 0 resolve, escalations 0'
+    '  SLA   ack on time -, resolve on time -, overdue now 0 ack / 0 resolve, escalations 0, notifications 0'
     """
     def ratio(deadline: str) -> str:
         value = registry.get_sample_value("ioc_sla_on_time_ratio",
@@ -180,7 +180,9 @@ def sla_line(registry: Any, *, final: bool = False) -> str:
     overdue = _sum(registry, "ioc_sla_overdue", deadline="resolve") or 0
     late_ack = _sum(registry, "ioc_sla_overdue", deadline="ack") or 0
     escalations = _sum(registry, "ioc_sla_escalations_total") or 0
+    notifications = _sum(registry, "ioc_notifications_total") or 0
     head = "[bold]SLA[/] (final)" if final else "  SLA  "
     # Counted per deadline: an alert past both is in both.
     return (f"{head} ack on time {ratio('ack')}, resolve on time {ratio('resolve')}, "
-            f"overdue now {late_ack:g} ack / {overdue:g} resolve, escalations {escalations:g}")
+            f"overdue now {late_ack:g} ack / {overdue:g} resolve, escalations {escalations:g}, "
+            f"notifications {notifications:g}")

@@ -68,6 +68,10 @@ def test_demo_alerts_metrics_and_clean_exit(tmp_path):
             assert wait_for(lambda: (prometheus.value("sum(ioc_alerts_total)") or 0) >= 1, 30)
             assert (prometheus.value('ioc_events_total{stream="reservoir"}') or 0) > 0
             assert prometheus.value("ioc_rules_loaded") == float(len(shipped_rules()))
+            # The SLA figures and the notifications of the simulated operators' run.
+            assert wait_for(lambda: prometheus.value('ioc_sla_on_time_ratio{domain="all",window="30d"}')
+                            is not None, 50), output()
+            assert wait_for(lambda: (prometheus.value("sum(ioc_notifications_total)") or 0) >= 1, 30), output()
 
             demo.wait(timeout=120)
         finally:
@@ -80,6 +84,9 @@ def test_demo_alerts_metrics_and_clean_exit(tmp_path):
     assert "demo ended" in text
     assert re.search(r"operators: [1-9]\d* acknowledge/resolve actions on ioc.alert-actions", text), text
     assert "reservoir.level" in text or "gauge.level" in text
+    assert re.search(r"SLA +ack on time \d+%, resolve on time", text), text
+    assert re.search(r"SLA \(final\) ack on time \d+%, resolve on time \d+%, overdue now \d+ ack / \d+ resolve, "
+                     r"escalations \d+, notifications [1-9]\d*", text), text
     # Vietnamese summaries come through intact.
     assert "mực nước" in text
     time.sleep(0.5)

@@ -18,7 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import wait_for
+from kafka_io import read
 from scenario_io import (
     AlertLog,
     Transition,
@@ -30,6 +32,10 @@ from scenario_io import (
     runtime_config,
     scenario_files,
 )
+from sla_fixtures import reference_states
+
+from ioc.config import DEFAULT_CONFIG_PATH
+from ioc.timeutil import parse_ts
 
 pytestmark = pytest.mark.integration
 
@@ -116,6 +122,37 @@ def test_sigkill_at_random_points_then_restart_gives_the_backtest_alerts(
         _check(log, want)
     finally:
         log.close()
+    _check_tracker(broker_url, topic_prefix, {alert_id for alert_id, status, _, _ in want if status == "firing"})
+
+
+def _check_tracker(url: str, prefix: str, fired: set[str]) -> None:
+    """The SLA tracker through the same crashes (acceptance 4 of issue 15): on the wall clock every
+    deadline of a 2025 scenario has passed, so each alert escalates once per deadline and level
+    (3 levels of ack and of resolve), an escalation is never issued twice under two ids, and the
+    latest state of each alert keeps the deadlines its record and the severity defaults give."""
+    levels = len(yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))["sla"]["escalation"])
+    want = {(alert_id, kind, str(level)) for alert_id in fired for kind in ("ack", "resolve")
+            for level in range(1, levels + 1)}
+
+    def escalations() -> dict[str, tuple[str, str, str]]:
+        records = read(url, f"{prefix}alerts", expect=0, timeout=5, escalations=True)
+        return {v["alert_id"]: (v["value"]["of_alert_id"], v["value"]["deadline"], v["labels"]["escalation"])
+                for _, v in records if v["labels"].get("escalation") and v["status"] == "firing"}
+
+    found = wait_for(lambda: (e := escalations()) and set(e.values()) >= want and e, 120, interval=2) or {}
+    assert set(found.values()) == want, (len(want), len(found), sorted(want - set(found.values()))[:5])
+    assert len(found) == len(want)  # one escalation id per alert, deadline and level
+    alerts = {v["alert_id"]: v for _, v in read(url, f"{prefix}alerts", expect=0, timeout=5)
+              if v["status"] == "firing"}
+    latest: dict[str, dict] = {}
+    for _, state in read(url, f"{prefix}alert-state", expect=len(fired), timeout=60):
+        latest[state["alert_id"]] = state
+    assert set(latest) == fired
+    for alert_id, state in latest.items():
+        (reference,) = reference_states(alerts[alert_id], [])
+        assert (parse_ts(state["ack_by"]), parse_ts(state["resolve_by"])) == (
+            reference["ack_by"], reference["resolve_by"]), alert_id
+        assert state["escalation_level"] == levels
 
 
 def test_workers_joining_and_leaving_mid_replay_give_the_backtest_alerts(
