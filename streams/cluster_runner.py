@@ -7,7 +7,7 @@ with `SingleOwnerAssignor`, so one worker owns every partition and the others st
 take over from its last checkpoint.
 
 In: `ioc.alerts` (alert transitions and escalations), `ioc.alert-state` and `ioc.sla` (the SLA
-runner's state and outcome records). Out:
+runner's state and outcome records), `ioc.silences` (run-time silences: ioc.sla.silences). Out:
 
 * notifications (ioc.sla.notify.NotificationPolicy, `notify:` settings) → `<prefix>notifications`
   keyed by group key (docs/notifications.md);
@@ -51,6 +51,8 @@ from ioc.runtime.runner import WorkerParts
 from ioc.sla.exceptions import SnapshotError
 from ioc.sla.figures import SlaFigures
 from ioc.sla.notify import Notification, NotificationPolicy, NotifyRecordError
+from ioc.sla.silences import SilenceRecordError
+from ioc.sla.silences import apply as apply_silence
 from ioc.sla.sla_metrics import SlaMetrics
 from ioc.sla.wire import unwire, wire
 from ioc.timeutil import parse_ts
@@ -79,7 +81,7 @@ HOLD_S = 5.0   # longest an alert waits for the other partitions (ClusterState)
 
 class NotifyMetrics:
     """`ioc_notifications_total{status,reason}` and `ioc_cluster_records_skipped_total{topic}`:
-    bounded labels (two statuses, four reasons, three topics)."""
+    bounded labels (two statuses, four reasons, three topics: alerts, sla, silences)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.sent = Counter("ioc_notifications", "Notifications published, by status and reason",
@@ -225,6 +227,25 @@ class ClusterState:
             offsets[key] = min(offsets.get(key, held.offset), held.offset)
         return offsets
 
+    def on_silences(self, messages: Sequence[Row]) -> tuple[list[str], int]:
+        """Records of `ioc.silences` (ioc.sla.silences) in offset order; returns what each did
+        ('added', 'known', 'expired', 'unknown') and the number of records refused."""
+        done: list[str] = []
+        refused = 0
+        for _, _, _, value in self._unread(messages):
+            record = _json(value)
+            if value is None:
+                continue
+            if not isinstance(record, Mapping):
+                refused += 1
+                continue
+            try:
+                done.append(apply_silence(self.policy, record))
+            except SilenceRecordError as exc:
+                log.warning("silence record refused: %s", exc)
+                refused += 1
+        return done, refused
+
     def checkpoint(self) -> bytes:
         offsets: dict[str, dict[str, int]] = {}
         for (topic, partition), offset in self.resume_offsets().items():
@@ -269,6 +290,7 @@ class ClusterRunner(mode.Service):
         self.sla_topic = settings.topic("sla")
         self.alert_state_topic = alert_state_topic(settings)
         self.notifications_topic = settings.topic("notifications")
+        self.silences_topic = settings.topic("silences")
         self.owned: ClusterState | None = None   # None: standing by (another worker owns it all)
         self._lock = asyncio.Lock()
         self._stopping = False
@@ -302,7 +324,8 @@ class ClusterRunner(mode.Service):
             metadata_max_age_ms=5000, partition_assignment_strategy=(SingleOwnerAssignor,),
         )
         await self.consumer.start()
-        self.consumer.subscribe([self.alerts_topic, self.alert_state_topic, self.sla_topic], listener=_Rebalance(self))
+        self.consumer.subscribe([self.alerts_topic, self.alert_state_topic, self.sla_topic, self.silences_topic],
+                                listener=_Rebalance(self))
         self._loop_task = asyncio.ensure_future(self._run())
         self._loop_task.add_done_callback(self._loop_ended)
 
@@ -375,9 +398,15 @@ class ClusterRunner(mode.Service):
         assert state is not None
         alerts: list[Row] = []
         sla: list[Row] = []
+        silences: list[Row] = []
         for tp, messages in sorted(batches.items(), key=lambda item: (item[0].topic, item[0].partition)):
             rows = [(tp.topic, tp.partition, m.offset, m.value) for m in messages]
-            (alerts if tp.topic == self.alerts_topic else sla).extend(rows)
+            {self.alerts_topic: alerts, self.silences_topic: silences}.get(tp.topic, sla).extend(rows)
+        done, refused = state.on_silences(silences)
+        if done:
+            log.info("silences: %s", ", ".join(done))
+        if refused:
+            self.metrics.skipped.labels(topic="silences").inc(refused)
         outcomes, skipped_sla = state.on_sla_records(sla)
         for outcome in outcomes:
             self.sla_metrics.observe_outcome(outcome)

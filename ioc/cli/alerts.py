@@ -11,7 +11,7 @@ import time
 import orjson
 
 from ioc.alerts import fingerprint_of
-from ioc.cli.common import console, fail, settings_from
+from ioc.cli.common import console, fail, publish_one, settings_from
 from ioc.cli.display import alert_line
 from ioc.kafka.clients import bootstrap_servers, client_options
 from ioc.timeutil import format_ts, parse_ts
@@ -70,9 +70,6 @@ def action_record(verb: str, alert_id: str, by: str, at: float, note: str | None
 
 
 def run_action(args: argparse.Namespace) -> int:
-    from kafka import KafkaProducer
-    from kafka.errors import KafkaError
-
     try:
         key = fingerprint_of(args.alert_id)
     except ValueError as exc:
@@ -90,19 +87,11 @@ def run_action(args: argparse.Namespace) -> int:
     topic = settings.topic("alert-actions")
     record = action_record(args.verb, args.alert_id, args.by.strip(), at, args.note,
                            getattr(args, "assignee", None))
-    try:
-        producer = KafkaProducer(bootstrap_servers=bootstrap_servers(settings.broker.url), acks="all",
-                                 client_id="ioc-alerts-action", **client_options(settings))
-    except KafkaError as exc:
-        return fail(f"the broker at {settings.broker.url} is not reachable ({type(exc).__name__})")
-    try:
-        sent = producer.send(topic, key=key.encode(), value=orjson.dumps(record)).get(timeout=15)
-    except KafkaError as exc:
-        return fail(f"the action was not published to {topic} ({type(exc).__name__}: {exc})")
-    finally:
-        producer.close(timeout=5)
+    sent = publish_one(settings, topic, key.encode(), orjson.dumps(record), "ioc-alerts-action")
+    if isinstance(sent, str):
+        return fail(sent)
     console.print(f"{args.verb} of {args.alert_id} by {record['by']} published to {topic} "
-                  f"(partition {sent.partition}, offset {sent.offset})", soft_wrap=True, highlight=False)
+                  f"(partition {sent[0]}, offset {sent[1]})", soft_wrap=True, highlight=False)
     return 0
 
 

@@ -45,3 +45,25 @@ def setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+def publish_one(settings: Settings, topic: str, key: bytes, value: bytes, client_id: str) -> tuple[int, int] | str:
+    """Publish one record (acks=all) to `settings.broker.url`; its (partition, offset), or what
+    went wrong as a sentence for `fail`."""
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    from ioc.kafka.clients import bootstrap_servers, client_options
+
+    try:
+        producer = KafkaProducer(bootstrap_servers=bootstrap_servers(settings.broker.url), acks="all",
+                                 client_id=client_id, **client_options(settings))
+    except KafkaError as exc:
+        return f"the broker at {settings.broker.url} is not reachable ({type(exc).__name__})"
+    try:
+        sent = producer.send(topic, key=key, value=value).get(timeout=15)
+    except KafkaError as exc:
+        return f"nothing was published to {topic} ({type(exc).__name__}: {exc})"
+    finally:
+        producer.close(timeout=5)
+    return int(sent.partition), int(sent.offset)

@@ -58,6 +58,8 @@ def catalogue(settings: Settings, spaces: Iterable[str] = ()) -> list[TopicSpec]
     specs.append(TopicSpec(state_topic(settings), 1, retention_ms, "compact"))
     # Alert states of the SLA tracker, keyed by fingerprint: the latest per alert is what counts.
     specs.append(TopicSpec(alert_state_topic(settings), partitions, retention_ms, "compact"))
+    # Run-time silences (`ioc silences add|expire`), keyed by silence id: the latest of each counts.
+    specs.append(TopicSpec(settings.topic("silences"), 1, retention_ms, "compact"))
     return specs
 
 

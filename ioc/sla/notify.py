@@ -214,6 +214,20 @@ class NotificationPolicy:
         self._wake_all(max(start, self._clock))
         return silence_id
 
+    def expire(self, silence_id: str, at: float | None = None) -> bool:
+        """End a silence at `at` (default: the clock); False when there is no such silence. One
+        that has not started by then is dropped."""
+        silence = self._silences.get(silence_id)
+        if silence is None:
+            return False
+        end = max(self._clock, 0.0) if at is None else at
+        if end <= silence.settings.starts_at:
+            del self._silences[silence_id]
+        elif silence.settings.ends_at is None or end < silence.settings.ends_at:
+            silence.settings = silence.settings.model_copy(update={"ends_at": end})
+        self._wake_all(max(end, self._clock))
+        return True
+
     def silences(self) -> list[dict[str, Any]]:
         """The silences not yet over, as records (id, kind, matchers, times, ended_by_incident_at)."""
         return [{**s.settings.model_dump(), "end": s.end if s.end < _INF else None,

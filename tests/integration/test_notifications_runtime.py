@@ -5,10 +5,14 @@ notification policy on `notifications` at the documented times, and the whole ou
 policy library's over the same records.
 
 The scripts run one after another on one event clock (`sla.clock: event`), each in a domain of
-its own; the escalation chain is empty, so that the SLA tracker adds no alerts of its own."""
+its own; the escalation chain is empty, so that the SLA tracker adds no alerts of its own. The
+same with silences added and expired from the shell (`ioc silences`) while the worker runs."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -35,9 +39,11 @@ from notify_timelines import (
 )
 from scenario_io import runtime_config
 
+from ioc.config import REPO_ROOT
 from ioc.sla.notify import NotificationPolicy
 from ioc.sla.policy import NotifySettings
-from ioc.timeutil import parse_ts
+from ioc.sla.silences import apply as apply_silence
+from ioc.timeutil import format_ts, parse_ts
 
 pytestmark = pytest.mark.integration
 
@@ -102,3 +108,59 @@ def test_the_worker_notifies_at_the_documented_times(  # type: ignore[no-untyped
     assert [key.decode() for key, _ in got] == [value["group_key"] for _, value in got]
     escalations = read(broker_url, f"{topic_prefix}alerts", expect=0, timeout=2, escalations=True)
     assert not [v for _, v in escalations if v["labels"].get("escalation")]
+
+
+def _ioc(broker_url: str, prefix: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "IOC_TOPIC_PREFIX": prefix}
+    return subprocess.run([sys.executable, "-m", "ioc.cli.main", "silences", *args, "--broker", broker_url],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_silences_added_and_expired_from_the_shell_reach_the_running_policy(  # type: ignore[no-untyped-def]
+    broker_url: str, topic_prefix: str, start_worker, tmp_path: Path,
+) -> None:
+    config = runtime_config(tmp_path, checkpoint_s=1)
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["sla"].update(clock="event", escalation=[])
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    worker = start_worker(topic_prefix, {"IOC_CONFIG": str(config)})
+    until_start, grouping_start = T0, T0 + GAP
+    steps = relabelled(UNTIL, "0", until_start) + relabelled(GROUPING, "1", grouping_start)
+    end = T0 + 2 * GAP
+    steps = sorted([*steps, alert("clock", "firing", end, domain="clock")], key=lambda step: step[0])
+
+    # The UNTIL timeline's silence, from the shell; and one over the whole grouping script, ended at +500.
+    added = _ioc(broker_url, topic_prefix, "add", "--id", "until", "--match", UNTIL_SILENCE["matchers"],
+                 "--until-resolved", UNTIL_SILENCE["until_resolved"], "--starts-at", format_ts(until_start),
+                 "--by", "truc-ban-1", "--comment", "bảo trì đập")
+    assert added.returncode == 0, added.stderr
+    muted = _ioc(broker_url, topic_prefix, "add", "--id", "grouping", "--match", 'domain="water1"',
+                 "--starts-at", format_ts(grouping_start), "--for", "1d", "--by", "truc-ban-1")
+    assert muted.returncode == 0, muted.stderr
+    expired = _ioc(broker_url, topic_prefix, "expire", "grouping", "--at", format_ts(grouping_start + 500),
+                   "--by", "truc-ban-2")
+    assert expired.returncode == 0, expired.stderr
+    listed = _ioc(broker_url, topic_prefix, "list")
+    assert "until" in listed.stdout and "bảo trì đập" in listed.stdout, listed
+    assert "grouping" in listed.stdout and format_ts(grouping_start + 500) in listed.stdout, listed
+
+    # The library with the same silence records gives the expected notifications.
+    policy = NotificationPolicy()
+    records = read(broker_url, f"{topic_prefix}silences", expect=3, timeout=30)
+    assert [apply_silence(policy, value) for _, value in records] == ["added", "added", "expired"]
+    expected = play(policy, steps, until=end)
+    until_group = '{domain="water0",rule_id="reservoir.level"}'
+    assert [n for n in expected if n[1] == until_group and n[0] <= until_start + 3000] == \
+        relabelled_expected(UNTIL_EXPECTED, "0", until_start)
+    grouping = [n for n in expected if n[1] == '{domain="water1",rule_id="r.warn"}']
+    assert grouping[0][:3] == (grouping_start + 630, grouping[0][1], "first")  # the first tick after +500
+
+    last = None
+    for at, record in steps:
+        if last is not None and at != last:
+            time.sleep(0.3)
+        send(broker_url, f"{topic_prefix}alerts", [(record["fingerprint"].encode(), orjson.dumps(on_the_wire(record)))])
+        last = at
+    got = read(broker_url, f"{topic_prefix}notifications", expect=len(expected), timeout=120)
+    notified = sorted((_wire(value) for _, value in got), key=lambda n: (n[0], n[1]))
+    assert notified == sorted(expected, key=lambda n: (n[0], n[1])), worker.output()[-3000:]

@@ -1,0 +1,50 @@
+"""Run-time silences: the records of `ioc.silences` applied to the policy (ioc.sla.silences), and
+`NotificationPolicy.expire`."""
+
+from __future__ import annotations
+
+import pytest
+from notify_timelines import GROUPING, WARN, play
+
+from ioc.sla.notify import NotificationPolicy
+from ioc.sla.silences import SilenceRecordError, apply, expire_record, silence_record
+
+
+def test_a_silence_record_is_applied_once_and_read_again_changes_nothing() -> None:
+    policy = NotificationPolicy()
+    record = silence_record({"matchers": 'rule_id="r.warn"', "starts_at": 0, "ends_at": 100000}, "s1", "ops")
+    assert record["starts_at"] == "1970-01-01T00:00:00Z" and record["created_by"] == "ops"
+    assert [apply(policy, record), apply(policy, record)] == ["added", "known"]
+    assert play(policy, GROUPING, until=40000) == []
+
+
+def test_expire_ends_a_silence_and_muted_alerts_are_notified_at_the_next_tick() -> None:
+    policy = NotificationPolicy()
+    apply(policy, silence_record({"matchers": 'rule_id="r.warn"', "starts_at": 0, "ends_at": 100000}, "s1", "ops"))
+    assert apply(policy, expire_record("s1", "ops", 500.0)) == "expired"
+    got = play(policy, GROUPING, until=1000)
+    assert got[0][:4] == (630, WARN, "first", "firing")
+    assert apply(policy, expire_record("nope", "ops", 500.0)) == "unknown"
+
+
+def test_expiring_a_silence_before_its_start_drops_it() -> None:
+    policy = NotificationPolicy()
+    policy.silence('rule_id="r.warn"', starts_at=1000, ends_at=2000, silence_id="later")
+    assert policy.expire("later", 500) and policy.silences() == []
+
+
+@pytest.mark.parametrize("fields,message", [
+    ({"matchers": 'rule_id="x"'}, "ends_at, until_resolved"),
+    ({"matchers": 'rule_id="x"', "starts_at": 10, "ends_at": 5}, "after starts_at"),
+    ({"matchers": "rule_id x", "ends_at": 5}, "expected name, operator"),
+])
+def test_bad_silences_are_refused_with_the_field(fields: dict, message: str) -> None:
+    with pytest.raises(SilenceRecordError, match=message):
+        silence_record(fields, "s1", "ops")
+
+
+def test_records_of_another_kind_are_refused() -> None:
+    with pytest.raises(SilenceRecordError, match="type must be silence or expire"):
+        apply(NotificationPolicy(), {"type": "mute"})
+    with pytest.raises(SilenceRecordError, match="needs `at`"):
+        apply(NotificationPolicy(), {"type": "expire", "id": "s1"})
