@@ -12,21 +12,28 @@ seed and the alert id, so replays produce the same actions.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy
 
+from ioc.sla.calendar import WorkingCalendar
+from ioc.sla.deadlines import compute_deadlines
+from ioc.sla.settings import SlaSettings, WorkingHours
 from ioc.timeutil import format_ts, parse_ts
 
 __all__ = ["OperatorSimulator", "LATE_SHARE", "OPERATORS"]
 
+
+@functools.cache
+def _calendar(path: str, hours: str) -> WorkingCalendar:
+    return WorkingCalendar.from_file(path, WorkingHours.model_validate_json(hours))
+
 LATE_SHARE = 0.0186           # DOMAIN.md: 1.86 % of field reports handled late
 OPERATORS = ("truc-ban-1", "truc-ban-2", "truc-ban-3", "so-nnptnt", "chi-cuc-thuy-san", "soc-hue")
-DEFAULT_ACK_S = 15 * 60       # when a rule has no SLA: acknowledge within 15 min, resolve within 24 h
-DEFAULT_RESOLVE_S = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class OperatorSimulator:
 
     seed: int = 0
     late_share: float = LATE_SHARE
+    settings: SlaSettings = field(default_factory=SlaSettings)   # `sla:` of the worker the alerts are for
 
     def _rng(self, alert_id: str) -> numpy.random.Generator:
         digest = hashlib.sha256(f"{self.seed}:{alert_id}".encode()).digest()
@@ -46,9 +54,13 @@ class OperatorSimulator:
         if alert.get("status") != "firing" or (alert.get("labels") or {}).get("escalation"):
             return []
         starts = parse_ts(alert["starts_at"])
-        sla = alert.get("sla") or {}
-        ack_budget = parse_ts(sla["ack_by"]) - starts if sla.get("ack_by") else DEFAULT_ACK_S
-        resolve_budget = parse_ts(sla["resolve_by"]) - starts if sla.get("resolve_by") else DEFAULT_RESOLVE_S
+        # The deadlines the tracker counts: the rule's `sla`, else the severity's defaults (wall time
+        # from the start, working hours and holidays included where the settings say so).
+        deadlines = compute_deadlines(starts, str(alert.get("severity") or "warning"), str(alert.get("rule_id")),
+                                      alert.get("sla"), self.settings,
+                                      _calendar(self.settings.calendar, self.settings.working_hours.model_dump_json()))
+        ack_budget = deadlines.ack.due_at - starts
+        resolve_budget = deadlines.resolve.due_at - starts
         rng = self._rng(str(alert["alert_id"]))
         late = rng.random() < self.late_share
         # On time: most within half the budget (beta-shaped); late: 5-60 % past the deadline.

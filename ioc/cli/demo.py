@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     stats: list[PublishStats] = []
     seen: list[Alert] = []
 
-    operators = OperatorSimulator(seed=args.seed)
+    operators = OperatorSimulator(seed=args.seed, settings=settings.sla)
     producer: list[Any] = []
     actions_sent = [0]
 
