@@ -77,6 +77,7 @@ STOP_CLIENTS_S = 2.0
 CHECKPOINT_S = 30.0
 COMMIT_S = 5.0
 HOLD_S = 5.0   # longest an alert waits for the other partitions (ClusterState)
+RETRY_S = 5.0  # between attempts to take over after one failed
 
 
 class NotifyMetrics:
@@ -298,6 +299,8 @@ class ClusterRunner(mode.Service):
         self._last_tick = 0.0
         self._last_snapshot = time.monotonic()
         self._next_checkpoint = time.monotonic() + settings.worker.checkpoint_s
+        self._generation = 0     # rebalances so far: a batch fetched in an earlier one is dropped
+        self._retry_at = 0.0     # when to try a failed takeover again
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.publisher: Publisher | None = None
@@ -372,10 +375,13 @@ class ClusterRunner(mode.Service):
         consumer = self.consumer
         assert consumer is not None
         while not self._stopping:
+            generation = self._generation
             batches = await consumer.getmany(timeout_ms=FETCH_MS, max_records=self.settings.worker.max_batch)
             async with self._lock:
-                if self.owned is None:
-                    continue
+                if self.owned is None and consumer.assignment() and time.monotonic() >= self._retry_at:
+                    await self._take_over(list(consumer.assignment()))  # a takeover that failed: again
+                if self.owned is None or generation != self._generation:
+                    continue  # standing by, or fetched before a rebalance: read again from the checkpoint
                 notifications = self.handle(batches)
                 if batches or time.monotonic() - self._last_tick >= TICK_S:
                     notifications += self.advance()
@@ -439,9 +445,10 @@ class ClusterRunner(mode.Service):
         if refused:
             self.metrics.skipped.labels(topic="alerts").inc(refused)
         now = self.now()
-        if now is None:
-            return released
-        return released + state.policy.advance(now)
+        out = released if now is None else released + state.policy.advance(now)
+        if out:
+            state.changed = True  # what was sent is in the next checkpoint, not sent again after a crash
+        return out
 
     def records(self, notifications: Sequence[Notification]) -> list[OutRecord]:
         limit = self.settings.limits.record_bytes
@@ -503,6 +510,7 @@ class ClusterRunner(mode.Service):
 
     async def revoke(self, revoked: list[TopicPartition]) -> None:
         async with self._lock:
+            self._generation += 1
             if self.owned is None or not revoked:
                 return
             try:
@@ -516,10 +524,20 @@ class ClusterRunner(mode.Service):
 
     async def assign(self, assigned: list[TopicPartition]) -> None:
         async with self._lock:
-            try:
-                await self._open(assigned)
-            except Exception:  # noqa: BLE001 - aiokafka would swallow it
-                log.exception("taking over notifications and SLA figures failed")
+            self._generation += 1
+            await self._take_over(assigned)
+
+    async def _take_over(self, assigned: list[TopicPartition]) -> None:
+        """Open the assignment; on failure (a checkpoint that cannot be read now) stay standing by,
+        reading nothing into the state, and try again RETRY_S later from the loop."""
+        try:
+            await self._open(assigned)
+        except Exception:  # noqa: BLE001 - aiokafka would swallow it
+            self.owned = None
+            self._retry_at = time.monotonic() + RETRY_S
+            log.exception("taking over notifications and SLA figures failed; trying again in %.0f s", RETRY_S)
+        else:
+            self._last_snapshot = 0.0  # the figures (and gauges) at once, not a snapshot period later
 
     async def _open(self, assigned: list[TopicPartition]) -> None:
         consumer, store = self.consumer, self.store

@@ -215,6 +215,7 @@ class SlaRunner(mode.Service):
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
         self._last_tick = 0.0
+        self._generation = 0  # rebalances so far: a batch fetched in an earlier one is dropped
         self._next_checkpoint = time.monotonic() + settings.worker.checkpoint_s
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -296,8 +297,11 @@ class SlaRunner(mode.Service):
         consumer = self.consumer
         assert consumer is not None
         while not self._stopping:
+            generation = self._generation
             batches = await consumer.getmany(timeout_ms=FETCH_MS, max_records=self.settings.worker.max_batch)
             async with self._lock:
+                if generation != self._generation:
+                    batches = {}  # fetched before a rebalance: the partitions are read again from their checkpoints
                 out = self.handle(batches, time.time())
                 tick = time.monotonic() - self._last_tick >= TICK_S
                 if batches or tick:
@@ -412,6 +416,7 @@ class SlaRunner(mode.Service):
 
     async def revoke(self, revoked: list[TopicPartition]) -> None:
         async with self._lock:
+            self._generation += 1
             partitions = sorted({tp.partition for tp in revoked} & set(self.partitions))
             try:
                 await self._checkpoint(partitions, force=True)
@@ -423,6 +428,7 @@ class SlaRunner(mode.Service):
 
     async def assign(self, assigned: list[TopicPartition]) -> None:
         async with self._lock:
+            self._generation += 1
             try:
                 await self._open(assigned)
             except Exception:  # noqa: BLE001 - aiokafka would swallow it

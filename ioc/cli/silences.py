@@ -12,6 +12,7 @@ import uuid
 import orjson
 
 from ioc.cli.common import console, fail, publish_one, settings_from
+from ioc.config import Settings
 from ioc.kafka.clients import bootstrap_servers, client_options
 from ioc.sla.silences import SilenceRecordError, expire_record, silence_record
 from ioc.timeutil import format_ts, parse_duration, parse_ts
@@ -66,20 +67,21 @@ def _time(value: str | None, flag: str, default: float) -> float:
         raise SilenceRecordError(f"{flag}: {exc}") from None
 
 
-def _fields(args: argparse.Namespace) -> dict[str, object]:
-    starts = _time(args.starts_at, "--starts-at", time.time())
+def _fields(args: argparse.Namespace) -> tuple[dict[str, object], float | None]:
+    """The silence's fields and its length (--for); times the worker's clock fills in stay None."""
+    starts = _time(args.starts_at, "--starts-at", 0.0) if args.starts_at else None
     ends = _time(args.ends_at, "--ends-at", 0.0) if args.ends_at else None
+    span = None
     if args.duration:
         try:
             span = parse_duration(args.duration)
         except ValueError as exc:
             raise SilenceRecordError(f"--for: {exc}") from None
-        ends = starts + span if ends is None else min(ends, starts + span)
     until: object = None
     if args.until_resolved is not None:
         until = True if args.until_resolved == "" else [m.strip() for m in args.until_resolved.split(",") if m.strip()]
     return {"kind": "maintenance" if args.maintenance else "silence", "matchers": args.match,
-            "starts_at": starts, "ends_at": ends, "until_resolved": until, "comment": args.comment}
+            "starts_at": starts, "ends_at": ends, "until_resolved": until, "comment": args.comment}, span
 
 
 def _broker_settings(args: argparse.Namespace, command: str):  # type: ignore[no-untyped-def]
@@ -95,11 +97,13 @@ def run_add(args: argparse.Namespace) -> int:
         return fail("--by: say who adds the silence")
     silence_id = args.silence_id or f"s-{uuid.uuid4().hex[:12]}"
     try:
-        record = silence_record(_fields(args), silence_id, args.by.strip())
+        fields, span = _fields(args)
+        record = silence_record(fields, silence_id, args.by.strip(), for_s=span)
     except SilenceRecordError as exc:
         message = str(exc).replace("matchers: ", "--match: ").replace("until_resolved: ", "--until-resolved: ")
         message = message.replace("silence: a silence needs ends_at, until_resolved, or both",
                                   "say when it ends: --ends-at, --for or --until-resolved")
+        message = message.replace("for_s: must be more than 0", "--for: must be more than 0")
         return fail(message.replace("silence: ends_at must be after starts_at", "--ends-at: must be after its start"))
     settings, code = _broker_settings(args, "add")
     if settings is None:
@@ -108,10 +112,13 @@ def run_add(args: argparse.Namespace) -> int:
     sent = publish_one(settings, topic, silence_id.encode(), orjson.dumps(record), "ioc-silences")
     if isinstance(sent, str):
         return fail(sent)
-    ends = record["ends_at"] or "-"
-    until = f", until {', '.join(record['until_resolved'])} resolves" if record["until_resolved"] else ""
-    console.print(f"{record['kind']} {silence_id} of {', '.join(record['matchers'])} from {record['starts_at']} "
-                  f"to {ends}{until}, published to {topic}", soft_wrap=True, highlight=False, markup=False)
+    start = record["starts_at"] or "now (the worker's clock)"
+    ends = [text for text in (record["ends_at"] and f"at {record['ends_at']}",
+                              span and f"after {args.duration}",
+                              record["until_resolved"] and f"when {', '.join(record['until_resolved'])} resolves")
+            if text]
+    console.print(f"{record['kind']} {silence_id} of {', '.join(record['matchers'])} from {start}, ending "
+                  f"{' or '.join(ends)}; published to {topic}", soft_wrap=True, highlight=False, markup=False)
     return 0
 
 
@@ -119,57 +126,93 @@ def run_expire(args: argparse.Namespace) -> int:
     if not args.by.strip():
         return fail("--by: say who ends the silence")
     try:
-        at = _time(args.at, "--at", time.time())
+        at = _time(args.at, "--at", 0.0) if args.at else None
     except SilenceRecordError as exc:
         return fail(str(exc))
     settings, code = _broker_settings(args, "expire")
     if settings is None:
         return code
+    latest = _published(settings)
+    if isinstance(latest, str):
+        return fail(latest)
+    if args.silence_id not in latest:
+        return fail(f"no silence {args.silence_id!r} on {settings.topic('silences')} ({len(latest)} there: "
+                    "ioc silences list shows them)")
     topic = settings.topic("silences")
     record = expire_record(args.silence_id, args.by.strip(), at)
     sent = publish_one(settings, topic, args.silence_id.encode(), orjson.dumps(record), "ioc-silences")
     if isinstance(sent, str):
         return fail(sent)
-    console.print(f"silence {args.silence_id} ends at {format_ts(at)}, published to {topic}",
+    when = format_ts(at) if at is not None else "now (the worker's clock)"
+    console.print(f"silence {args.silence_id} ends {when}; published to {topic}",
                   soft_wrap=True, highlight=False, markup=False)
     return 0
 
 
-def run_list(args: argparse.Namespace) -> int:
-    from kafka import KafkaConsumer
+def _published(settings: Settings) -> dict[str, dict] | str:
+    """The latest silence record of each id on the topic (an expired one with `expired_at`),
+    read to the topic's end; or what went wrong."""
+    from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
 
+    topic = settings.topic("silences")
+    try:
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers(settings.broker.url), enable_auto_commit=False,
+                                 group_id=None, client_id="ioc-silences-list", **client_options(settings))
+    except KafkaError as exc:
+        return f"the broker at {settings.broker.url} is not reachable ({type(exc).__name__})"
+    latest: dict[str, dict] = {}
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            return latest
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        deadline = time.monotonic() + 30
+        while any(consumer.position(tp) < ends[tp] for tp in partitions) and time.monotonic() < deadline:
+            for messages in consumer.poll(timeout_ms=500).values():
+                for message in messages:
+                    _take(latest, message.value)
+    except KafkaError as exc:
+        return f"{topic} could not be read ({type(exc).__name__}: {exc})"
+    finally:
+        consumer.close()
+    return latest
+
+
+def _take(latest: dict[str, dict], value: bytes | None) -> None:
+    try:
+        record = orjson.loads(value) if value is not None else None
+    except orjson.JSONDecodeError:
+        return
+    if not isinstance(record, dict):
+        return
+    if record.get("type") == "silence":
+        latest[str(record.get("id"))] = record
+    elif record.get("type") == "expire" and str(record.get("id")) in latest:
+        latest[str(record["id"])]["expired_at"] = record.get("at") or "now"
+
+
+def run_list(args: argparse.Namespace) -> int:
     settings, code = _broker_settings(args, "list")
     if settings is None:
         return code
-    try:
-        consumer = KafkaConsumer(settings.topic("silences"), bootstrap_servers=bootstrap_servers(settings.broker.url),
-                                 auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
-                                 consumer_timeout_ms=1000, client_id="ioc-silences-list", **client_options(settings))
-    except KafkaError as exc:
-        return fail(f"the broker at {settings.broker.url} is not reachable ({type(exc).__name__})")
-    latest: dict[str, dict] = {}
-    try:
-        for message in consumer:
-            try:
-                record = orjson.loads(message.value) if message.value is not None else None
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(record, dict) and record.get("type") == "silence":
-                latest[str(record.get("id"))] = record
-            elif isinstance(record, dict) and record.get("type") == "expire" and str(record.get("id")) in latest:
-                latest[str(record["id"])]["expired_at"] = record.get("at")
-    finally:
-        consumer.close()
+    latest = _published(settings)
+    if isinstance(latest, str):
+        return fail(latest)
     for silence_id, record in latest.items():
         if args.json:
             print(orjson.dumps(record).decode())
             continue
-        ends = record.get("expired_at") or record.get("ends_at") or "-"
-        until = f" or when {', '.join(record['until_resolved'])} resolves" if record.get("until_resolved") else ""
-        console.print(f"{silence_id}  {record.get('kind')}  {', '.join(record.get('matchers', []))}  "
-                      f"{record.get('starts_at')} to {ends}{until}  by {record.get('created_by')}"
-                      f"{'  ' + record['comment'] if record.get('comment') else ''}",
+        ends = [text for text in (record.get("expired_at") and f"expired {record['expired_at']}",
+                                  record.get("ends_at") and f"ends {record['ends_at']}",
+                                  record.get("for_s") and f"lasts {record['for_s']:g} s",
+                                  record.get("until_resolved")
+                                  and f"ends when {', '.join(record['until_resolved'])} resolves") if text]
+        console.print(f"{silence_id}  {record.get('kind')}  {', '.join(record.get('matchers', []))}  from "
+                      f"{record.get('starts_at') or 'when the worker took it'}, {'; '.join(ends)}  by "
+                      f"{record.get('created_by')}{'  ' + record['comment'] if record.get('comment') else ''}",
                       soft_wrap=True, highlight=False, markup=False)
     if not latest and not args.json:
         console.print("no silences", style="dim")

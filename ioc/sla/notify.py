@@ -160,8 +160,11 @@ class NotificationPolicy:
         self._groups: dict[str, _Group] = {}
         self._silences: dict[str, _Silence] = {}
         self._sources: list[dict[tuple[str, ...], set[str]]] | None = None
-        for index, silence in enumerate(self.settings.silences):
-            self._add_silence(silence if silence.id else silence.model_copy(update={"id": f"config-{index}"}))
+        self._configured = {str(s.id): s for s in (
+            silence if silence.id else silence.model_copy(update={"id": f"config-{index}"})
+            for index, silence in enumerate(self.settings.silences))}
+        for silence in self._configured.values():
+            self._add_silence(silence)
 
     # -- public API -------------------------------------------------------------------------------
 
@@ -492,6 +495,7 @@ class NotificationPolicy:
                        for g in self._groups.values()],
             "silences": [{"settings": s.settings.model_dump(), "incident": sorted(s.incident), "seen": s.seen,
                           "resolved_at": s.resolved_at} for s in self._silences.values()],
+            "configured": sorted(self._configured),
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -518,4 +522,14 @@ class NotificationPolicy:
             until = parse_matchers(settings.until_resolved) if settings.until_resolved is not None else None
             self._silences[str(settings.id)] = _Silence(settings, parse_matchers(settings.matchers), until,
                                                         set(s["incident"]), bool(s["seen"]), s["resolved_at"])
+        # The configuration wins over the snapshot for its own silences: one removed from
+        # `notify.silences` since is dropped, a changed one replaced, a new one added; one that is
+        # unchanged keeps its state (an incident already over stays over).
+        for sid in set(state.get("configured", ())) - set(self._configured):
+            self._silences.pop(sid, None)
+        for sid, settings in self._configured.items():
+            held = self._silences.get(sid)
+            if held is None or held.settings != settings:
+                self._silences.pop(sid, None)
+                self._add_silence(settings)
         self._sources = None

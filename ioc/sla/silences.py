@@ -3,10 +3,11 @@
 `ioc silences add|expire` publishes them (compacted topic, keyed by silence id); the worker that
 runs the notification policy (streams/cluster_runner.py) applies them in offset order. Two kinds:
 
-* `{"type": "silence", "id", "kind", "matchers", "starts_at", "ends_at", "until_resolved",
-  "created_by", "comment"}`: the fields of `notify.silences` (ioc.sla.policy.SilenceSettings),
-  times as RFC 3339;
-* `{"type": "expire", "id", "by", "at"}`: ends the silence at `at`.
+* `{"type": "silence", "id", "kind", "matchers", "starts_at", "ends_at", "for_s",
+  "until_resolved", "created_by", "comment"}`: the fields of `notify.silences`
+  (ioc.sla.policy.SilenceSettings), times as RFC 3339. `starts_at: null` is "now" on the
+  policy's clock (`sla.clock`: the wall clock, or event time), `for_s` a length from the start;
+* `{"type": "expire", "id", "by", "at"}`: ends the silence at `at` (`null`: now on that clock).
 
 Applying is idempotent: a silence id the policy holds already is left as it is, so a record read
 again after a restart changes nothing.
@@ -16,12 +17,13 @@ again after a restart changes nothing.
 >>> record = silence_record({"matchers": 'rule_id="r"', "starts_at": 0, "ends_at": 600}, "s-ops-1", "ops")
 >>> apply(policy, record), apply(policy, record), [s["id"] for s in policy.silences()]
 ('added', 'known', ['s-ops-1'])
->>> apply(policy, {"type": "expire", "id": "s-ops-1", "by": "ops", "at": "1970-01-01T00:01:00Z"})
+>>> apply(policy, expire_record("s-ops-1", "ops", 60.0))
 'expired'
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,51 +40,74 @@ class SilenceRecordError(ValueError):
     """A record of `ioc.silences` that cannot be applied (the message says why)."""
 
 
-def silence_record(fields: Mapping[str, Any], silence_id: str, created_by: str) -> dict[str, Any]:
-    """A silence record from `notify.silences`-style fields, validated (ValueError with the
-    field and the problem when they do not make a silence)."""
+def _validated(fields: Mapping[str, Any]) -> SilenceSettings:
     try:
-        settings = SilenceSettings.model_validate({**fields, "id": silence_id, "created_by": created_by})
+        return SilenceSettings.model_validate(fields)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'silence'}: "
                              f"{str(e['msg']).removeprefix('Value error, ')}" for e in exc.errors())
         raise SilenceRecordError(problems) from None
+
+
+def silence_record(fields: Mapping[str, Any], silence_id: str, created_by: str, *,
+                   for_s: float | None = None) -> dict[str, Any]:
+    """A silence record from `notify.silences`-style fields (`starts_at` None: now, at the
+    worker), validated: SilenceRecordError with the field and the problem."""
+    starts = fields.get("starts_at")
+    ends = fields.get("ends_at")
+    if for_s is not None and for_s <= 0:
+        raise SilenceRecordError("for_s: must be more than 0")
+    # Checked here with a start of 0 when it is "now": the worker checks the times again.
+    trial = {**fields, "id": silence_id, "created_by": created_by, "starts_at": starts if starts is not None else 0.0,
+             "ends_at": ends if ends is not None else (for_s if for_s is not None and starts is None else
+                                                      None if for_s is None else parse_ts(starts) + for_s)}
+    settings = _validated(trial)
     data = settings.model_dump()
-    for name in ("starts_at", "ends_at"):
-        if data[name] is not None:
-            data[name] = format_ts(data[name])
-    return {"type": "silence", **data}
+    data["starts_at"] = None if starts is None else format_ts(settings.starts_at)
+    data["ends_at"] = None if ends is None else format_ts(parse_ts(ends))
+    return {"type": "silence", **data, "for_s": for_s}
 
 
-def expire_record(silence_id: str, by: str, at: float) -> dict[str, Any]:
-    return {"type": "expire", "id": silence_id, "by": by, "at": format_ts(at)}
+def expire_record(silence_id: str, by: str, at: float | None) -> dict[str, Any]:
+    return {"type": "expire", "id": silence_id, "by": by, "at": None if at is None else format_ts(at)}
+
+
+def _time(record: Mapping[str, Any], name: str) -> float | None:
+    value = record.get(name)
+    if value is None:
+        return None
+    try:
+        return parse_ts(value)
+    except (TypeError, ValueError):
+        raise SilenceRecordError(f"{name}: not a time: {value!r:.40}") from None
 
 
 def apply(policy: NotificationPolicy, record: Mapping[str, Any]) -> str:
     """Apply one record: 'added', 'known' (held already), 'expired' or 'unknown' (no such
     silence to expire). Raises SilenceRecordError for a record that is not one of the two kinds."""
     kind = record.get("type")
+    now = policy.clock if math.isfinite(policy.clock) else 0.0
     if kind == "silence":
-        fields = {k: v for k, v in record.items() if k != "type"}
-        try:
-            settings = SilenceSettings.model_validate(fields)
-        except ValidationError as exc:
-            raise SilenceRecordError(f"not a silence: {exc.errors()[0]['msg']}") from None
-        if settings.id is None:
+        silence_id = record.get("id")
+        if not isinstance(silence_id, str) or not silence_id:
             raise SilenceRecordError("a silence record needs an id")
-        if any(s["id"] == settings.id for s in policy.silences()):
+        if any(s["id"] == silence_id for s in policy.silences()):
             return "known"
+        starts = _time(record, "starts_at")
+        start = now if starts is None else starts
+        ends = _time(record, "ends_at")
+        for_s = record.get("for_s")
+        if isinstance(for_s, (int, float)) and not isinstance(for_s, bool):
+            ends = start + float(for_s) if ends is None else min(ends, start + float(for_s))
+        fields = {k: v for k, v in record.items() if k not in ("type", "for_s")}
+        settings = _validated({**fields, "starts_at": start, "ends_at": ends})
         try:
             policy.silence(settings.matchers, starts_at=settings.starts_at, ends_at=settings.ends_at,
                            until_resolved=settings.until_resolved, kind=settings.kind,
-                           created_by=settings.created_by, comment=settings.comment, silence_id=settings.id)
+                           created_by=settings.created_by, comment=settings.comment, silence_id=silence_id)
         except ValueError as exc:
             raise SilenceRecordError(str(exc)) from None
         return "added"
     if kind == "expire":
-        try:
-            at = parse_ts(record["at"])
-        except (KeyError, TypeError, ValueError):
-            raise SilenceRecordError("an expire record needs `at` (RFC 3339)") from None
-        return "expired" if policy.expire(str(record.get("id")), at) else "unknown"
+        return "expired" if policy.expire(str(record.get("id")), _time(record, "at")) else "unknown"
     raise SilenceRecordError(f"type must be silence or expire, not {kind!r:.40}")

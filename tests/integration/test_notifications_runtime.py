@@ -64,6 +64,17 @@ def _timeline() -> tuple[list[Step], float]:
     return sorted(steps, key=lambda step: step[0]), end
 
 
+def _publish(url: str, prefix: str, steps: list[Step]) -> None:
+    """As the engine publishes them: keyed by fingerprint, in time order (a moment between times,
+    so that the worker reads them in that order across partitions, as it would live)."""
+    last = None
+    for at, record in steps:
+        if last is not None and at != last:
+            time.sleep(0.3)
+        send(url, f"{prefix}alerts", [(record["fingerprint"].encode(), orjson.dumps(on_the_wire(record)))])
+        last = at
+
+
 def _wire(notification: dict) -> tuple:
     return (parse_ts(notification["at"]), notification["group_key"], notification["reason"], notification["status"],
             *(tuple(notification[name]) for name in ("firing", "resolved", "flapping", "silenced", "inhibited")))
@@ -88,21 +99,13 @@ def test_the_worker_notifies_at_the_documented_times(  # type: ignore[no-untyped
         documented += [n for n in relabelled_expected(notes, str(index), offset) if n[0] <= offset + horizon]
     assert set(documented) <= set(expected)  # the library keeps its documented promises here too
 
-    # As the engine publishes them: keyed by fingerprint, in time order (a moment between times,
-    # so that the worker reads them in that order across partitions, as it would live).
-    last = None
-    for at, record in steps:
-        if last is not None and at != last:
-            time.sleep(0.3)
-        send(broker_url, f"{topic_prefix}alerts", [(record["fingerprint"].encode(), orjson.dumps(on_the_wire(record)))])
-        last = at
+    _publish(broker_url, topic_prefix, steps)
 
     got = read(broker_url, f"{topic_prefix}notifications", expect=len(expected), timeout=120)
     assert worker.alive(), worker.output()
     notified = sorted((_wire(value) for _, value in got), key=lambda n: (n[0], n[1]))
     # Every documented notification, at its documented time; and nothing but the library's output.
     missing = [n for n in documented if n not in notified]
-    Path("/tmp/notified.json").write_text(repr((notified, expected, documented, worker.output())))
     assert not missing, (missing, notified)
     assert notified == sorted(expected, key=lambda n: (n[0], n[1])), worker.output()[-3000:]
     assert [key.decode() for key, _ in got] == [value["group_key"] for _, value in got]
@@ -140,6 +143,8 @@ def test_silences_added_and_expired_from_the_shell_reach_the_running_policy(  # 
     expired = _ioc(broker_url, topic_prefix, "expire", "grouping", "--at", format_ts(grouping_start + 500),
                    "--by", "truc-ban-2")
     assert expired.returncode == 0, expired.stderr
+    unknown = _ioc(broker_url, topic_prefix, "expire", "nope", "--by", "truc-ban-2")
+    assert unknown.returncode == 1 and "no silence 'nope'" in unknown.stderr, unknown
     listed = _ioc(broker_url, topic_prefix, "list")
     assert "until" in listed.stdout and "bảo trì đập" in listed.stdout, listed
     assert "grouping" in listed.stdout and format_ts(grouping_start + 500) in listed.stdout, listed
@@ -155,12 +160,7 @@ def test_silences_added_and_expired_from_the_shell_reach_the_running_policy(  # 
     grouping = [n for n in expected if n[1] == '{domain="water1",rule_id="r.warn"}']
     assert grouping[0][:3] == (grouping_start + 630, grouping[0][1], "first")  # the first tick after +500
 
-    last = None
-    for at, record in steps:
-        if last is not None and at != last:
-            time.sleep(0.3)
-        send(broker_url, f"{topic_prefix}alerts", [(record["fingerprint"].encode(), orjson.dumps(on_the_wire(record)))])
-        last = at
+    _publish(broker_url, topic_prefix, steps)
     got = read(broker_url, f"{topic_prefix}notifications", expect=len(expected), timeout=120)
     notified = sorted((_wire(value) for _, value in got), key=lambda n: (n[0], n[1]))
     assert notified == sorted(expected, key=lambda n: (n[0], n[1])), worker.output()[-3000:]

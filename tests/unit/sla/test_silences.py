@@ -7,6 +7,7 @@ import pytest
 from notify_timelines import GROUPING, WARN, play
 
 from ioc.sla.notify import NotificationPolicy
+from ioc.sla.policy import NotifySettings
 from ioc.sla.silences import SilenceRecordError, apply, expire_record, silence_record
 
 
@@ -46,5 +47,33 @@ def test_bad_silences_are_refused_with_the_field(fields: dict, message: str) -> 
 def test_records_of_another_kind_are_refused() -> None:
     with pytest.raises(SilenceRecordError, match="type must be silence or expire"):
         apply(NotificationPolicy(), {"type": "mute"})
-    with pytest.raises(SilenceRecordError, match="needs `at`"):
-        apply(NotificationPolicy(), {"type": "expire", "id": "s1"})
+    with pytest.raises(SilenceRecordError, match="at: not a time"):
+        apply(NotificationPolicy(), {"type": "expire", "id": "s1", "at": "yesterday"})
+
+
+def test_a_silence_from_now_for_a_while_starts_at_the_policy_clock() -> None:
+    policy = NotificationPolicy()
+    policy.advance(10_000.0)  # the clock: wall time, or event time (sla.clock)
+    record = silence_record({"matchers": 'rule_id="r.warn"'}, "s1", "ops", for_s=600.0)
+    assert (record["starts_at"], record["ends_at"], record["for_s"]) == (None, None, 600.0)
+    assert apply(policy, record) == "added"
+    (held,) = policy.silences()
+    assert (held["starts_at"], held["ends_at"]) == (10_000.0, 10_600.0)
+    assert apply(policy, expire_record("s1", "ops", None)) == "expired"  # now, on that clock
+    assert policy.silences() == []  # ended at its very start: dropped
+
+
+def test_configured_silences_win_over_a_checkpoint_kept_from_an_older_configuration() -> None:
+    old = NotificationPolicy(NotifySettings(silences=[
+        {"id": "gone", "matchers": 'rule_id="a"', "ends_at": 1000},
+        {"id": "kept", "matchers": 'rule_id="b"', "until_resolved": True},
+        {"id": "changed", "matchers": 'rule_id="c"', "ends_at": 1000}]))
+    old.silence('rule_id="d"', starts_at=0, ends_at=5000, silence_id="from-the-shell")
+    new = NotificationPolicy(NotifySettings(silences=[
+        {"id": "kept", "matchers": 'rule_id="b"', "until_resolved": True},
+        {"id": "changed", "matchers": 'rule_id="c"', "ends_at": 2000},
+        {"id": "added", "matchers": 'rule_id="e"', "ends_at": 1000}]))
+    new.restore(old.snapshot())
+    by_id = {s["id"]: s for s in new.silences()}
+    assert sorted(by_id) == ["added", "changed", "from-the-shell", "kept"]
+    assert by_id["changed"]["ends_at"] == 2000
