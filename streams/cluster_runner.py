@@ -17,7 +17,7 @@ runner's state and outcome records), `ioc.silences` (run-time silences: ioc.sla.
 
 The clock (`sla.clock`) is the SLA runner's: `wall`, or `event`, the latest alert time read
 (escalations excepted). Within a fetched batch, alerts go to the policy in time order, so that
-the interleaving of partitions matters less; one later than the policy's clock counts at the
+the interleaving of partitions matters less; one earlier than the policy's clock counts at the
 clock (the policy's rule).
 
 Checkpoint: the policy, the figures, the event clock and the next offset of every partition, on
@@ -41,7 +41,7 @@ import mode
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ioc.config import Settings
 from ioc.kafka.publish import OutRecord, Publisher, fit_json
@@ -81,8 +81,9 @@ RETRY_S = 5.0  # between attempts to take over after one failed
 
 
 class NotifyMetrics:
-    """`ioc_notifications_total{status,reason}` and `ioc_cluster_records_skipped_total{topic}`:
-    bounded labels (two statuses, four reasons, three topics: alerts, sla, silences)."""
+    """`ioc_notifications_total{status,reason}`, `ioc_cluster_records_skipped_total{topic}` and
+    `ioc_cluster_owner`: bounded labels (two statuses, four reasons, three topics: alerts, sla,
+    silences)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.sent = Counter("ioc_notifications", "Notifications published, by status and reason",
@@ -90,6 +91,9 @@ class NotifyMetrics:
         self.skipped = Counter("ioc_cluster_records_skipped",
                                "Records the notification policy or the SLA figures could not read, by topic",
                                ["topic"], registry=registry)
+        self.owner = Gauge("ioc_cluster_owner",
+                           "1 on the worker that runs the notification policy and the SLA figures now, else 0",
+                           registry=registry)
 
 
 def _policy_time(record: Mapping[str, Any]) -> float:
@@ -519,6 +523,7 @@ class ClusterRunner(mode.Service):
                 log.warning("cluster checkpoint at revocation failed (%s: %s)", type(exc).__name__, exc)
             finally:
                 self.owned = None
+                self.metrics.owner.set(0)
                 if not self._stopping:  # a rebalance: another worker publishes the figures now
                     self.sla_metrics.set_snapshot([])
 
@@ -538,6 +543,7 @@ class ClusterRunner(mode.Service):
             log.exception("taking over notifications and SLA figures failed; trying again in %.0f s", RETRY_S)
         else:
             self._last_snapshot = 0.0  # the figures (and gauges) at once, not a snapshot period later
+            self.metrics.owner.set(1 if self.owned is not None else 0)
 
     async def _open(self, assigned: list[TopicPartition]) -> None:
         consumer, store = self.consumer, self.store

@@ -48,7 +48,9 @@ class WorkerProcess:
     """`ioc worker` in a subprocess, stopped with SIGTERM (by its PID) at the end of the test."""
 
     def __init__(self, broker_url: str, prefix: str, extra_env: dict[str, str] | None = None) -> None:
-        self.log_path = REPO / ".ioc" / f"worker-{prefix}log"
+        # One log per process: workers of one prefix (several in a group) must not share a file,
+        # or each would read the other's "metrics at" line.
+        self.log_path = REPO / ".ioc" / f"worker-{prefix}{uuid.uuid4().hex[:6]}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,

@@ -112,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"  metrics   {server.url}")
             console.print(f"  alerts    topic {settings.topic('alerts')}: "
                           f"ioc alerts tail --broker {url}")
+            console.print(f"  SLA       topics {settings.topic('alert-state')} (each alert's state), "
+                          f"{settings.topic('sla')} (figures), {settings.topic('notifications')}; "
+                          f"ioc alerts ack|resolve, ioc silences add (README: Alert lifecycle and SLA)")
             console.print(f"  scenario  {scenario.name}: {scenario.description}")
             console.print(f"            streams {', '.join(scenario.streams)}; {len(scenario.incidents)} incidents "
                           f"every {format_duration(scenario.duration_s)} of event time, {args.speed:g}x "

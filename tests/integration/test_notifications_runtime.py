@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 import yaml
+from conftest import wait_for
 from kafka_io import read, send
 from notify_timelines import (
     FLAP_EXPECTED,
@@ -164,3 +165,43 @@ def test_silences_added_and_expired_from_the_shell_reach_the_running_policy(  # 
     got = read(broker_url, f"{topic_prefix}notifications", expect=len(expected), timeout=120)
     notified = sorted((_wire(value) for _, value in got), key=lambda n: (n[0], n[1]))
     assert notified == sorted(expected, key=lambda n: (n[0], n[1])), worker.output()[-3000:]
+
+
+def test_when_the_owner_is_killed_another_worker_goes_on_from_its_checkpoint(  # type: ignore[no-untyped-def]
+    broker_url: str, topic_prefix: str, start_worker, tmp_path: Path,
+) -> None:
+    config = runtime_config(tmp_path, checkpoint_s=1)
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["sla"].update(clock="event", escalation=[])
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    env = {"IOC_CONFIG": str(config)}
+    workers = [start_worker(topic_prefix, env), start_worker(topic_prefix, env)]
+    before = relabelled(GROUPING, "0", T0)
+    after = relabelled(INHIBITION, "1", T0 + GAP) + relabelled(flap_script(), "2", T0 + 2 * GAP)
+    end = T0 + 3 * GAP
+    after = sorted([*after, alert("clock", "firing", end, domain="clock")], key=lambda step: step[0])
+    expected = play(NotificationPolicy(), before + after, until=end)
+    first_part = [n for n in expected if n[0] <= before[-1][0]]
+    assert len(first_part) == 4  # the grouping script up to its last alert: first, update, update, repeat
+
+    # One of the two owns the policy once their group has settled.
+    assert wait_for(lambda: sum(w.metric("ioc_cluster_owner") for w in workers) == 1
+                    and all(w.metrics_url() for w in workers), 60), \
+        [(w.metric("ioc_cluster_owner"), w.output()[-500:]) for w in workers]
+    time.sleep(4)
+    owners = [w for w in workers if w.metric("ioc_cluster_owner") == 1]
+    assert len(owners) == 1, [w.output()[-1000:] for w in workers]
+    _publish(broker_url, topic_prefix, before)
+    got = read(broker_url, f"{topic_prefix}notifications", expect=len(first_part), timeout=120)
+    assert {_wire(value) for _, value in got} == set(first_part)
+    time.sleep(3)  # a checkpoint (checkpoint_s 1), then a crash
+    owners[0].kill()
+    (standby,) = [w for w in workers if w is not owners[0]]
+
+    _publish(broker_url, topic_prefix, after)
+    got = read(broker_url, f"{topic_prefix}notifications", expect=len(expected), timeout=120,
+               until=lambda rs: {_wire(v) for _, v in rs} >= set(expected))
+    # The same notifications as one uninterrupted policy (a few may come twice: at least once).
+    assert {_wire(value) for _, value in got} == set(expected), standby.output()[-3000:]
+    # From the checkpoint: the standby sent only what came after it, not the first part again.
+    assert standby.alive() and standby.metric("ioc_notifications_total") == len(expected) - len(first_part)

@@ -127,9 +127,12 @@ def test_sigkill_at_random_points_then_restart_gives_the_backtest_alerts(
 
 def _check_tracker(url: str, prefix: str, fired: set[str]) -> None:
     """The SLA tracker through the same crashes (acceptance 4 of issue 15): on the wall clock every
-    deadline of a 2025 scenario has passed, so each alert escalates once per deadline and level
-    (3 levels of ack and of resolve), an escalation is never issued twice under two ids, and the
-    latest state of each alert keeps the deadlines its record and the severity defaults give."""
+    deadline of a 2025 scenario has passed, so no deadline is lost if each alert escalates for
+    every deadline and level (3 levels of ack and of resolve), and none is doubled if each level
+    has one escalation id (a record replayed after a crash repeats its id, like an alert's
+    transition; a level issued again would carry another). The latest state of each alert has
+    the deadlines its record and the severity defaults give, and the top level. The checkpointed
+    ack surviving a crash is tests/integration/test_sla_runtime.py's."""
     levels = len(yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))["sla"]["escalation"])
     want = {(alert_id, kind, str(level)) for alert_id in fired for kind in ("ack", "resolve")
             for level in range(1, levels + 1)}

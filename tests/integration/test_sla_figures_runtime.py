@@ -186,6 +186,13 @@ def test_live_sla_figures_equal_pandas_over_the_alert_and_action_records(  # typ
         for key, value in want_gauges.items():
             assert got[key] == pytest.approx(value, rel=1e-9), key
         assert sum(v for (name, _), v in want_gauges.items() if name == "ioc_sla_overdue") > 0
+        # The histograms: one observation per outcome, by domain and severity.
+        frame = pd.DataFrame(outcomes)
+        for (domain, severity), group in frame.groupby(["domain", "severity"]):
+            selector = f'{{domain="{domain}",severity="{severity}"}}'
+            assert prometheus.value(f"ioc_sla_resolve_seconds_count{selector}") == len(group)
+            assert prometheus.value(f"ioc_sla_resolve_seconds_sum{selector}") == pytest.approx(group["resolve_s"].sum())
+            assert prometheus.value(f"ioc_sla_ack_seconds_count{selector}") == group["ack_s"].count()
     finally:
         prometheus.stop()
     assert worker.alive(), worker.output()
