@@ -37,15 +37,13 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import mode
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ioc.config import Settings
-from ioc.kafka.publish import OutRecord, Publisher, fit_json
-from ioc.kafka.state import CheckpointStore
+from ioc.kafka.publish import OutRecord, fit_json
 from ioc.kafka.topics import alert_state_topic
 from ioc.runtime.runner import WorkerParts
 from ioc.sla.exceptions import SnapshotError
@@ -56,7 +54,7 @@ from ioc.sla.silences import apply as apply_silence
 from ioc.sla.sla_metrics import SlaMetrics
 from ioc.sla.wire import unwire, wire
 from ioc.timeutil import parse_ts
-from streams import clients as kafka_clients
+from streams.group_service import GroupService
 from streams.single_owner import SingleOwnerAssignor
 from streams.sla_runner import alert_time
 
@@ -69,13 +67,8 @@ Row = tuple[str, int, int, bytes | None]
 
 CHECKPOINT_KEY = "cluster"
 CHECKPOINT_VERSION = 1
-FETCH_MS = 200
 TICK_S = 1.0
-STOP_ROUND_S = 2.0
-STOP_CHECKPOINT_S = 5.0
-STOP_CLIENTS_S = 2.0
 CHECKPOINT_S = 30.0
-COMMIT_S = 5.0
 HOLD_S = 5.0   # longest an alert waits for the other partitions (ClusterState)
 RETRY_S = 5.0  # between attempts to take over after one failed
 
@@ -269,26 +262,15 @@ class ClusterState:
                         for p, offset in partitions.items()}
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, runner: ClusterRunner) -> None:
-        self.runner = runner
-
-    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        await self.runner.revoke(list(revoked))
-
-    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        await self.runner.assign(list(assigned))
-
-
-class ClusterRunner(mode.Service):
+class ClusterRunner(GroupService):
     """Notifications and SLA figures over all partitions, on the one worker that owns them."""
+
+    role = "cluster"
+    what = "the cluster runner (notifications, SLA figures)"
 
     def __init__(self, settings: Settings, broker_url: str, parts: WorkerParts, sla_metrics: SlaMetrics,
                  **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.settings = settings
-        self.broker_url = broker_url
-        self.parts = parts
+        super().__init__(settings, broker_url, parts, **kwargs)
         self.sla_metrics = sla_metrics
         self.metrics = NotifyMetrics(parts.registry)
         self.alerts_topic = settings.topic("alerts")
@@ -297,76 +279,25 @@ class ClusterRunner(mode.Service):
         self.notifications_topic = settings.topic("notifications")
         self.silences_topic = settings.topic("silences")
         self.owned: ClusterState | None = None   # None: standing by (another worker owns it all)
-        self._lock = asyncio.Lock()
-        self._stopping = False
-        self._loop_task: asyncio.Task[None] | None = None
         self._last_tick = 0.0
         self._last_snapshot = time.monotonic()
         self._next_checkpoint = time.monotonic() + settings.worker.checkpoint_s
-        self._generation = 0     # rebalances so far: a batch fetched in an earlier one is dropped
         self._retry_at = 0.0     # when to try a failed takeover again
-        self.consumer: AIOKafkaConsumer | None = None
-        self.producer: AIOKafkaProducer | None = None
-        self.publisher: Publisher | None = None
-        self.store: CheckpointStore | None = None
 
     @property
     def owner(self) -> bool:
         """Whether this worker holds the notifications and figures now (else it stands by)."""
         return self.owned is not None
 
-    # -- lifecycle ----------------------------------------------------------------------------
-
     async def on_start(self) -> None:
-        settings = self.settings
-        app_id = settings.worker.app_id
-        self.producer = kafka_clients.producer(settings, self.broker_url, f"{app_id}-cluster-producer")
-        await self.producer.start()
-        self.publisher = Publisher(self.producer, record_bytes=settings.limits.record_bytes, metrics=self.parts.metrics,
-                                   prefix=settings.topics.prefix, stopping=lambda: self._stopping)
-        self.store = kafka_clients.checkpoint_store(settings, self.broker_url, self.producer,
-                                                    f"{app_id}-cluster-state")
-        self.consumer = kafka_clients.group_consumer(
-            settings, self.broker_url, f"{app_id}.cluster", f"{app_id}-cluster-consumer", fetch_wait_ms=FETCH_MS,
-            metadata_max_age_ms=5000, partition_assignment_strategy=(SingleOwnerAssignor,),
-        )
-        await self.consumer.start()
-        self.consumer.subscribe([self.alerts_topic, self.alert_state_topic, self.sla_topic, self.silences_topic],
-                                listener=_Rebalance(self))
-        self._loop_task = asyncio.ensure_future(self._run())
-        self._loop_task.add_done_callback(self._loop_ended)
+        await self._start([self.alerts_topic, self.alert_state_topic, self.sla_topic, self.silences_topic],
+                          SingleOwnerAssignor)
 
-    def _loop_ended(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled() or self._stopping:
-            return
-        error = task.exception()
-        if error is not None:
-            log.critical("the notification/figures loop failed: %s: %s; stopping the worker",
-                         type(error).__name__, error, exc_info=error)
-            asyncio.ensure_future(self.crash(error))
+    async def _final_checkpoint(self) -> None:
+        await self._checkpoint(force=True)
 
-    async def on_stop(self) -> None:
-        """Finish the round in hand, checkpoint, leave: each step bounded."""
-        self._stopping = True
-        if self._loop_task is not None:
-            await kafka_clients.finish_loop(self._loop_task, STOP_ROUND_S, log)
-        try:
-            await asyncio.wait_for(self._lock.acquire(), STOP_ROUND_S)
-        except TimeoutError:
-            log.warning("a rebalance is still in hand: stopping the cluster runner without a final checkpoint")
-        else:
-            try:
-                await asyncio.wait_for(self._checkpoint(force=True), STOP_CHECKPOINT_S)
-            except Exception as exc:  # noqa: BLE001 - a longer replay, not a loss
-                log.warning("final cluster checkpoint not taken (%s); the next owner replays from the previous one",
-                            type(exc).__name__)
-            finally:
-                self._lock.release()
-        clients = [client.stop() for client in (self.consumer, self.producer) if client is not None]
-        try:
-            await asyncio.wait_for(asyncio.gather(*clients, return_exceptions=True), STOP_CLIENTS_S)
-        except TimeoutError:
-            log.warning("the cluster runner's Kafka clients did not close within %.0f s", STOP_CLIENTS_S)
+    def _expected_offset(self, tp: TopicPartition) -> int | None:
+        return None if self.owned is None else self.owned.offsets.get((tp.topic, tp.partition))
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -379,13 +310,15 @@ class ClusterRunner(mode.Service):
         consumer = self.consumer
         assert consumer is not None
         while not self._stopping:
-            generation = self._generation
-            batches = await consumer.getmany(timeout_ms=FETCH_MS, max_records=self.settings.worker.max_batch)
+            generation, batches = await self._fetch()
             async with self._lock:
                 if self.owned is None and consumer.assignment() and time.monotonic() >= self._retry_at:
                     await self._take_over(list(consumer.assignment()))  # a takeover that failed: again
-                if self.owned is None or generation != self._generation:
-                    continue  # standing by, or fetched before a rebalance: read again from the checkpoint
+                if self.owned is None:
+                    continue  # standing by
+                if generation != self._generation:
+                    await self._rewind(batches)  # fetched across a rebalance: fetched again
+                    continue
                 notifications = self.handle(batches)
                 if batches or time.monotonic() - self._last_tick >= TICK_S:
                     notifications += self.advance()
@@ -506,11 +439,7 @@ class ClusterRunner(mode.Service):
             raise
         offsets = {TopicPartition(topic, partition): OffsetAndMetadata(offset, "")
                    for (topic, partition), offset in state.resume_offsets().items()}
-        if offsets:
-            try:
-                await asyncio.wait_for(consumer.commit(offsets), COMMIT_S)
-            except Exception as exc:  # noqa: BLE001 - the checkpoint holds the offsets
-                log.warning("committing cluster offsets failed (%s: %s)", type(exc).__name__, exc)
+        await self._commit(offsets)
 
     async def revoke(self, revoked: list[TopicPartition]) -> None:
         async with self._lock:

@@ -37,15 +37,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import mode
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.structs import OffsetAndMetadata
 
 from ioc.config import Settings
-from ioc.kafka.publish import OutRecord, Publisher, fit_json
-from ioc.kafka.state import CheckpointStore
+from ioc.kafka.publish import OutRecord, fit_json
 from ioc.kafka.topics import alert_state_topic
 from ioc.runtime.runner import WorkerParts
 from ioc.sla.actions import InvalidAction, parse_action
@@ -55,7 +53,7 @@ from ioc.sla.sla_metrics import SlaMetrics
 from ioc.sla.tracker import AlertTracker, Output
 from ioc.sla.wire import wire
 from ioc.timeutil import parse_ts
-from streams import clients as kafka_clients
+from streams.group_service import GroupService
 
 __all__ = ["SlaRunner", "PartitionTracker", "CHECKPOINT_VERSION", "alert_time"]
 
@@ -63,14 +61,9 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = 1
 TICK_S = 1.0
-FETCH_MS = 200
 HOLD_S = 5.0       # longest an action for an unknown alert waits for the alerts partition
 HOLD_MAX = 10_000  # most actions held back per partition
-STOP_ROUND_S = 2.0
-STOP_CHECKPOINT_S = 3.0
-STOP_CLIENTS_S = 2.0
 CHECKPOINT_S = 15.0
-COMMIT_S = 5.0
 def alert_time(record: Any) -> float | None:
     """The latest time an alert record carries (starts_at/ends_at), None for escalations or junk:
     what the event clock (`sla.clock: event`) follows."""
@@ -179,30 +172,18 @@ class PartitionTracker:
         return out, latest
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, runner: SlaRunner) -> None:
-        self.runner = runner
-
-    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        await self.runner.revoke(list(revoked))
-
-    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        await self.runner.assign(list(assigned))
-
-
-class SlaRunner(mode.Service):
+class SlaRunner(GroupService):
     """Track alerts, publish states/outcomes/rejections/escalations, checkpoint (module docstring)."""
+
+    role = "sla"
+    what = "the SLA runner"
 
     def __init__(self, settings: Settings, broker_url: str, parts: WorkerParts, metrics: SlaMetrics, *,
                  calendar: WorkingCalendar | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.settings = settings
-        self.broker_url = broker_url
-        self.parts = parts
+        super().__init__(settings, broker_url, parts, **kwargs)
         self.sla = settings.sla
         self.calendar = calendar or WorkingCalendar.from_file(settings.resolve(self.sla.calendar),
                                                               self.sla.working_hours)
-        self.prefix = settings.topics.prefix
         self.alerts_topic = settings.topic("alerts")
         self.actions_topic = settings.topic("alert-actions")
         self.sla_topic = settings.topic("sla")
@@ -211,68 +192,25 @@ class SlaRunner(mode.Service):
         self.metrics = metrics
         self.event_clock: float | None = None
         self.escalations = 0
-        self._lock = asyncio.Lock()
-        self._stopping = False
-        self._loop_task: asyncio.Task[None] | None = None
         self._last_tick = 0.0
-        self._generation = 0  # rebalances so far: a batch fetched in an earlier one is dropped
         self._next_checkpoint = time.monotonic() + settings.worker.checkpoint_s
-        self.consumer: AIOKafkaConsumer | None = None
-        self.producer: AIOKafkaProducer | None = None
-        self.publisher: Publisher | None = None
-        self.store: CheckpointStore | None = None
-
-    # -- lifecycle ----------------------------------------------------------------------------
 
     async def on_start(self) -> None:
-        settings = self.settings
-        app_id = settings.worker.app_id
-        self.producer = kafka_clients.producer(settings, self.broker_url, f"{app_id}-sla-producer")
-        await self.producer.start()
-        self.publisher = Publisher(self.producer, record_bytes=settings.limits.record_bytes, metrics=self.parts.metrics,
-                                   prefix=self.prefix, stopping=lambda: self._stopping)
-        self.store = kafka_clients.checkpoint_store(settings, self.broker_url, self.producer, f"{app_id}-sla-state")
-        self.consumer = kafka_clients.group_consumer(
-            settings, self.broker_url, f"{app_id}.sla", f"{app_id}-sla-consumer", fetch_wait_ms=FETCH_MS,
-            metadata_max_age_ms=5000, partition_assignment_strategy=(RangePartitionAssignor,),
-        )
-        await self.consumer.start()
-        self.consumer.subscribe([self.alerts_topic, self.actions_topic], listener=_Rebalance(self))
-        self._loop_task = asyncio.ensure_future(self._run())
-        self._loop_task.add_done_callback(self._loop_ended)
+        await self._start([self.alerts_topic, self.actions_topic], RangePartitionAssignor)
 
-    def _loop_ended(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled() or self._stopping:
-            return
-        error = task.exception()
-        if error is not None:
-            log.critical("the SLA loop failed: %s: %s; stopping the worker", type(error).__name__, error,
-                         exc_info=error)
-            asyncio.ensure_future(self.crash(error))
+    async def _final_checkpoint(self) -> None:
+        await self._checkpoint(list(self.partitions), force=True)
 
-    async def on_stop(self) -> None:
-        """Finish the round in hand, checkpoint every partition, leave: each step bounded."""
-        self._stopping = True
-        if self._loop_task is not None:
-            await kafka_clients.finish_loop(self._loop_task, STOP_ROUND_S, log)
-        try:
-            await asyncio.wait_for(self._lock.acquire(), STOP_ROUND_S)
-        except TimeoutError:
-            log.warning("a rebalance is still in hand: stopping the SLA runner without a final checkpoint")
-        else:
-            try:
-                await asyncio.wait_for(self._checkpoint(list(self.partitions), force=True), STOP_CHECKPOINT_S)
-            except Exception as exc:  # noqa: BLE001 - a longer replay, not a loss
-                log.warning("final SLA checkpoint not taken (%s); the next owner replays from the previous one",
-                            type(exc).__name__)
-            finally:
-                self._lock.release()
+    def _expected_offset(self, tp: TopicPartition) -> int | None:
+        tracked = self.partitions.get(tp.partition)
+        if tracked is None:
+            return None
+        if tp.topic == self.alerts_topic:
+            return tracked.alerts_next
+        return tracked.held[-1].offset + 1 if tracked.held else tracked.actions_next
+
+    def _release_state(self) -> None:
         self.partitions.clear()
-        clients = [client.stop() for client in (self.consumer, self.producer) if client is not None]
-        try:
-            await asyncio.wait_for(asyncio.gather(*clients, return_exceptions=True), STOP_CLIENTS_S)
-        except TimeoutError:
-            log.warning("the SLA runner's Kafka clients did not close within %.0f s", STOP_CLIENTS_S)
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -294,14 +232,12 @@ class SlaRunner(mode.Service):
         return None if polled is None else polled / 1000.0
 
     async def _run(self) -> None:
-        consumer = self.consumer
-        assert consumer is not None
         while not self._stopping:
-            generation = self._generation
-            batches = await consumer.getmany(timeout_ms=FETCH_MS, max_records=self.settings.worker.max_batch)
+            generation, batches = await self._fetch()
             async with self._lock:
                 if generation != self._generation:
-                    batches = {}  # fetched before a rebalance: the partitions are read again from their checkpoints
+                    await self._rewind(batches)  # fetched across a rebalance: fetched again
+                    batches = {}
                 out = self.handle(batches, time.time())
                 tick = time.monotonic() - self._last_tick >= TICK_S
                 if batches or tick:
@@ -408,11 +344,7 @@ class SlaRunner(mode.Service):
             for topic, name in ((self.alerts_topic, "alerts"), (self.actions_topic, "actions")):
                 if saved[name] is not None:
                     offsets[TopicPartition(topic, partition)] = OffsetAndMetadata(saved[name], "")
-        if offsets:
-            try:
-                await asyncio.wait_for(consumer.commit(offsets), COMMIT_S)
-            except Exception as exc:  # noqa: BLE001 - the checkpoints hold the offsets
-                log.warning("committing SLA offsets failed (%s: %s)", type(exc).__name__, exc)
+        await self._commit(offsets)
 
     async def revoke(self, revoked: list[TopicPartition]) -> None:
         async with self._lock:
