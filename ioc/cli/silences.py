@@ -129,12 +129,10 @@ def run_expire(args: argparse.Namespace) -> int:
         at = _time(args.at, "--at", 0.0) if args.at else None
     except SilenceRecordError as exc:
         return fail(str(exc))
-    settings, code = _broker_settings(args, "expire")
-    if settings is None:
-        return code
-    latest = _published(settings)
-    if isinstance(latest, str):
-        return fail(latest)
+    read = _read_published(args, "expire")
+    if isinstance(read, int):
+        return read
+    settings, latest = read
     if args.silence_id not in latest:
         return fail(f"no silence {args.silence_id!r} on {settings.topic('silences')} ({len(latest)} there: "
                     "ioc silences list shows them)")
@@ -147,6 +145,17 @@ def run_expire(args: argparse.Namespace) -> int:
     console.print(f"silence {args.silence_id} ends {when}; published to {topic}",
                   soft_wrap=True, highlight=False, markup=False)
     return 0
+
+
+def _read_published(args: argparse.Namespace, command: str) -> tuple[Settings, dict[str, dict]] | int:
+    """The settings and the silences published (see _published), or the exit code of a failure."""
+    settings, code = _broker_settings(args, command)
+    if settings is None:
+        return code
+    latest = _published(settings)
+    if isinstance(latest, str):
+        return fail(latest)
+    return settings, latest
 
 
 def _published(settings: Settings) -> dict[str, dict] | str:
@@ -195,12 +204,10 @@ def _take(latest: dict[str, dict], value: bytes | None) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    settings, code = _broker_settings(args, "list")
-    if settings is None:
-        return code
-    latest = _published(settings)
-    if isinstance(latest, str):
-        return fail(latest)
+    read = _read_published(args, "list")
+    if isinstance(read, int):
+        return read
+    _, latest = read
     for silence_id, record in latest.items():
         if args.json:
             print(orjson.dumps(record).decode())

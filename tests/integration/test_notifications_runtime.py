@@ -65,6 +65,17 @@ def _timeline() -> tuple[list[Step], float]:
     return sorted(steps, key=lambda step: step[0]), end
 
 
+def _config(tmp_path: Path, **notify: object) -> dict:
+    """`tmp_path/ioc.yaml` for the workers: the event clock, no escalations, checkpoints every
+    second, `notify` over the shipped settings; returns the `notify:` section."""
+    config = runtime_config(tmp_path, checkpoint_s=1)
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["sla"].update(clock="event", escalation=[])
+    data["notify"].update(notify)
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return dict(data["notify"])
+
+
 def _publish(url: str, prefix: str, steps: list[Step]) -> None:
     """As the engine publishes them: keyed by fingerprint, in time order (a moment between times,
     so that the worker reads them in that order across partitions, as it would live)."""
@@ -84,16 +95,11 @@ def _wire(notification: dict) -> tuple:
 def test_the_worker_notifies_at_the_documented_times(  # type: ignore[no-untyped-def]
     broker_url: str, topic_prefix: str, start_worker, tmp_path: Path,
 ) -> None:
-    silence = {**UNTIL_SILENCE, "starts_at": T0}
-    config = runtime_config(tmp_path, checkpoint_s=1)
-    data = yaml.safe_load(config.read_text(encoding="utf-8"))
-    data["sla"].update(clock="event", escalation=[])
-    data["notify"]["silences"] = [silence]
-    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    worker = start_worker(topic_prefix, {"IOC_CONFIG": str(config)})
+    notify = _config(tmp_path, silences=[{**UNTIL_SILENCE, "starts_at": T0}])
+    worker = start_worker(topic_prefix, {"IOC_CONFIG": str(tmp_path / "ioc.yaml")})
 
     steps, end = _timeline()
-    expected = play(NotificationPolicy(NotifySettings.model_validate(data["notify"])), steps, until=end)
+    expected = play(NotificationPolicy(NotifySettings.model_validate(notify)), steps, until=end)
     documented = []
     for index, (_, notes, horizon) in enumerate(SCRIPTS):
         offset = T0 + index * GAP
@@ -123,11 +129,8 @@ def _ioc(broker_url: str, prefix: str, *args: str) -> subprocess.CompletedProces
 def test_silences_added_and_expired_from_the_shell_reach_the_running_policy(  # type: ignore[no-untyped-def]
     broker_url: str, topic_prefix: str, start_worker, tmp_path: Path,
 ) -> None:
-    config = runtime_config(tmp_path, checkpoint_s=1)
-    data = yaml.safe_load(config.read_text(encoding="utf-8"))
-    data["sla"].update(clock="event", escalation=[])
-    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    worker = start_worker(topic_prefix, {"IOC_CONFIG": str(config)})
+    _config(tmp_path)
+    worker = start_worker(topic_prefix, {"IOC_CONFIG": str(tmp_path / "ioc.yaml")})
     until_start, grouping_start = T0, T0 + GAP
     steps = relabelled(UNTIL, "0", until_start) + relabelled(GROUPING, "1", grouping_start)
     end = T0 + 2 * GAP
@@ -170,11 +173,8 @@ def test_silences_added_and_expired_from_the_shell_reach_the_running_policy(  # 
 def test_when_the_owner_is_killed_another_worker_goes_on_from_its_checkpoint(  # type: ignore[no-untyped-def]
     broker_url: str, topic_prefix: str, start_worker, tmp_path: Path,
 ) -> None:
-    config = runtime_config(tmp_path, checkpoint_s=1)
-    data = yaml.safe_load(config.read_text(encoding="utf-8"))
-    data["sla"].update(clock="event", escalation=[])
-    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    env = {"IOC_CONFIG": str(config)}
+    _config(tmp_path)
+    env = {"IOC_CONFIG": str(tmp_path / "ioc.yaml")}
     workers = [start_worker(topic_prefix, env), start_worker(topic_prefix, env)]
     before = relabelled(GROUPING, "0", T0)
     after = relabelled(INHIBITION, "1", T0 + GAP) + relabelled(flap_script(), "2", T0 + 2 * GAP)
