@@ -49,7 +49,7 @@ from ioc.runtime.runner import WorkerParts
 from ioc.sla.exceptions import SnapshotError
 from ioc.sla.figures import SlaFigures
 from ioc.sla.notify import Notification, NotificationPolicy, NotifyRecordError
-from ioc.sla.silences import SilenceRecordError
+from ioc.sla.silences import SilenceRecordError, relative
 from ioc.sla.silences import apply as apply_silence
 from ioc.sla.sla_metrics import SlaMetrics
 from ioc.sla.wire import unwire, wire
@@ -134,6 +134,7 @@ class ClusterState:
     event_clock: float | None = None
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)   # next offset to read
     held: list[_Held] = field(default_factory=list)
+    silences_waiting: list[Row] = field(default_factory=list)         # "now" before the policy has a clock
     read_time: dict[int, float] = field(default_factory=dict)          # latest alert time read, by partition
     changed: bool = False
 
@@ -218,22 +219,32 @@ class ClusterState:
         return new, skipped
 
     def resume_offsets(self) -> dict[tuple[str, int], int]:
-        """Where a new owner reads on: the next offset, or the first alert still held."""
+        """Where a new owner reads on: the next offset, or the first alert or silence still held."""
         offsets = dict(self.offsets)
-        for held in self.held:
-            key = (held.topic, held.partition)
-            offsets[key] = min(offsets.get(key, held.offset), held.offset)
+        waiting = [(h.topic, h.partition, h.offset) for h in self.held]
+        waiting += [(topic, partition, offset) for topic, partition, offset, _ in self.silences_waiting]
+        for topic, partition, offset in waiting:
+            offsets[(topic, partition)] = min(offsets.get((topic, partition), offset), offset)
         return offsets
 
     def on_silences(self, messages: Sequence[Row]) -> tuple[list[str], int]:
         """Records of `ioc.silences` (ioc.sla.silences) in offset order; returns what each did
-        ('added', 'known', 'expired', 'unknown') and the number of records refused."""
+        ('added', 'known', 'expired', 'unknown') and the number of records refused. One whose
+        times are "now" waits (in order with those after it) until the policy has a clock."""
+        for row in self._unread(messages):
+            if row[3] is not None:
+                self.silences_waiting.append(row)
+        return self.apply_silences()
+
+    def apply_silences(self) -> tuple[list[str], int]:
+        """Apply the silence records waiting, as far as the policy's clock allows."""
         done: list[str] = []
         refused = 0
-        for _, _, _, value in self._unread(messages):
-            record = _json(value)
-            if value is None:
-                continue
+        while self.silences_waiting:
+            record = _json(self.silences_waiting[0][3])
+            if isinstance(record, Mapping) and relative(record) and not math.isfinite(self.policy.clock):
+                break
+            self.silences_waiting.pop(0)
             if not isinstance(record, Mapping):
                 refused += 1
                 continue
@@ -282,7 +293,7 @@ class ClusterRunner(GroupService):
         self._last_tick = 0.0
         self._last_snapshot = time.monotonic()
         self._next_checkpoint = time.monotonic() + settings.worker.checkpoint_s
-        self._retry_at = 0.0     # when to try a failed takeover again
+        self._retry_at: float | None = None   # after a failed takeover: when to try again
 
     @property
     def owner(self) -> bool:
@@ -312,8 +323,9 @@ class ClusterRunner(GroupService):
         while not self._stopping:
             generation, batches = await self._fetch()
             async with self._lock:
-                if self.owned is None and consumer.assignment() and time.monotonic() >= self._retry_at:
+                if self._retry_at is not None and time.monotonic() >= self._retry_at:
                     await self._take_over(list(consumer.assignment()))  # a takeover that failed: again
+                    continue  # the batch in hand predates the seek to the checkpoint
                 if self.owned is None:
                     continue  # standing by
                 if generation != self._generation:
@@ -383,6 +395,11 @@ class ClusterRunner(GroupService):
             self.metrics.skipped.labels(topic="alerts").inc(refused)
         now = self.now()
         out = released if now is None else released + state.policy.advance(now)
+        done, refused = state.apply_silences()
+        if done:
+            log.info("silences: %s", ", ".join(done))
+        if refused:
+            self.metrics.skipped.labels(topic="silences").inc(refused)
         if out:
             state.changed = True  # what was sent is in the next checkpoint, not sent again after a crash
         return out
@@ -444,6 +461,7 @@ class ClusterRunner(GroupService):
     async def revoke(self, revoked: list[TopicPartition]) -> None:
         async with self._lock:
             self._generation += 1
+            self._retry_at = None
             if self.owned is None or not revoked:
                 return
             try:
@@ -468,9 +486,10 @@ class ClusterRunner(GroupService):
             await self._open(assigned)
         except Exception:  # noqa: BLE001 - aiokafka would swallow it
             self.owned = None
-            self._retry_at = time.monotonic() + RETRY_S
+            self._retry_at = time.monotonic() + RETRY_S if assigned else None
             log.exception("taking over notifications and SLA figures failed; trying again in %.0f s", RETRY_S)
         else:
+            self._retry_at = None
             self._last_snapshot = 0.0  # the figures (and gauges) at once, not a snapshot period later
             self.metrics.owner.set(1 if self.owned is not None else 0)
 
@@ -478,6 +497,7 @@ class ClusterRunner(GroupService):
         consumer, store = self.consumer, self.store
         assert consumer is not None and store is not None
         if not assigned:
+            self.owned = None  # another member owns everything now
             return
         if self.owned is None:
             state = ClusterState(NotificationPolicy(self.settings.notify))

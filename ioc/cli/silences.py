@@ -92,12 +92,20 @@ def _broker_settings(args: argparse.Namespace, command: str):  # type: ignore[no
     return settings, 0
 
 
+def _configured(settings: Settings) -> set[str]:
+    """The ids of the silences in `notify.silences` (as the worker names them)."""
+    return {s.id or f"config-{index}" for index, s in enumerate(settings.notify.silences)}
+
+
 def run_add(args: argparse.Namespace) -> int:
     if not args.by.strip():
         return fail("--by: say who adds the silence")
+    settings = settings_from(args)
     silence_id = args.silence_id or f"s-{uuid.uuid4().hex[:12]}"
     try:
         fields, span = _fields(args)
+        if fields["starts_at"] is None and settings.sla.clock == "wall":
+            fields["starts_at"] = time.time()  # "now" is this clock's; on event time, the worker's
         record = silence_record(fields, silence_id, args.by.strip(), for_s=span)
     except SilenceRecordError as exc:
         message = str(exc).replace("matchers: ", "--match: ").replace("until_resolved: ", "--until-resolved: ")
@@ -105,9 +113,14 @@ def run_add(args: argparse.Namespace) -> int:
                                   "say when it ends: --ends-at, --for or --until-resolved")
         message = message.replace("for_s: must be more than 0", "--for: must be more than 0")
         return fail(message.replace("silence: ends_at must be after starts_at", "--ends-at: must be after its start"))
-    settings, code = _broker_settings(args, "add")
-    if settings is None:
-        return code
+    if not settings.broker.url:
+        return _broker_settings(args, "add")[1]
+    if args.silence_id:
+        latest = _published(settings)
+        if isinstance(latest, str):
+            return fail(latest)
+        if silence_id in _configured(settings) or (silence_id in latest and "expired_at" not in latest[silence_id]):
+            return fail(f"a silence {silence_id!r} exists already: expire it first, or choose another --id")
     topic = settings.topic("silences")
     sent = publish_one(settings, topic, silence_id.encode(), orjson.dumps(record), "ioc-silences")
     if isinstance(sent, str):
@@ -133,9 +146,11 @@ def run_expire(args: argparse.Namespace) -> int:
     if isinstance(read, int):
         return read
     settings, latest = read
-    if args.silence_id not in latest:
+    if at is None and settings.sla.clock == "wall":
+        at = time.time()
+    if args.silence_id not in latest and args.silence_id not in _configured(settings):
         return fail(f"no silence {args.silence_id!r} on {settings.topic('silences')} ({len(latest)} there: "
-                    "ioc silences list shows them)")
+                    "ioc silences list shows them) nor in notify.silences")
     topic = settings.topic("silences")
     record = expire_record(args.silence_id, args.by.strip(), at)
     sent = publish_one(settings, topic, args.silence_id.encode(), orjson.dumps(record), "ioc-silences")

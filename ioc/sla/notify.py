@@ -495,7 +495,7 @@ class NotificationPolicy:
                        for g in self._groups.values()],
             "silences": [{"settings": s.settings.model_dump(), "incident": sorted(s.incident), "seen": s.seen,
                           "resolved_at": s.resolved_at} for s in self._silences.values()],
-            "configured": sorted(self._configured),
+            "configured": {sid: settings.model_dump() for sid, settings in self._configured.items()},
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -523,13 +523,16 @@ class NotificationPolicy:
             self._silences[str(settings.id)] = _Silence(settings, parse_matchers(settings.matchers), until,
                                                         set(s["incident"]), bool(s["seen"]), s["resolved_at"])
         # The configuration wins over the snapshot for its own silences: one removed from
-        # `notify.silences` since is dropped, a changed one replaced, a new one added; one that is
-        # unchanged keeps its state (an incident already over stays over).
-        for sid in set(state.get("configured", ())) - set(self._configured):
+        # `notify.silences` since is dropped, a changed or new one is added afresh; one that is
+        # unchanged is as the snapshot has it (expired, or over with its incident: gone).
+        before = state.get("configured") or {}
+        if not isinstance(before, Mapping):  # a snapshot that listed only the ids
+            before = {}
+        for sid in set(before) - set(self._configured):
             self._silences.pop(sid, None)
         for sid, settings in self._configured.items():
-            held = self._silences.get(sid)
-            if held is None or held.settings != settings:
-                self._silences.pop(sid, None)
-                self._add_silence(settings)
+            if sid in before and SilenceSettings.model_validate(before[sid]) == settings:
+                continue
+            self._silences.pop(sid, None)
+            self._add_silence(settings)
         self._sources = None

@@ -33,7 +33,7 @@ from ioc.sla.notify import NotificationPolicy
 from ioc.sla.policy import SilenceSettings
 from ioc.timeutil import format_ts, parse_ts
 
-__all__ = ["SilenceRecordError", "apply", "expire_record", "silence_record"]
+__all__ = ["SilenceRecordError", "apply", "expire_record", "relative", "silence_record"]
 
 
 class SilenceRecordError(ValueError):
@@ -82,11 +82,19 @@ def _time(record: Mapping[str, Any], name: str) -> float | None:
         raise SilenceRecordError(f"{name}: not a time: {value!r:.40}") from None
 
 
+def relative(record: Mapping[str, Any]) -> bool:
+    """Whether a record's times are "now" on the policy's clock (a silence without `starts_at`,
+    an expire without `at`): the worker applies it once the policy has a clock."""
+    if record.get("type") == "silence":
+        return record.get("starts_at") is None
+    return record.get("type") == "expire" and record.get("at") is None
+
+
 def apply(policy: NotificationPolicy, record: Mapping[str, Any]) -> str:
     """Apply one record: 'added', 'known' (held already), 'expired' or 'unknown' (no such
     silence to expire). Raises SilenceRecordError for a record that is not one of the two kinds."""
     kind = record.get("type")
-    now = policy.clock if math.isfinite(policy.clock) else 0.0
+    now = policy.clock if math.isfinite(policy.clock) else 0.0  # the worker waits for a clock (`relative`)
     if kind == "silence":
         silence_id = record.get("id")
         if not isinstance(silence_id, str) or not silence_id:

@@ -23,6 +23,7 @@ from sla_fixtures import outcome_record, state_record
 
 from ioc.sla.figures import SlaFigures
 from ioc.sla.notify import NotificationPolicy
+from ioc.sla.silences import silence_record
 from ioc.sla.wire import wire
 from ioc.timeutil import format_ts
 from streams.cluster_runner import HOLD_S, ClusterState, Row
@@ -152,3 +153,15 @@ def test_rows_fetched_before_a_rebalance_and_read_again_after_it_are_taken_once(
     # The stale batch (offsets 4..7) is handed over after the seek back to offset 4, then read again.
     got += restored.on_alerts(records[4:8])[0] + restored.on_alerts(records[4:])[0] + restored.policy.advance(5000)
     assert [as_tuple(n) for n in got] == [as_tuple(n) for n in want] == FLAP_EXPECTED
+
+
+def test_a_silence_from_now_waits_for_the_policy_clock_and_holds_its_offset_meanwhile() -> None:
+    state = ClusterState(NotificationPolicy())
+    record = silence_record({"matchers": 'rule_id="r.warn"'}, "s1", "ops", for_s=600.0)
+    done, refused = state.on_silences([("ioc.silences", 0, 7, orjson.dumps(record))])
+    assert (done, refused) == ([], 0) and state.resume_offsets()[("ioc.silences", 0)] == 7
+    state.on_alerts(rows(GROUPING[:1]))          # the first alert gives the policy its clock (0)
+    state.policy.advance(5.0)
+    done, _ = state.apply_silences()
+    assert done == ["added"] and [(s["starts_at"], s["ends_at"]) for s in state.policy.silences()] == [(5.0, 605.0)]
+    assert state.resume_offsets()[("ioc.silences", 0)] == 8

@@ -77,3 +77,16 @@ def test_configured_silences_win_over_a_checkpoint_kept_from_an_older_configurat
     by_id = {s["id"]: s for s in new.silences()}
     assert sorted(by_id) == ["added", "changed", "from-the-shell", "kept"]
     assert by_id["changed"]["ends_at"] == 2000
+
+
+def test_a_configured_silence_expired_or_over_stays_so_after_a_restore() -> None:
+    settings = NotifySettings(silences=[{"id": "cfg", "matchers": 'rule_id="b"', "ends_at": 9000},
+                                        {"id": "inc", "matchers": 'rule_id="r.warn"', "until_resolved": True}])
+    policy = NotificationPolicy(settings)
+    policy.expire("cfg", 100.0)
+    play(policy, GROUPING, until=20000)  # r.warn fires and resolves: "inc" is over, and forgotten
+    held = {s["id"]: s for s in policy.silences()}
+    assert "inc" not in held and held.get("cfg") is None
+    restored = NotificationPolicy(settings)
+    restored.restore(policy.snapshot())
+    assert restored.silences() == policy.silences()
