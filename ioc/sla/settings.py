@@ -133,7 +133,6 @@ class SlaSettings(BaseModel):
     escalation: list[EscalationStep] = Field(default_factory=_default_chain)
     # Level k (1-based) of a deadline fires at deadline + (k - 1) * repeat * budget.
     escalation_repeat: float = Field(default=1.0, gt=0)
-    warn_fraction: float = Field(default=0.8, gt=0, lt=1)
     # An alert closed by its operator (and resolved by the engine) is forgotten this long after.
     retention: Duration = 7 * 86400.0
     # The worker's tracker clock: `wall` (time.time()) or `event` (the latest event time its
