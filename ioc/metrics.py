@@ -13,9 +13,13 @@ All durations are seconds.
 
 from __future__ import annotations
 
+import functools
+import time
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["IocMetrics", "LATENCY_BUCKETS"]
+__all__ = ["CheckpointGauges", "IocMetrics", "LATENCY_BUCKETS"]
 
 # From 1 ms (the target path) to 60 s (a broker with a long fetch wait, or backlog).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -93,3 +97,54 @@ class IocMetrics:
         self.rules_reload_errors = Counter(
             "ioc_rules_reload_errors", "Rule reloads rejected because of errors", registry=registry
         )
+        self.consumer_lag = Gauge(
+            "ioc_consumer_lag", "Records of the stream's raw topic not read yet by this worker (its partitions)",
+            ["stream"], registry=registry,
+        )
+        self.checkpoints = CheckpointGauges(registry)
+
+
+class CheckpointGauges:
+    """`ioc_checkpoint_age_seconds{runner}` (since the oldest checkpoint of what this worker holds
+    was saved, or found still current) and `ioc_checkpoint_bytes{runner}` (their sizes summed), for `runner` in shards,
+    sla, cluster. A runner reports each save, and forgets a key it no longer holds.
+
+    >>> registry = CollectorRegistry()
+    >>> gauges = CheckpointGauges(registry, clock=lambda: 100.0)
+    >>> gauges.saved("shards", "raw.reservoir/0", 2048, at=40.0)
+    >>> registry.get_sample_value("ioc_checkpoint_age_seconds", {"runner": "shards"})
+    60.0
+    """
+
+    RUNNERS = ("shards", "sla", "cluster")
+
+    def __init__(self, registry: CollectorRegistry, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._saved: dict[str, dict[str, tuple[float, int]]] = {runner: {} for runner in self.RUNNERS}
+        self.age = Gauge("ioc_checkpoint_age_seconds",
+                         "Seconds since the oldest checkpoint of what this worker holds was saved, by runner",
+                         ["runner"], registry=registry)
+        self.size = Gauge("ioc_checkpoint_bytes", "Bytes of the latest checkpoints of what this worker holds",
+                          ["runner"], registry=registry)
+        for runner in self.RUNNERS:
+            self.age.labels(runner=runner).set_function(functools.partial(self._age, runner))
+            self.size.labels(runner=runner).set_function(functools.partial(self._size, runner))
+
+    def _age(self, runner: str) -> float:
+        saved = self._saved[runner]
+        return 0.0 if not saved else max(0.0, self._clock() - min(at for at, _ in saved.values()))
+
+    def _size(self, runner: str) -> float:
+        return float(sum(size for _, size in self._saved[runner].values()))
+
+    def saved(self, runner: str, key: str, size: int, at: float | None = None) -> None:
+        self._saved[runner][key] = (self._clock() if at is None else at, size)
+
+    def confirm(self, runner: str, key: str) -> None:
+        """The key's checkpoint is still its state (nothing moved since): as good as a new save."""
+        held = self._saved[runner].get(key)
+        if held is not None:
+            self._saved[runner][key] = (self._clock(), held[1])
+
+    def forget(self, runner: str, key: str) -> None:
+        self._saved[runner].pop(key, None)

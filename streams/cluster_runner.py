@@ -444,7 +444,10 @@ class ClusterRunner(GroupService):
 
     async def _checkpoint(self, *, force: bool = False) -> None:
         state, store, consumer = self.owned, self.store, self.consumer
-        if state is None or not (state.changed or force):
+        if state is None:
+            return
+        if not (state.changed or force):
+            self.parts.metrics.checkpoints.confirm("cluster", CHECKPOINT_KEY)
             return
         assert store is not None and consumer is not None
         data = state.checkpoint()
@@ -454,6 +457,7 @@ class ClusterRunner(GroupService):
         except BaseException:
             state.changed = True
             raise
+        self.parts.metrics.checkpoints.saved("cluster", CHECKPOINT_KEY, len(data))
         offsets = {TopicPartition(topic, partition): OffsetAndMetadata(offset, "")
                    for (topic, partition), offset in state.resume_offsets().items()}
         await self._commit(offsets)
@@ -471,6 +475,7 @@ class ClusterRunner(GroupService):
             finally:
                 self.owned = None
                 self.metrics.owner.set(0)
+                self.parts.metrics.checkpoints.forget("cluster", CHECKPOINT_KEY)
                 if not self._stopping:  # a rebalance: another worker publishes the figures now
                     self.sla_metrics.set_snapshot([])
 
@@ -505,6 +510,7 @@ class ClusterRunner(GroupService):
             if saved is not None:
                 try:
                     state.restore(saved)
+                    self.parts.metrics.checkpoints.saved("cluster", CHECKPOINT_KEY, len(saved))
                 except (SnapshotError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                     log.error("cluster checkpoint unusable (%s): notifications and figures start afresh", exc)
                     state = ClusterState(NotificationPolicy(self.settings.notify))

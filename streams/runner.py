@@ -285,6 +285,16 @@ class ShardRunner(mode.Service):
             metrics.shards.labels(kind=kind).set(self.host.count(kind))
         metrics.state_keys.set(self.host.state_keys())
         metrics.timers.set(self.host.timers())
+        lag: dict[str, int] = {}
+        consumer = self.consumer
+        for (suffix, partition), shard in self.host.shards.items():
+            if consumer is None or not suffix.startswith("raw."):
+                continue
+            highwater = consumer.highwater(TopicPartition(self.prefix + suffix, partition))
+            stream = suffix.removeprefix("raw.")
+            lag[stream] = lag.get(stream, 0) + max(0, (highwater or 0) - (shard.offset or 0))
+        for stream in STREAMS:
+            metrics.consumer_lag.labels(stream=stream).set(lag.get(stream, 0))
 
     def _caught_up(self, key: ShardKey) -> bool:
         """Whether the consumer has read all there is of a partition (as far as it can tell)."""
@@ -344,6 +354,7 @@ class ShardRunner(mode.Service):
                 continue
             mark = (shard.offset, shard.watermark)
             if not force and self._saved.get(key) == mark:
+                self.parts.metrics.checkpoints.confirm("shards", shard.id)
                 continue
             epoch = self._epoch
             data = await encode_checkpoint_async(shard.snapshot())
@@ -352,6 +363,7 @@ class ShardRunner(mode.Service):
                 raise CheckpointAbandoned(f"checkpoint of {shard.id} given up: the broker lost its topics")
             await self._save(shard.id, data)
             self._saved[key] = mark
+            self.parts.metrics.checkpoints.saved("shards", shard.id, len(data))
             if shard.offset is not None:
                 offsets[TopicPartition(self.prefix + key[0], key[1])] = OffsetAndMetadata(shard.offset, "")
         await self._commit(offsets)
@@ -427,6 +439,7 @@ class ShardRunner(mode.Service):
                     self.host.close(*key)
                     self._saved.pop(key, None)
                     self._due.pop(key, None)
+                    self.parts.metrics.checkpoints.forget("shards", shard_id(*key))
             self._gauges()
             log.info("revoked %d partitions", len(revoked))
 
@@ -454,6 +467,7 @@ class ShardRunner(mode.Service):
             self.host.close(*key)
             self._saved.pop(key, None)
             self._due.pop(key, None)
+            self.parts.metrics.checkpoints.forget("shards", shard_id(*key))
         missing = [tp for tp in assigned if (self._suffix(tp.topic), tp.partition) not in self.host.shards]
         if missing:
             try:
@@ -489,6 +503,8 @@ class ShardRunner(mode.Service):
             if shard.offset is not None:
                 consumer.seek(tp, shard.offset)
             self._saved[key] = (shard.offset, shard.watermark)
+            if raw is not None and snapshot is not None:
+                self.parts.metrics.checkpoints.saved("shards", shard_id(*key), len(raw))  # current as restored
             # Spread the shards' checkpoints over the interval.
             self._due[key] = time.monotonic() + self.settings.worker.checkpoint_s * (1 + len(self._due) % 10 / 10)
         self._gauges()

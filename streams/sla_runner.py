@@ -331,7 +331,10 @@ class SlaRunner(GroupService):
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for partition in partitions:
             tracked = self.partitions.get(partition)
-            if tracked is None or not (tracked.changed or force):
+            if tracked is None:
+                continue
+            if not (tracked.changed or force):
+                self.parts.metrics.checkpoints.confirm("sla", f"sla/{partition}")
                 continue
             data = tracked.checkpoint()
             tracked.changed = False
@@ -340,6 +343,7 @@ class SlaRunner(GroupService):
             except BaseException:
                 tracked.changed = True
                 raise
+            self.parts.metrics.checkpoints.saved("sla", f"sla/{partition}", len(data))
             saved = orjson.loads(data)
             for topic, name in ((self.alerts_topic, "alerts"), (self.actions_topic, "actions")):
                 if saved[name] is not None:
@@ -357,6 +361,7 @@ class SlaRunner(GroupService):
             finally:
                 for partition in partitions:
                     self.partitions.pop(partition, None)
+                    self.parts.metrics.checkpoints.forget("sla", f"sla/{partition}")
 
     async def assign(self, assigned: list[TopicPartition]) -> None:
         async with self._lock:
@@ -377,6 +382,7 @@ class SlaRunner(GroupService):
             if raw is not None:
                 try:
                     clock = tracked.restore(raw)
+                    self.parts.metrics.checkpoints.saved("sla", f"sla/{partition}", len(raw))  # current as restored
                     if clock is not None and self.sla.clock == "event":
                         self.event_clock = clock if self.event_clock is None else max(self.event_clock, clock)
                 except (SnapshotError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
