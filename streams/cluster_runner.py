@@ -74,9 +74,9 @@ RETRY_S = 5.0  # between attempts to take over after one failed
 
 
 class NotifyMetrics:
-    """`ioc_notifications_total{status,reason}`, `ioc_cluster_records_skipped_total{topic}` and
-    `ioc_cluster_owner`: bounded labels (two statuses, four reasons, three topics: alerts, sla,
-    silences)."""
+    """`ioc_notifications_total{status,reason}`, `ioc_cluster_records_skipped_total{topic}`,
+    `ioc_cluster_owner` and `ioc_notification_backlog`: bounded labels (two statuses, four
+    reasons, three topics: alerts, sla, silences)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.sent = Counter("ioc_notifications", "Notifications published, by status and reason",
@@ -87,6 +87,9 @@ class NotifyMetrics:
         self.owner = Gauge("ioc_cluster_owner",
                            "1 on the worker that runs the notification policy and the SLA figures now, else 0",
                            registry=registry)
+        self.backlog = Gauge("ioc_notification_backlog",
+                             "Alert records the notification policy has not applied yet (not read, or held)",
+                             registry=registry)
 
 
 def _policy_time(record: Mapping[str, Any]) -> float:
@@ -385,11 +388,23 @@ class ClusterRunner(GroupService):
                 behind.append(tp.partition)
         return behind
 
+    def _backlog(self) -> int:
+        consumer, state = self.consumer, self.owned
+        if consumer is None or state is None:
+            return 0
+        unread = 0
+        for tp in consumer.assignment():
+            if tp.topic == self.alerts_topic:
+                highwater = consumer.highwater(tp)
+                unread += max(0, (highwater or 0) - state.offsets.get((tp.topic, tp.partition), 0))
+        return unread + len(state.held)
+
     def advance(self) -> list[Notification]:
         """Alerts held back that may go now, then the policy's ticks due at the clock."""
         state = self.owned
         if state is None:
             return []
+        self.metrics.backlog.set(self._backlog())
         released, refused = state.release(self._behind(), time.monotonic())
         if refused:
             self.metrics.skipped.labels(topic="alerts").inc(refused)
@@ -475,6 +490,7 @@ class ClusterRunner(GroupService):
             finally:
                 self.owned = None
                 self.metrics.owner.set(0)
+                self.metrics.backlog.set(0)
                 self.parts.metrics.checkpoints.forget("cluster", CHECKPOINT_KEY)
                 if not self._stopping:  # a rebalance: another worker publishes the figures now
                     self.sla_metrics.set_snapshot([])
