@@ -51,8 +51,8 @@ class IocMetrics:
             ["rule_id", "severity", "status"], registry=registry,
         )
         self.alerts_firing = Gauge(
-            "ioc_alerts_firing", "Alerts currently firing, by domain and severity",
-            ["domain", "severity"], registry=registry,
+            "ioc_alerts_firing", "Alerts this worker published firing and not yet resolved, by rule, domain, severity",
+            ["rule_id", "domain", "severity"], registry=registry,
         )
         self.event_to_alert = Histogram(
             "ioc_event_to_alert_seconds",

@@ -144,8 +144,8 @@ class Pipeline:
         self.metrics = metrics
         self.clock = clock
         self.last_arrival: dict[str, float] = {}
-        # alert_id -> (domain, severity) of the alerts counted in ioc_alerts_firing.
-        self._firing: dict[str, tuple[str, str]] = {}
+        # alert_id -> (rule_id, domain, severity) of the alerts counted in ioc_alerts_firing.
+        self._firing: dict[str, tuple[str, str, str]] = {}
 
     def decode(self, stream: str, records: Sequence[RawRecord]) -> tuple[list[dict[str, Any]], list[DeadLetter]]:
         """Valid events (in offset order, each with `_off`, `_received` and `_pos` when it has no
@@ -247,7 +247,7 @@ class Pipeline:
             metrics.alerts.labels(rule_id=alert.rule_id, severity=alert.severity, status=alert.status).inc()
             if alert.status == "firing":
                 if alert.alert_id not in self._firing:
-                    labels = (alert.labels.get("domain", alert.stream), alert.severity)
+                    labels = (alert.rule_id, alert.labels.get("domain", alert.stream), alert.severity)
                     self._firing[alert.alert_id] = labels
                     metrics.alerts_firing.labels(*labels).inc()
             else:

@@ -196,7 +196,7 @@ def test_published_counts_alerts_firing_gauge_and_latency(host: ShardHost, regis
     host.pipeline.published(fired)
     labels = {"rule_id": RULE_ID, "severity": "warning", "status": "firing"}
     assert sample(registry, "ioc_alerts_total", labels) == 1.0
-    assert sample(registry, "ioc_alerts_firing", {"domain": "water", "severity": "warning"}) == 1.0
+    assert sample(registry, "ioc_alerts_firing", {"rule_id": RULE_ID, "domain": "water", "severity": "warning"}) == 1.0
     assert sample(registry, "ioc_event_to_alert_seconds_count") == 1.0
     assert sample(registry, "ioc_event_to_alert_seconds_sum") == pytest.approx(0.5)
 
@@ -204,7 +204,7 @@ def test_published_counts_alerts_firing_gauge_and_latency(host: ShardHost, regis
     assert [a.status for a in resolved] == ["resolved"]
     host.pipeline.published(resolved)
     assert sample(registry, "ioc_alerts_total", {**labels, "status": "resolved"}) == 1.0
-    assert sample(registry, "ioc_alerts_firing", {"domain": "water", "severity": "warning"}) == 0.0
+    assert sample(registry, "ioc_alerts_firing", {"rule_id": RULE_ID, "domain": "water", "severity": "warning"}) == 0.0
 
 
 def test_the_firing_gauge_takes_an_alert_off_the_series_it_was_counted_in(
@@ -213,13 +213,13 @@ def test_the_firing_gauge_takes_an_alert_off_the_series_it_was_counted_in(
     fired = host.handle(RAW, 0, [record(0, reading("ta-trach", 0, 44.6)), record(1, reading("ta-trach", 600, 44.6))])
     host.pipeline.published(fired.alerts)
     host.pipeline.published(fired.alerts)  # published again (a round read again after a crash)
-    warning = {"domain": "water", "severity": "warning"}
+    warning = {"rule_id": RULE_ID, "domain": "water", "severity": "warning"}
     assert sample(registry, "ioc_alerts_firing", warning) == 1.0
     resolved = host.handle(RAW, 0, [record(2, reading("ta-trach", 900, 40.0))]).alerts
     resolved[0].severity = "critical"  # a reload changed the rule's severity while it fired
     host.pipeline.published(resolved)
     assert sample(registry, "ioc_alerts_firing", warning) == 0.0
-    assert sample(registry, "ioc_alerts_firing", {"domain": "water", "severity": "critical"}) is None
+    assert sample(registry, "ioc_alerts_firing", {**warning, "severity": "critical"}) is None
 
 
 def test_same_records_in_different_batches_give_same_alerts(ruleset: RuleSet) -> None:
