@@ -14,10 +14,13 @@ All durations are seconds.
 from __future__ import annotations
 
 import functools
+import platform
 import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from ioc import __version__
 
 __all__ = ["CheckpointGauges", "IocMetrics", "LATENCY_BUCKETS"]
 
@@ -102,6 +105,17 @@ class IocMetrics:
             ["stream"], registry=registry,
         )
         self.checkpoints = CheckpointGauges(registry)
+        self.rules_info = Gauge("ioc_rules_info", "1, labelled with the running rule set's version (a hash)",
+                                ["version"], registry=registry)
+        self.build_info = Gauge("ioc_build_info", "1, labelled with the engine's version and Python's",
+                                ["version", "python"], registry=registry)
+        self.build_info.labels(version=__version__, python=platform.python_version()).set(1)
+
+    def rules_running(self, count: int, version: str) -> None:
+        """The rule set now running: `ioc_rules_loaded` and `ioc_rules_info{version}`."""
+        self.rules_loaded.set(count)
+        self.rules_info.clear()
+        self.rules_info.labels(version=version).set(1)
 
 
 class CheckpointGauges:

@@ -129,6 +129,16 @@ class RuleSet:
     def __len__(self) -> int:
         return len(self.rules)
 
+    @functools.cached_property
+    def version(self) -> str:
+        """A short hash of every rule's id and version: equal rule sets have equal versions.
+
+        >>> RuleSet.of([], Reference.empty()).version                     # doctest: +SKIP
+        'e3b0c44298fc'
+        """
+        text = "\n".join(sorted(f"{rule.id}:{rule.version}" for rule in self.rules))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
 
 def rule_files(paths: Iterable[str | Path]) -> list[Path]:
     """The YAML files named, directories searched recursively (skipping `*.test.yaml` rule

@@ -151,7 +151,7 @@ class RuleReloader:
         resolved, changed = self.apply(ruleset)
         self.running = len(ruleset)
         if self.metrics is not None:
-            self.metrics.rules_loaded.set(len(ruleset))
+            self.metrics.rules_running(len(ruleset), ruleset.version)
         message = f"rules reloaded ({why}): {len(ruleset)} rules" + (
             f", changed: {', '.join(changed)}" if changed else ", no rule changed"
         )
