@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import mode
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -25,7 +25,7 @@ from ioc.kafka.state import CheckpointStore
 from ioc.runtime.runner import WorkerParts
 from streams import clients as kafka_clients
 
-__all__ = ["GroupService"]
+__all__ = ["GroupService", "RebalanceListener"]
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,16 @@ STOP_CLIENTS_S = 2.0
 COMMIT_S = 5.0
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, service: GroupService) -> None:
+class Rebalanced(Protocol):
+    async def revoke(self, revoked: list[TopicPartition]) -> None: ...
+
+    async def assign(self, assigned: list[TopicPartition]) -> None: ...
+
+
+class RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands a group's rebalance to a runner's `revoke` and `assign` (all three runners use it)."""
+
+    def __init__(self, service: Rebalanced) -> None:
         self.service = service
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
@@ -81,7 +89,7 @@ class GroupService(mode.Service):
             fetch_wait_ms=FETCH_MS, metadata_max_age_ms=5000, partition_assignment_strategy=(assignor,),
         )
         await self.consumer.start()
-        self.consumer.subscribe(topics, listener=_Rebalance(self))
+        self.consumer.subscribe(topics, listener=RebalanceListener(self))
         self._loop_task = asyncio.ensure_future(self._run())
         self._loop_task.add_done_callback(self._loop_ended)
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import mode
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from ioc.alerts import Alert
@@ -42,6 +42,7 @@ from ioc.runtime.reload import ReloadOutcome, RuleReloader
 from ioc.runtime.runner import WorkerParts
 from ioc.runtime.shards import shard_id
 from streams import clients as kafka_clients
+from streams.group_service import RebalanceListener
 
 __all__ = ["AlertListener", "ShardRunner"]
 
@@ -65,17 +66,6 @@ COMMIT_S = 5.0       # aiokafka retries a commit for ever while a topic is missi
 
 class CheckpointAbandoned(IocError):
     """A checkpoint save was given up: timed out, or the broker lost the topics it covered."""
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, runner: ShardRunner) -> None:
-        self.runner = runner
-
-    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        await self.runner.revoke(list(revoked))
-
-    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        await self.runner.assign(list(assigned))
 
 
 class ShardRunner(mode.Service):
@@ -138,7 +128,7 @@ class ShardRunner(mode.Service):
             max_poll_interval_ms=300_000, metadata_max_age_ms=METADATA_S * 1000,
         )
         await self.consumer.start()
-        self.consumer.subscribe(self._topics(), listener=_Rebalance(self))
+        self.consumer.subscribe(self._topics(), listener=RebalanceListener(self))
         self.quiet.install()
         self._loop_task = asyncio.ensure_future(self._run())
         self._loop_task.add_done_callback(self._loop_ended)
@@ -571,7 +561,7 @@ class ShardRunner(mode.Service):
         consumer = self.consumer
         if outcome.ok and consumer is not None and sorted(self._topics()) != sorted(consumer.subscription()):
             log.warning("the key spaces changed with the rules: subscribing anew (a rebalance follows)")
-            consumer.subscribe(self._topics(), listener=_Rebalance(self))
+            consumer.subscribe(self._topics(), listener=RebalanceListener(self))
 
     def apply_rules(self, ruleset: Any) -> tuple[list[Alert], list[str]]:
         resolved, changed, _ = self.host.apply_rules(ruleset)
