@@ -8,7 +8,7 @@ STAMP   = $(VENV)/.installed
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: demo test unit integration lint typecheck check clean prometheus
+.PHONY: demo test unit integration lint typecheck check clean prometheus alertmanager dashboards
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,14 +16,22 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# Prometheus and Alertmanager from Debian's packages, unpacked into .tools/ (metrics and sink tests).
 prometheus:
 	@.ci/prometheus.sh >/dev/null
+
+alertmanager:
+	@.ci/alertmanager.sh >/dev/null
+
+# The Grafana dashboards are code (ioc/dashboards): regenerate config/grafana/dashboards/*.json.
+dashboards: $(STAMP)
+	$(PY) -m ioc.dashboards
 
 demo: $(STAMP)
 	$(VENV)/bin/ioc demo $(DEMO_ARGS)
 
-test: $(STAMP) prometheus
-	IOC_PROMETHEUS_BIN=$$(.ci/prometheus.sh) $(PY) -m pytest $(PYTEST_ARGS)
+test: $(STAMP) prometheus alertmanager
+	IOC_PROMETHEUS_BIN=$$(.ci/prometheus.sh) IOC_ALERTMANAGER_BIN=$$(.ci/alertmanager.sh) $(PY) -m pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

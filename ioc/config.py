@@ -29,6 +29,7 @@ __all__ = [
     "BrokerSettings",
     "TopicSettings",
     "MetricsSettings",
+    "AlertmanagerSettings",
     "WorkerSettings",
     "LimitSettings",
     "load_settings",
@@ -86,6 +87,17 @@ class TopicSettings(_Strict):
 class MetricsSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=9108, ge=0, le=65535)
+
+
+class AlertmanagerSettings(_Strict):
+    """The Alertmanager sink (ioc/alertmanager, docs/alertmanager.md): off while `url` is empty."""
+
+    url: str = Field(default="", pattern=r"^(https?://\S+)?$")  # e.g. http://alertmanager:9093
+    resend_s: float = Field(default=60.0, gt=0)     # firing alerts are sent again this often
+    timeout_s: float = Field(default=10.0, gt=0)    # one POST
+    retry_max_s: float = Field(default=30.0, gt=0)  # longest wait between tries while it is away
+    runbook_url: str = ""    # annotation runbook_url, e.g. https://wiki/runbooks/{rule_id}
+    generator_url: str = ""  # generatorURL, e.g. http://grafana:3000/d/ioc-overview?var-rule={rule_id}
 
 
 class WorkerSettings(_Strict):
@@ -160,6 +172,7 @@ class Settings(_Strict):
     limits: LimitSettings = LimitSettings()
     sla: SlaSettings = SlaSettings()
     notify: NotifySettings = NotifySettings()
+    alertmanager: AlertmanagerSettings = AlertmanagerSettings()
     rules: list[str] = ["rules"]
     reference: str = "config/reference"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -184,6 +197,7 @@ ENV_VARS: dict[str, str] = {
     "IOC_METRICS_PORT": "metrics.port",
     "IOC_WEB_PORT": "worker.web_port",
     "IOC_APP_ID": "worker.app_id",
+    "IOC_ALERTMANAGER_URL": "alertmanager.url",
     "IOC_RULES": "rules",
     "IOC_REFERENCE": "reference",
     "IOC_LOG_LEVEL": "log_level",

@@ -16,13 +16,16 @@ from __future__ import annotations
 import functools
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from ioc import __version__
 
-__all__ = ["CheckpointGauges", "IocMetrics", "LATENCY_BUCKETS"]
+__all__ = ["CheckpointGauges", "IocMetrics", "LATENCY_BUCKETS", "ReservoirGauges"]
 
 # From 1 ms (the target path) to 60 s (a broker with a long fetch wait, or backlog).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -50,8 +53,8 @@ class IocMetrics:
             ["stream"], registry=registry,
         )
         self.alerts = Counter(
-            "ioc_alerts", "Alert transitions published, by rule, severity and status",
-            ["rule_id", "severity", "status"], registry=registry,
+            "ioc_alerts", "Alert transitions published, by rule, domain, severity and status",
+            ["rule_id", "domain", "severity", "status"], registry=registry,
         )
         self.alerts_firing = Gauge(
             "ioc_alerts_firing", "Alerts this worker published firing and not yet resolved, by rule, domain, severity",
@@ -105,15 +108,19 @@ class IocMetrics:
             ["stream"], registry=registry,
         )
         self.checkpoints = CheckpointGauges(registry)
+        self.reservoirs = ReservoirGauges(registry)
         self.rules_info = Gauge("ioc_rules_info", "1, labelled with the running rule set's version (a hash)",
                                 ["version"], registry=registry)
         self.build_info = Gauge("ioc_build_info", "1, labelled with the engine's version and Python's",
                                 ["version", "python"], registry=registry)
         self.build_info.labels(version=__version__, python=platform.python_version()).set(1)
 
-    def rules_running(self, count: int, version: str) -> None:
-        """The rule set now running: `ioc_rules_loaded` and `ioc_rules_info{version}`."""
+    def rules_running(self, count: int, version: str,
+                      reservoirs: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """The rule set now running: `ioc_rules_loaded`, `ioc_rules_info{version}`, and the
+        reservoirs of its reference data (`ioc_reservoir_*`)."""
         self.rules_loaded.set(count)
+        self.reservoirs.reference(reservoirs or {})
         self.rules_info.clear()
         self.rules_info.labels(version=version).set(1)
 
@@ -162,3 +169,82 @@ class CheckpointGauges:
 
     def forget(self, runner: str, key: str) -> None:
         self._saved[runner].pop(key, None)
+
+
+class ReservoirGauges(Collector):
+    """The reference gauges of the reservoir stream, for a level panel with its thresholds:
+    `ioc_reservoir_level_meters{reservoir,name}`, the newest `level_m` (by event time) of each
+    reservoir and gauge *of the reference data* (config/reference/reservoir.yaml) that this worker
+    read in the last `stale_s` seconds, and `ioc_reservoir_threshold_meters{reservoir,name,threshold}`,
+    its reference levels (nwl, dead, flood_wait, bd1, bd2, bd3: those it has).
+
+    The series are the reference data's, whatever the sensors send: a source id that is not in it
+    adds none. A level not updated for `stale_s` is dropped (its partition moved to another worker,
+    or the sensor went quiet), so `max by (reservoir)` over workers is the live one.
+
+    >>> registry = CollectorRegistry()
+    >>> gauges = ReservoirGauges(registry, clock=lambda: 100.0)
+    >>> gauges.reference({"ta-trach": {"name": "Hồ Tả Trạch", "nwl_m": 45.0, "dead_m": 23.0, "bd1_m": None}})
+    >>> gauges.observe([{"source_id": "ta-trach", "ts": 50.0, "level_m": 44.1},
+    ...                 {"source_id": "unknown-1", "ts": 51.0, "level_m": 9.0}])
+    >>> registry.get_sample_value("ioc_reservoir_level_meters", {"reservoir": "ta-trach", "name": "Hồ Tả Trạch"})
+    44.1
+    >>> registry.get_sample_value("ioc_reservoir_threshold_meters",
+    ...                           {"reservoir": "ta-trach", "name": "Hồ Tả Trạch", "threshold": "nwl"})
+    45.0
+    """
+
+    THRESHOLDS = {"nwl_m": "nwl", "dead_m": "dead", "flood_wait_m": "flood_wait",
+                  "bd1_m": "bd1", "bd2_m": "bd2", "bd3_m": "bd3"}
+    STALE_S = 900.0
+
+    def __init__(self, registry: CollectorRegistry | None = None, clock: Callable[[], float] = time.time,
+                 stale_s: float = STALE_S) -> None:
+        self._clock = clock
+        self._stale_s = stale_s
+        self._names: dict[str, str] = {}
+        self._thresholds: list[tuple[str, str, str, float]] = []
+        self._levels: dict[str, tuple[float, float, float]] = {}  # id -> (event ts, level, read at)
+        if registry is not None:
+            registry.register(self)
+
+    def reference(self, rows: Mapping[str, Mapping[str, Any]]) -> None:
+        """The reservoirs and gauges of the reference data (again after a reload)."""
+        self._names = {str(sid): str(row.get("name") or sid) for sid, row in rows.items()}
+        self._thresholds = [
+            (str(sid), self._names[str(sid)], label, float(row[field]))
+            for sid, row in sorted(rows.items()) for field, label in self.THRESHOLDS.items()
+            if isinstance(row.get(field), (int, float)) and not isinstance(row.get(field), bool)
+        ]
+        self._levels = {sid: level for sid, level in self._levels.items() if sid in self._names}
+
+    def observe(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Take the levels of a batch of valid reservoir events."""
+        names, levels = self._names, self._levels
+        now = None
+        for event in events:
+            sid = event.get("source_id")
+            if sid not in names:
+                continue
+            held = levels.get(sid)
+            ts = event["ts"]
+            if held is None or ts >= held[0]:
+                now = self._clock() if now is None else now
+                levels[sid] = (ts, float(event["level_m"]), now)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        level = GaugeMetricFamily("ioc_reservoir_level_meters",
+                                  "Newest water level of each reservoir and gauge of the reference data (m)",
+                                  labels=["reservoir", "name"])
+        oldest = self._clock() - self._stale_s
+        for sid, (_, value, read_at) in sorted(self._levels.items()):
+            if read_at >= oldest:
+                level.add_metric([sid, self._names[sid]], value)
+        threshold = GaugeMetricFamily("ioc_reservoir_threshold_meters",
+                                      "Reference levels of each reservoir and gauge (m): nwl normal water level, "
+                                      "dead, flood_wait, bd1-bd3 alarm levels",
+                                      labels=["reservoir", "name", "threshold"])
+        for sid, name, label, value in self._thresholds:
+            threshold.add_metric([sid, name, label], value)
+        yield level
+        yield threshold

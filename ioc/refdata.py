@@ -54,6 +54,11 @@ class Reference:
     def table(self, stream: str) -> RefTable | None:
         return self.tables.get(stream)
 
+    def rows(self, stream: str) -> dict[str, dict[str, Any]]:
+        """The stream's rows by join value ({} without reference data)."""
+        table = self.tables.get(stream)
+        return table.rows if table else {}
+
     def fields(self, stream: str) -> frozenset[str]:
         table = self.tables.get(stream)
         return table.fields - {table.key} if table else frozenset()

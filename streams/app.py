@@ -9,7 +9,9 @@ Stream/Event path and its fixed 1.5 s fetch wait are not used: docs/architecture
 the measurements). The alert tracker runs beside it as `streams.sla_runner.SlaRunner`, a
 service with a consumer group of its own over the alerts and actions, and the notification
 policy and SLA figures as `streams.cluster_runner.ClusterRunner`, owned by one worker of all
-(a group of their own, every partition to one member). Faust runs everything
+(a group of their own, every partition to one member). With `alertmanager.url` set,
+`streams.alertmanager_runner.AlertmanagerRunner` posts alert transitions to Alertmanager
+(a group of its own, each worker its partitions). Faust runs everything
 around them: start and stop, the rule-file timer, SIGHUP, the optional web server.
 """
 
@@ -23,10 +25,12 @@ from dataclasses import dataclass
 import faust
 from faust.app.base import BootStrategy
 
+from ioc.alertmanager.metrics import AlertmanagerMetrics
 from ioc.config import Settings
 from ioc.runtime.reload import RuleReloader
 from ioc.runtime.runner import WorkerParts
 from ioc.sla.sla_metrics import SlaMetrics
+from streams.alertmanager_runner import AlertmanagerRunner
 from streams.cluster_runner import ClusterRunner
 from streams.runner import AlertListener, ShardRunner
 from streams.sla_runner import SlaRunner
@@ -54,6 +58,7 @@ class IocApp:
     settings: Settings
     sla: SlaRunner | None = None
     cluster: ClusterRunner | None = None
+    alertmanager: AlertmanagerRunner | None = None
     worker: faust.Worker | None = None
 
     @property
@@ -107,7 +112,12 @@ def build_app(
     app.add_dependency(sla)
     cluster = ClusterRunner(settings, broker_url, parts, sla_metrics)  # notifications, SLA figures: one owner
     app.add_dependency(cluster)
-    ioc_app = IocApp(app, runner, settings, sla, cluster)
+    sink = None
+    if settings.alertmanager.url:  # alert transitions to Alertmanager (docs/alertmanager.md), its own group
+        sink = AlertmanagerRunner(settings, broker_url, parts, AlertmanagerMetrics(parts.registry),
+                                  rules=lambda: runner.host.plan.ruleset)
+        app.add_dependency(sink)
+    ioc_app = IocApp(app, runner, settings, sla, cluster, sink)
     _add_housekeeping(ioc_app)
     return ioc_app
 

@@ -87,8 +87,9 @@ class WorkerProcess:
         found = re.search(r"metrics at (http://\S+)", self.output())
         return found.group(1) if found else None
 
-    def metric(self, name: str) -> float:
-        """Sum of a metric's samples (all labels) on the worker's /metrics; 0 until it is up."""
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of a metric's samples whose labels include `labels` on the worker's /metrics; 0
+        until it is up."""
         import re
         import urllib.request
 
@@ -100,7 +101,9 @@ class WorkerProcess:
                 text = response.read().decode()
         except OSError:
             return 0.0
-        return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
+        wanted = [f'{key}="{value}"' for key, value in labels.items()]
+        return sum(float(v) for found, v in re.findall(rf"^{name}({{[^}}]*}})? (\S+)$", text, re.M)
+                   if all(pair in found for pair in wanted))
 
     def stop(self) -> int:
         if self.process.poll() is None:

@@ -51,6 +51,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--speed", type=float, default=600.0,
                         help="event time runs this many times faster than the clock (default 600: 1 h in 6 s)")
     parser.add_argument("--rate", type=float, default=0.0, help="at most this many events per second (0: no cap)")
+    parser.add_argument("--bad-rate", type=float, default=0.001,
+                        help="share of extra malformed messages, to show the dead-letter path (default 0.001)")
     parser.add_argument("--seed", type=int, default=0, help="simulation seed")
     parser.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (default 9108; 0: free port)")
     parser.set_defaults(run=run)
@@ -73,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     if args.speed <= 0:
         return fail("--speed must be more than 0")
+    if not 0 <= args.bad_rate <= 1:
+        return fail(f"--bad-rate {args.bad_rate} must be between 0 and 1")
     setup_logging("WARNING")
     stop = threading.Event()
     stats: list[PublishStats] = []
@@ -103,13 +107,16 @@ def run(args: argparse.Namespace) -> int:
         def simulate() -> None:
             for episode in scenario_episodes(scenario, demo_start(), args.seed):
                 stats.append(publish_scenario(url, episode, topics, rate=args.rate, speed=args.speed,
-                                              seed=args.seed, stop=stop))
+                                              bad_rate=args.bad_rate, seed=args.seed, stop=stop))
                 if stop.is_set():
                     return
 
         def ready(server: MetricsServer, parts: WorkerParts) -> None:
             console.print(f"  rules     {len(parts.ruleset)} loaded from {', '.join(settings.rules)}")
-            console.print(f"  metrics   {server.url}")
+            console.print(f"  metrics   {server.url} (Prometheus format; scrape it with "
+                          f"config/prometheus/prometheus.yml, which loads the recording and alerting rules)")
+            console.print("  Grafana   dashboards in config/grafana/dashboards/*.json: import them (Dashboards > New > "
+                          "Import) or provision config/grafana/provisioning (config/grafana/README.md)")
             console.print(f"  alerts    topic {settings.topic('alerts')}: "
                           f"ioc alerts tail --broker {url}")
             console.print(f"  SLA       topics {settings.topic('alert-state')} (each alert's state), "
@@ -152,9 +159,10 @@ def _summary(parts: WorkerParts, seen: list[Alert], stats: list[PublishStats], r
     sent = sum(s.sent for s in stats)
     firing = [a for a in seen if a.status == "firing"]
     by_stream = {stream: sum(1 for a in firing if a.stream == stream) for stream in STREAMS}
+    dead = int(_sum(registry, "ioc_events_invalid_total") or 0)
     console.print(
         f"[bold]demo ended[/]: {sent:,} events published, {sum(processed.values()):,} processed, "
-        f"{len(firing)} alerts fired, {len(seen) - len(firing)} resolved"
+        f"{dead:,} malformed to the dead-letter topic, {len(firing)} alerts fired, {len(seen) - len(firing)} resolved"
     )
     console.print("  alerts fired by stream: " + ", ".join(f"{s} {n}" for s, n in by_stream.items()))
     console.print(sla_line(registry, final=True))

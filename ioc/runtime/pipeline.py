@@ -227,6 +227,8 @@ class Pipeline:
             metrics.events.labels(stream=stream).inc(valid)
             metrics.last_event_time.labels(stream=stream).set(max(e["ts"] for e in events))
             metrics.processing.labels(stream=stream).observe(elapsed)
+            if stream == "reservoir":
+                metrics.reservoirs.observe(events)
         if stats.late and stream:
             metrics.events_late.labels(stream=stream).inc(stats.late)
         if stats.evaluations and stream:
@@ -244,10 +246,12 @@ class Pipeline:
             return
         now = self.clock()
         for alert in alerts:
-            metrics.alerts.labels(rule_id=alert.rule_id, severity=alert.severity, status=alert.status).inc()
+            domain = alert.labels.get("domain", alert.stream)
+            metrics.alerts.labels(rule_id=alert.rule_id, domain=domain, severity=alert.severity,
+                                  status=alert.status).inc()
             if alert.status == "firing":
                 if alert.alert_id not in self._firing:
-                    labels = (alert.rule_id, alert.labels.get("domain", alert.stream), alert.severity)
+                    labels = (alert.rule_id, domain, alert.severity)
                     self._firing[alert.alert_id] = labels
                     metrics.alerts_firing.labels(*labels).inc()
             else:

@@ -151,7 +151,7 @@ class RuleReloader:
         resolved, changed = self.apply(ruleset)
         self.running = len(ruleset)
         if self.metrics is not None:
-            self.metrics.rules_running(len(ruleset), ruleset.version)
+            self.metrics.rules_running(len(ruleset), ruleset.version, ruleset.reference.rows("reservoir"))
         message = f"rules reloaded ({why}): {len(ruleset)} rules" + (
             f", changed: {', '.join(changed)}" if changed else ", no rule changed"
         )

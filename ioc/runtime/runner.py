@@ -111,7 +111,7 @@ def build_worker(settings: Settings, registry: CollectorRegistry | None = None) 
     registry = registry if registry is not None else CollectorRegistry()
     ruleset = load_ruleset(settings)
     metrics = IocMetrics(registry)
-    metrics.rules_running(len(ruleset), ruleset.version)
+    metrics.rules_running(len(ruleset), ruleset.version, ruleset.reference.rows("reservoir"))
     pipeline = Pipeline(metrics, max_future_s=settings.worker.max_future_s or None, limits=settings.limits)
     for stream in STREAMS:
         # Freshness is computed when scraped, so it keeps growing while a stream is silent.

@@ -204,7 +204,7 @@ def test_a_runner_publishes_checkpoints_and_a_second_runner_goes_on_from_there(b
     assert registry.get_sample_value("ioc_events_total", {"stream": "reservoir"}) == 4.0
     assert registry.get_sample_value("ioc_events_invalid_total", {"stream": "reservoir", "reason": "bad_json"}) == 1.0
     assert registry.get_sample_value(
-        "ioc_alerts_total", {"rule_id": RULE_ID, "severity": "warning", "status": "firing"}
+        "ioc_alerts_total", {"rule_id": RULE_ID, "domain": "water", "severity": "warning", "status": "firing"}
     ) == 1.0
 
     # Stopped: every shard checkpointed on ioc.state, and the offsets they cover committed.

@@ -12,14 +12,19 @@ from kafka import KafkaConsumer, KafkaProducer
 from ioc.kafka.clients import bootstrap_servers
 
 
-def send(url: str, topic: str, records: list[tuple[bytes | None, bytes]], *, max_bytes: int = 1048576) -> None:
-    """Send (key, value) records in order, one at a time (each its own batch). `max_bytes`: the
-    producer's request limit (Kafka's default 1 MB; the embedded broker takes larger messages)."""
+def send(url: str, topic: str, records: list[tuple[bytes | None, bytes]], *, max_bytes: int = 1048576,
+         batched: bool = False) -> None:
+    """Send (key, value) records in order, one at a time (each its own batch), or `batched` (the
+    producer batches them; flushed at the end). `max_bytes`: the producer's request limit
+    (Kafka's default 1 MB; the embedded broker takes larger messages)."""
     producer = KafkaProducer(bootstrap_servers=bootstrap_servers(url), acks=1, enable_idempotence=False,
-                             max_request_size=max_bytes)
+                             max_request_size=max_bytes, linger_ms=5 if batched else 0)
     try:
         for key, value in records:
-            producer.send(topic, key=key, value=value).get(timeout=10)
+            future = producer.send(topic, key=key, value=value)
+            if not batched:
+                future.get(timeout=10)
+        producer.flush(timeout=60)
     finally:
         producer.close()
 

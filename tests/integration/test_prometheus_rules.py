@@ -15,6 +15,7 @@ import yaml
 from prom_server import prometheus_binary
 from prometheus_client import CollectorRegistry
 
+from ioc.alertmanager.metrics import AlertmanagerMetrics
 from ioc.config import REPO_ROOT
 from ioc.metrics import IocMetrics
 from ioc.sla.sla_metrics import SlaMetrics
@@ -61,6 +62,7 @@ def test_the_rules_read_only_metrics_the_worker_serves() -> None:
     IocMetrics(registry)
     SlaMetrics(registry)
     NotifyMetrics(registry)
+    AlertmanagerMetrics(registry)
     served = {sample.name for family in registry.collect() for sample in family.samples}
     served |= {family.name for family in registry.collect()}
     served |= {f"{family.name}_{suffix}" for family in registry.collect() if family.type == "histogram"

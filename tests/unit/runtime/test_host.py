@@ -194,7 +194,7 @@ def test_published_counts_alerts_firing_gauge_and_latency(host: ShardHost, regis
         record(1, reading("ta-trach", 600, 44.6), received=NOW - 0.5),
     ]).alerts
     host.pipeline.published(fired)
-    labels = {"rule_id": RULE_ID, "severity": "warning", "status": "firing"}
+    labels = {"rule_id": RULE_ID, "domain": "water", "severity": "warning", "status": "firing"}
     assert sample(registry, "ioc_alerts_total", labels) == 1.0
     assert sample(registry, "ioc_alerts_firing", {"rule_id": RULE_ID, "domain": "water", "severity": "warning"}) == 1.0
     assert sample(registry, "ioc_event_to_alert_seconds_count") == 1.0

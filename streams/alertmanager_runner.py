@@ -1,0 +1,227 @@
+"""The worker's Alertmanager sink (docs/alertmanager.md): alert transitions of `ioc.alerts` posted
+to Alertmanager's v2 API, firing alerts sent again every `alertmanager.resend_s`.
+
+A service of the Faust app, started only when `alertmanager.url` is set, with its own consumer
+group `<worker.app_id>.alertmanager` (round robin: each worker posts its partitions' alerts).
+
+* On assignment a partition is read from its beginning: records below the group's committed
+  offset were posted by an earlier owner and only rebuild which alerts are firing (a week of
+  alerts reads in seconds); from there on every transition is posted. With no committed offset
+  yet (the sink just switched on), what the partition holds counts as posted: only the alerts
+  firing now are sent, not the history.
+* Offsets are committed once what they cover was taken by Alertmanager, so a crash posts some
+  alerts twice: harmless, Alertmanager identifies an alert by its labels.
+* While Alertmanager is away (no answer, timeouts, 5xx, 429), the same alerts are posted again
+  after 1 s, 2 s, 4 s... up to `alertmanager.retry_max_s`, and the partitions are paused:
+  Kafka keeps what follows. Alerts it refuses (other 4xx) are logged and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from aiokafka import TopicPartition
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+from aiokafka.structs import OffsetAndMetadata
+
+from ioc.alertmanager.client import CHUNK, Result, post_alerts
+from ioc.alertmanager.forwarder import Batch, Forwarder
+from ioc.alertmanager.metrics import AlertmanagerMetrics
+from ioc.alertmanager.payload import am_alert
+from ioc.config import REPO_ROOT, Settings
+from ioc.rules.loader import RuleSet
+from ioc.runtime.runner import WorkerParts
+from streams.group_service import GroupService
+
+__all__ = ["AlertmanagerRunner"]
+
+log = logging.getLogger(__name__)
+
+COMMIT_EVERY_S = 5.0
+VALID_RESENDS = 4  # a firing alert's endsAt: this many resend intervals ahead (Prometheus does the same)
+
+
+def _json(value: bytes | None) -> Any:
+    try:
+        return orjson.loads(value) if value is not None else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _source(source: str) -> str:
+    """A rule's file:line, relative to the repository when it is in it."""
+    path, _, line = source.rpartition(":")
+    try:
+        return f"{Path(path).resolve().relative_to(REPO_ROOT)}:{line}"
+    except ValueError:
+        return source
+
+
+class AlertmanagerRunner(GroupService):
+    role = "alertmanager"
+    what = "the Alertmanager sink"
+
+    def __init__(self, settings: Settings, broker_url: str, parts: WorkerParts, metrics: AlertmanagerMetrics,
+                 rules: Any = None, **kwargs: Any) -> None:
+        super().__init__(settings, broker_url, parts, **kwargs)
+        self.am = settings.alertmanager
+        self.topic = settings.topic("alerts")
+        self.forwarder = Forwarder(self.am.resend_s)
+        self.metrics = metrics
+        self._rules = rules if rules is not None else (lambda: parts.ruleset)
+        self._session: aiohttp.ClientSession | None = None
+        self._retry_at = 0.0
+        self._backoff = 1.0
+        self._committed: dict[int, int] = {}
+        self._next_commit = 0.0
+        self._paused = False
+
+    async def on_start(self) -> None:
+        self._session = aiohttp.ClientSession()
+        await self._start([self.topic], RoundRobinPartitionAssignor)
+        log.info("Alertmanager sink: posting to %s", self.am.url)
+
+    async def on_stop(self) -> None:
+        await super().on_stop()
+        if self._session is not None:
+            await self._session.close()
+
+    def _expected_offset(self, tp: TopicPartition) -> int | None:
+        return self.forwarder.expected(tp.partition)
+
+    async def _final_checkpoint(self) -> None:
+        if self.forwarder.outbox:
+            await self.send_due(time.time())
+        await self._commit_sent(force=True)
+
+    def _release_state(self) -> None:
+        self.forwarder.partitions.clear()
+        self.forwarder.outbox.clear()
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            generation, batches = await self._fetch()
+            async with self._lock:
+                if generation != self._generation:
+                    await self._rewind(batches)  # fetched across a rebalance: fetched again
+                    batches = {}
+                self.handle(batches)
+                await self.send_due(time.time())
+                await self._commit_sent()
+                self._pause_while_away()
+
+    def handle(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> None:
+        for tp, messages in batches.items():
+            skipped = self.forwarder.take(tp.partition, [(m.offset, _json(m.value)) for m in messages])
+            if skipped:
+                log.warning("Alertmanager sink: %d records of %s/%d are not alert records (skipped)",
+                            skipped, tp.topic, tp.partition)
+        self.metrics.pending.set(len(self.forwarder.outbox))
+        self.metrics.firing.set(self.forwarder.firing())
+
+    def alerts(self, batch: Batch, now: float) -> list[dict[str, Any]]:
+        ruleset: RuleSet = self._rules()
+        out = []
+        for record in batch.records:
+            rule = ruleset.by_id.get(str(record.get("rule_id")))
+            out.append(am_alert(record, now=now, valid_s=VALID_RESENDS * self.am.resend_s,
+                                rule_source=_source(rule.source) if rule is not None else "",
+                                runbook_url=self.am.runbook_url, generator_url=self.am.generator_url))
+        return out
+
+    async def send_due(self, now: float) -> Result | None:
+        """Post what is due unless waiting to try again; None when nothing was posted."""
+        if time.monotonic() < self._retry_at or not self.forwarder.due(now) or self._session is None:
+            return None
+        batch = self.forwarder.batch(now)
+        alerts = self.alerts(batch, now)
+        outcome: Result = "sent"
+        for start in range(0, len(alerts), CHUNK):
+            chunk = alerts[start:start + CHUNK]
+            result, detail = await post_alerts(self._session, self.am.url, chunk, self.am.timeout_s)
+            self.metrics.alerts.labels(result=result).inc(len(chunk))
+            if result == "refused":
+                log.error("Alertmanager refused %d alerts (%s): dropped", len(chunk), detail)
+            elif result == "retry":
+                outcome = "retry"
+                log.warning("Alertmanager at %s did not take %d alerts (%s): trying again in %.0f s",
+                            self.am.url, len(alerts), detail, self._backoff)
+                break
+        if outcome == "retry":
+            self._retry_at = time.monotonic() + self._backoff
+            self._backoff = min(self._backoff * 2, self.am.retry_max_s)
+        else:
+            self.forwarder.sent(batch, now)
+            self._retry_at, self._backoff = 0.0, 1.0
+            self.metrics.last_sent.set(time.time())
+        self.metrics.pending.set(len(self.forwarder.outbox))
+        return outcome
+
+    def _pause_while_away(self) -> None:
+        """Stop fetching while transitions wait for Alertmanager (Kafka keeps them meanwhile)."""
+        consumer = self.consumer
+        if consumer is None:
+            return
+        away = bool(self.forwarder.outbox) and self._retry_at > 0
+        assigned = list(consumer.assignment())
+        if away and assigned:
+            consumer.pause(*assigned)
+            self._paused = True
+        elif self._paused:
+            consumer.resume(*assigned)
+            self._paused = False
+
+    async def _commit_sent(self, *, force: bool = False, partitions: Sequence[int] | None = None) -> None:
+        if not force and time.monotonic() < self._next_commit:
+            return
+        self._next_commit = time.monotonic() + COMMIT_EVERY_S
+        offsets = {p: o for p, o in self.forwarder.committable().items()
+                   if self._committed.get(p) != o and (partitions is None or p in partitions)}
+        if not offsets:
+            return
+        await self._commit({TopicPartition(self.topic, p): OffsetAndMetadata(o, "") for p, o in offsets.items()})
+        self._committed.update(offsets)
+
+    # -- rebalances -----------------------------------------------------------------------------
+
+    async def revoke(self, revoked: list[TopicPartition]) -> None:
+        async with self._lock:
+            self._generation += 1
+            partitions = sorted({tp.partition for tp in revoked} & set(self.forwarder.partitions))
+            try:
+                await self._commit_sent(force=True, partitions=partitions)
+            finally:
+                for partition in partitions:
+                    self.forwarder.close(partition)
+                    self._committed.pop(partition, None)
+
+    async def assign(self, assigned: list[TopicPartition]) -> None:
+        async with self._lock:
+            self._generation += 1
+            try:
+                await self._open(assigned)
+            except Exception:  # noqa: BLE001 - aiokafka would swallow it
+                log.exception("opening %d Alertmanager sink partitions failed", len(assigned))
+
+    async def _open(self, assigned: list[TopicPartition]) -> None:
+        consumer = self.consumer
+        assert consumer is not None
+        new = [tp for tp in assigned if tp.partition not in self.forwarder.partitions]
+        if not new:
+            return
+        ends = await consumer.end_offsets(new)
+        for tp in new:
+            committed = await consumer.committed(tp)
+            sent_upto = committed if committed is not None else ends[tp]
+            self.forwarder.open(tp.partition, sent_upto)
+            self._committed[tp.partition] = sent_upto
+            await consumer.seek_to_beginning(tp)
+        log.info("Alertmanager sink: assigned partitions %s", sorted(tp.partition for tp in new))
