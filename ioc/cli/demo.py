@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -78,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.bad_rate <= 1:
         return fail(f"--bad-rate {args.bad_rate} must be between 0 and 1")
     setup_logging("WARNING")
+    # The malformed messages of --bad-rate are counted in the summary, not logged one by one.
+    logging.getLogger("ioc.runtime.pipeline").setLevel(logging.ERROR)
     stop = threading.Event()
     stats: list[PublishStats] = []
     seen: list[Alert] = []

@@ -1,5 +1,6 @@
 """The Prometheus configuration and rules in config/prometheus, checked by Prometheus' own
-`promtool` (from the Debian package `make test` unpacks): the configuration and the rules are
+`promtool` (from the Debian package `make test` unpacks), and config/alertmanager by `amtool`:
+the configurations and the rules are
 valid, every alerting rule has a test case that fires it, the test cases pass, and every
 `ioc_*` metric the rules read is one the worker serves."""
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from prom_server import prometheus_binary
+from prom_server import alertmanager_binary, prometheus_binary
 from prometheus_client import CollectorRegistry
 
 from ioc.alertmanager.metrics import AlertmanagerMetrics
@@ -41,6 +42,7 @@ def _run(*args: str) -> str:
 
 def test_promtool_checks_the_configuration_and_the_rules() -> None:
     assert "SUCCESS" in _run("check", "config", "prometheus.yml")
+    assert "SUCCESS" in _run("check", "config", "prometheus-compose.yml")  # docker-compose.yml's
     assert "SUCCESS" in _run("check", "rules", *sorted(str(p.relative_to(HERE)) for p in HERE.glob("rules/*.yml")))
 
 
@@ -74,3 +76,11 @@ def test_the_rules_read_only_metrics_the_worker_serves() -> None:
             for rule in group["rules"]:
                 used |= set(re.findall(r"\bioc_[a-z_]+", rule["expr"]))
     assert used and used <= served, f"not served by a worker: {sorted(used - served)}"
+
+
+def test_amtool_checks_the_alertmanager_configuration() -> None:
+    amtool = Path(alertmanager_binary()).with_name("amtool")
+    assert amtool.exists(), "no amtool next to the Alertmanager binary `make test` provides"
+    done = subprocess.run([str(amtool), "check-config", str(REPO_ROOT / "config" / "alertmanager" / "alertmanager.yml")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout + done.stderr
