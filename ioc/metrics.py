@@ -202,25 +202,26 @@ class ReservoirGauges(Collector):
                  stale_s: float = STALE_S) -> None:
         self._clock = clock
         self._stale_s = stale_s
-        self._names: dict[str, str] = {}
-        self._thresholds: list[tuple[str, str, str, float]] = []
+        # (names by id, threshold samples): replaced whole, as `collect` runs in the HTTP server's thread
+        self._reference: tuple[dict[str, str], tuple[tuple[str, str, str, float], ...]] = ({}, ())
         self._levels: dict[str, tuple[float, float, float]] = {}  # id -> (event ts, level, read at)
         if registry is not None:
             registry.register(self)
 
     def reference(self, rows: Mapping[str, Mapping[str, Any]]) -> None:
         """The reservoirs and gauges of the reference data (again after a reload)."""
-        self._names = {str(sid): str(row.get("name") or sid) for sid, row in rows.items()}
-        self._thresholds = [
-            (str(sid), self._names[str(sid)], label, float(row[field]))
+        names = {str(sid): str(row.get("name") or sid) for sid, row in rows.items()}
+        thresholds = tuple(
+            (str(sid), names[str(sid)], label, float(row[field]))
             for sid, row in sorted(rows.items()) for field, label in self.THRESHOLDS.items()
             if isinstance(row.get(field), (int, float)) and not isinstance(row.get(field), bool)
-        ]
-        self._levels = {sid: level for sid, level in self._levels.items() if sid in self._names}
+        )
+        self._levels = {sid: level for sid, level in self._levels.items() if sid in names}
+        self._reference = (names, thresholds)
 
     def observe(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Take the levels of a batch of valid reservoir events."""
-        names, levels = self._names, self._levels
+        names, levels = self._reference[0], self._levels
         now = None
         for event in events:
             sid = event.get("source_id")
@@ -233,18 +234,19 @@ class ReservoirGauges(Collector):
                 levels[sid] = (ts, float(event["level_m"]), now)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        names, thresholds = self._reference
         level = GaugeMetricFamily("ioc_reservoir_level_meters",
                                   "Newest water level of each reservoir and gauge of the reference data (m)",
                                   labels=["reservoir", "name"])
         oldest = self._clock() - self._stale_s
-        for sid, (_, value, read_at) in sorted(self._levels.items()):
-            if read_at >= oldest:
-                level.add_metric([sid, self._names[sid]], value)
+        for sid, (_, value, read_at) in sorted(self._levels.copy().items()):
+            if read_at >= oldest and sid in names:
+                level.add_metric([sid, names[sid]], value)
         threshold = GaugeMetricFamily("ioc_reservoir_threshold_meters",
                                       "Reference levels of each reservoir and gauge (m): nwl normal water level, "
                                       "dead, flood_wait, bd1-bd3 alarm levels",
                                       labels=["reservoir", "name", "threshold"])
-        for sid, name, label, value in self._thresholds:
+        for sid, name, label, value in thresholds:
             threshold.add_metric([sid, name, label], value)
         yield level
         yield threshold

@@ -6,14 +6,19 @@ group `<worker.app_id>.alertmanager` (round robin: each worker posts its partiti
 
 * On assignment a partition is read from its beginning: records below the group's committed
   offset were posted by an earlier owner and only rebuild which alerts are firing (a week of
-  alerts reads in seconds); from there on every transition is posted. With no committed offset
-  yet (the sink just switched on), what the partition holds counts as posted: only the alerts
-  firing now are sent, not the history.
-* Offsets are committed once what they cover was taken by Alertmanager, so a crash posts some
-  alerts twice: harmless, Alertmanager identifies an alert by its labels.
+  alerts reads in seconds). Nothing of it is posted before it is read up to its end offset at
+  assignment; then the latest state of each alert read since the committed offset is posted
+  (never a firing that an earlier owner had already posted resolved), with every alert firing
+  now, and from there on each transition. With no committed offset yet (the sink just switched
+  on), the end offset is committed at once and what the partition held counts as posted: the
+  alerts firing now are posted, not the history.
+* Offsets are committed once Alertmanager took what they cover.
+* Posts are made outside the lock that rebalances take: a rebalance does not wait for
+  Alertmanager.
 * While Alertmanager is away (no answer, timeouts, 5xx, 429), the same alerts are posted again
   after 1 s, 2 s, 4 s... up to `alertmanager.retry_max_s`, and the partitions are paused:
-  Kafka keeps what follows. Alerts it refuses (other 4xx) are logged and dropped.
+  Kafka keeps what follows. A post it refuses (other 4xx) is logged and not posted again.
+* A partition whose opening failed (the group coordinator away) is opened again every 5 s.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ __all__ = ["AlertmanagerRunner"]
 log = logging.getLogger(__name__)
 
 COMMIT_EVERY_S = 5.0
+REOPEN_S = 5.0
+FINAL_POST_S = 2.0  # the final post at a stop (the stop gives the final checkpoint 5 s)
 VALID_RESENDS = 4  # a firing alert's endsAt: this many resend intervals ahead (Prometheus does the same)
 
 
@@ -80,6 +87,7 @@ class AlertmanagerRunner(GroupService):
         self._backoff = 1.0
         self._committed: dict[int, int] = {}
         self._next_commit = 0.0
+        self._next_open = 0.0
         self._paused = False
 
     async def on_start(self) -> None:
@@ -96,9 +104,11 @@ class AlertmanagerRunner(GroupService):
         return self.forwarder.expected(tp.partition)
 
     async def _final_checkpoint(self) -> None:
-        if self.forwarder.outbox:
-            await self.send_due(time.time())
+        """Commit what was posted, post what waits (briefly), commit again: within the stop's 5 s."""
         await self._commit_sent(force=True)
+        if self.forwarder.pending() and time.monotonic() >= self._retry_at:
+            await self.post(time.time(), timeout_s=min(self.am.timeout_s, FINAL_POST_S))
+            await self._commit_sent(force=True)
 
     def _release_state(self) -> None:
         self.forwarder.partitions.clear()
@@ -114,7 +124,10 @@ class AlertmanagerRunner(GroupService):
                     await self._rewind(batches)  # fetched across a rebalance: fetched again
                     batches = {}
                 self.handle(batches)
-                await self.send_due(time.time())
+                await self._open_missing()
+            # Posted without the lock: a rebalance need not wait for Alertmanager.
+            await self.post(time.time())
+            async with self._lock:
                 await self._commit_sent()
                 self._pause_while_away()
 
@@ -124,7 +137,7 @@ class AlertmanagerRunner(GroupService):
             if skipped:
                 log.warning("Alertmanager sink: %d records of %s/%d are not alert records (skipped)",
                             skipped, tp.topic, tp.partition)
-        self.metrics.pending.set(len(self.forwarder.outbox))
+        self.metrics.pending.set(self.forwarder.pending())
         self.metrics.firing.set(self.forwarder.firing())
 
     def alerts(self, batch: Batch, now: float) -> list[dict[str, Any]]:
@@ -137,32 +150,36 @@ class AlertmanagerRunner(GroupService):
                                 runbook_url=self.am.runbook_url, generator_url=self.am.generator_url))
         return out
 
-    async def send_due(self, now: float) -> Result | None:
+    async def post(self, now: float, timeout_s: float | None = None) -> Result | None:
         """Post what is due unless waiting to try again; None when nothing was posted."""
         if time.monotonic() < self._retry_at or not self.forwarder.due(now) or self._session is None:
             return None
         batch = self.forwarder.batch(now)
         alerts = self.alerts(batch, now)
-        outcome: Result = "sent"
+        outcome: Result = "refused"
         for start in range(0, len(alerts), CHUNK):
             chunk = alerts[start:start + CHUNK]
-            result, detail = await post_alerts(self._session, self.am.url, chunk, self.am.timeout_s)
+            result, detail = await post_alerts(self._session, self.am.url, chunk, timeout_s or self.am.timeout_s)
             self.metrics.alerts.labels(result=result).inc(len(chunk))
             if result == "refused":
-                log.error("Alertmanager refused %d alerts (%s): dropped", len(chunk), detail)
+                log.error("Alertmanager refused a post of %d alerts (%s): they are not posted again",
+                          len(chunk), detail)
             elif result == "retry":
                 outcome = "retry"
-                log.warning("Alertmanager at %s did not take %d alerts (%s): trying again in %.0f s",
-                            self.am.url, len(alerts), detail, self._backoff)
+                log.warning("Alertmanager at %s did not take a post of %d alerts (%s): trying again in %.0f s",
+                            self.am.url, len(chunk), detail, self._backoff)
                 break
+            else:
+                outcome = "sent"
         if outcome == "retry":
             self._retry_at = time.monotonic() + self._backoff
             self._backoff = min(self._backoff * 2, self.am.retry_max_s)
         else:
             self.forwarder.sent(batch, now)
             self._retry_at, self._backoff = 0.0, 1.0
-            self.metrics.last_sent.set(time.time())
-        self.metrics.pending.set(len(self.forwarder.outbox))
+            if outcome == "sent":
+                self.metrics.last_sent.set(time.time())
+        self.metrics.pending.set(self.forwarder.pending())
         return outcome
 
     def _pause_while_away(self) -> None:
@@ -170,7 +187,9 @@ class AlertmanagerRunner(GroupService):
         consumer = self.consumer
         if consumer is None:
             return
-        away = bool(self.forwarder.outbox) and self._retry_at > 0
+        if not self.forwarder.pending():
+            self._retry_at, self._backoff = 0.0, 1.0  # what waited was revoked meanwhile
+        away = bool(self.forwarder.pending()) and self._retry_at > 0
         assigned = list(consumer.assignment())
         if away and assigned:
             consumer.pause(*assigned)
@@ -185,10 +204,9 @@ class AlertmanagerRunner(GroupService):
         self._next_commit = time.monotonic() + COMMIT_EVERY_S
         offsets = {p: o for p, o in self.forwarder.committable().items()
                    if self._committed.get(p) != o and (partitions is None or p in partitions)}
-        if not offsets:
-            return
-        await self._commit({TopicPartition(self.topic, p): OffsetAndMetadata(o, "") for p, o in offsets.items()})
-        self._committed.update(offsets)
+        if offsets and await self._commit({TopicPartition(self.topic, p): OffsetAndMetadata(o, "")
+                                           for p, o in offsets.items()}):
+            self._committed.update(offsets)
 
     # -- rebalances -----------------------------------------------------------------------------
 
@@ -203,14 +221,6 @@ class AlertmanagerRunner(GroupService):
                     self.forwarder.close(partition)
                     self._committed.pop(partition, None)
 
-    async def assign(self, assigned: list[TopicPartition]) -> None:
-        async with self._lock:
-            self._generation += 1
-            try:
-                await self._open(assigned)
-            except Exception:  # noqa: BLE001 - aiokafka would swallow it
-                log.exception("opening %d Alertmanager sink partitions failed", len(assigned))
-
     async def _open(self, assigned: list[TopicPartition]) -> None:
         consumer = self.consumer
         assert consumer is not None
@@ -220,8 +230,29 @@ class AlertmanagerRunner(GroupService):
         ends = await consumer.end_offsets(new)
         for tp in new:
             committed = await consumer.committed(tp)
-            sent_upto = committed if committed is not None else ends[tp]
-            self.forwarder.open(tp.partition, sent_upto)
-            self._committed[tp.partition] = sent_upto
+            if committed is None:
+                # Just switched on: what the partition holds counts as posted (its firing alerts
+                # are posted once it is read); said so to the group at once, so that a next owner
+                # does not take what arrives meanwhile for history.
+                committed = ends[tp]
+                if not await self._commit({tp: OffsetAndMetadata(committed, "")}):
+                    raise RuntimeError(f"could not commit the starting offset of {tp.topic}/{tp.partition}")
+            self.forwarder.open(tp.partition, committed, ends[tp])
+            self._committed[tp.partition] = committed
             await consumer.seek_to_beginning(tp)
         log.info("Alertmanager sink: assigned partitions %s", sorted(tp.partition for tp in new))
+
+    async def _open_missing(self) -> None:
+        """Open again, every few seconds, assigned partitions whose opening failed."""
+        consumer = self.consumer
+        if consumer is None or time.monotonic() < self._next_open:
+            return
+        missing = [tp for tp in consumer.assignment() if tp.partition not in self.forwarder.partitions]
+        if not missing:
+            return
+        self._next_open = time.monotonic() + REOPEN_S
+        try:
+            await self._open(missing)
+        except Exception as exc:  # noqa: BLE001 - tried again REOPEN_S later
+            log.warning("opening Alertmanager sink partitions %s failed (%s: %s); trying again in %.0f s",
+                        sorted(tp.partition for tp in missing), type(exc).__name__, exc, REOPEN_S)

@@ -4,7 +4,7 @@ a rebalance generation (a batch fetched before a rebalance is not handled after 
 bounded stop (finish the round, a final checkpoint, close the clients).
 
 A subclass sets `role` (client ids, group `<app_id>.<role>`, log lines), implements `_run`,
-`revoke`, `assign`, `_final_checkpoint` and `_expected_offset`, and calls `_start(topics,
+`revoke`, `_open` (or `assign`), `_final_checkpoint` and `_expected_offset`, and calls `_start(topics,
 assignor)` from `on_start`; its loop gets batches from `_fetch()` and hands a batch whose
 generation is not the current one to `_rewind()` instead of handling it.
 """
@@ -117,15 +117,18 @@ class GroupService(mode.Service):
             else:
                 await consumer.seek_to_beginning(tp)
 
-    async def _commit(self, offsets: dict[TopicPartition, Any]) -> None:
-        """Commit what a saved checkpoint covers (a failure only delays the group's view of it)."""
+    async def _commit(self, offsets: dict[TopicPartition, Any]) -> bool:
+        """Commit what a saved checkpoint covers (a failure only delays the group's view of it);
+        whether the offsets were committed."""
         consumer = self.consumer
         if not offsets or consumer is None:
-            return
+            return not offsets
         try:
             await asyncio.wait_for(consumer.commit(offsets), COMMIT_S)
         except Exception as exc:  # noqa: BLE001 - the checkpoints hold the offsets
             log.warning("committing the offsets of %s failed (%s: %s)", self.what, type(exc).__name__, exc)
+            return False
+        return True
 
     def _loop_ended(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or self._stopping:
@@ -169,6 +172,15 @@ class GroupService(mode.Service):
         raise NotImplementedError
 
     async def assign(self, assigned: list[TopicPartition]) -> None:
+        """A new rebalance generation; `_open` restores what was assigned and seeks to it."""
+        async with self._lock:
+            self._generation += 1
+            try:
+                await self._open(assigned)
+            except Exception:  # noqa: BLE001 - aiokafka would swallow it
+                log.exception("opening %d partitions of %s failed", len(assigned), self.what)
+
+    async def _open(self, assigned: list[TopicPartition]) -> None:
         raise NotImplementedError
 
     async def _final_checkpoint(self) -> None:

@@ -363,14 +363,6 @@ class SlaRunner(GroupService):
                     self.partitions.pop(partition, None)
                     self.parts.metrics.checkpoints.forget("sla", f"sla/{partition}")
 
-    async def assign(self, assigned: list[TopicPartition]) -> None:
-        async with self._lock:
-            self._generation += 1
-            try:
-                await self._open(assigned)
-            except Exception:  # noqa: BLE001 - aiokafka would swallow it
-                log.exception("opening %d SLA partitions failed", len(assigned))
-
     async def _open(self, assigned: list[TopicPartition]) -> None:
         consumer, store = self.consumer, self.store
         assert consumer is not None and store is not None

@@ -1,8 +1,8 @@
 """What the Alertmanager sink holds for the partitions of `ioc.alerts` it reads: the alerts
-firing now, the transitions still to send, and when the firing ones are due again.
+firing now, the transitions still to post, and when the firing ones are due again.
 
 >>> fw = Forwarder(resend_s=60.0)
->>> fw.open(0, sent_upto=1)          # offset 0 was sent before (history): replayed silently
+>>> fw.open(0, sent_upto=1, end=2)   # offset 0 was posted before (history): replayed silently
 >>> firing = {"alert_id": "a-1", "rule_id": "r", "status": "firing", "starts_at": 0, "ends_at": None}
 >>> fw.take(0, [(0, firing), (1, dict(firing, alert_id="a-2"))])
 0
@@ -10,9 +10,15 @@ firing now, the transitions still to send, and when the firing ones are due agai
 ['a-2', 'a-1']
 
 Nothing here does I/O: the runner (streams/alertmanager_runner.py) reads, posts and commits.
-Offsets: records below a partition's `sent_upto` (its committed offset when it was assigned)
-were sent by an earlier owner, so they only rebuild what is firing; from there on every
-transition is sent. A partition's offsets may be committed once nothing of it waits to be sent.
+
+A partition is read from its beginning when assigned. Records below `sent_upto` (its committed
+offset then) were posted by an earlier owner: they only rebuild what is firing. Nothing of the
+partition is posted, and no offset of it committed, until it is read up to `end` (its end
+offset then): what an earlier owner read again after a crash is then posted as its latest
+state, never a firing an earlier owner had already resolved. From there on every alert's latest
+state is posted (a firing and its resolution read in one round post the resolution alone).
+A resolution is posted with the labels of the firing it ends (a rule reload may have changed
+its severity or labels since: Alertmanager identifies alerts by their labels).
 """
 
 from __future__ import annotations
@@ -27,17 +33,24 @@ __all__ = ["Batch", "Forwarder"]
 @dataclass
 class _Partition:
     sent_upto: int
+    end: int
     next_offset: int | None = None
     active: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    resend_at: float = 0.0
+
+    @property
+    def ready(self) -> bool:
+        """Read up to where it was when assigned: its posts may start."""
+        return (self.next_offset or 0) >= self.end
 
 
 @dataclass(frozen=True)
 class Batch:
-    """Records to post, and what sending them settles."""
+    """Records to post, and what posting them settles."""
 
     records: list[Mapping[str, Any]]
     transitions: dict[str, Mapping[str, Any]]
-    resend: bool
+    resent: frozenset[int]
 
 
 class Forwarder:
@@ -47,15 +60,13 @@ class Forwarder:
         self.resend_s = resend_s
         self.partitions: dict[int, _Partition] = {}
         self.outbox: dict[str, tuple[int, Mapping[str, Any]]] = {}
-        self._resend_at = 0.0
 
-    def open(self, partition: int, sent_upto: int) -> None:
-        """A partition assigned; it is read from its beginning. Firing alerts are due at once."""
-        self.partitions[partition] = _Partition(sent_upto)
-        self._resend_at = 0.0
+    def open(self, partition: int, sent_upto: int, end: int) -> None:
+        """A partition assigned, to be read from its beginning."""
+        self.partitions[partition] = _Partition(sent_upto, max(end, sent_upto))
 
     def close(self, partition: int) -> None:
-        """A partition revoked: its next owner sends what it had not sent."""
+        """A partition revoked: its next owner posts what this one had not."""
         self.partitions.pop(partition, None)
         self.outbox = {aid: item for aid, item in self.outbox.items() if item[0] != partition}
 
@@ -83,23 +94,31 @@ class Forwarder:
             if record["status"] == "firing":
                 held.active[alert_id] = record
             else:
-                held.active.pop(alert_id, None)
+                fired = held.active.pop(alert_id, None)
+                if fired is not None:
+                    record = {**fired, "status": "resolved", "ends_at": record.get("ends_at")}
             if offset >= held.sent_upto:
                 self.outbox[alert_id] = (partition, record)
         return skipped
 
+    def _ready(self) -> dict[int, _Partition]:
+        return {p: held for p, held in self.partitions.items() if held.ready}
+
     def due(self, now: float) -> bool:
-        return bool(self.outbox) or (now >= self._resend_at and any(p.active for p in self.partitions.values()))
+        ready = self._ready()
+        return any(p in ready for p, _ in self.outbox.values()) or any(
+            held.active and now >= held.resend_at for held in ready.values())
 
     def batch(self, now: float) -> Batch:
-        """What to post now: the pending transitions, and every firing alert when they are due again."""
-        transitions = {aid: record for aid, (_, record) in self.outbox.items()}
+        """What to post now: the pending transitions of the ready partitions, and their firing
+        alerts where those are due again (at once for a partition that just became ready)."""
+        ready = self._ready()
+        transitions = {aid: record for aid, (p, record) in self.outbox.items() if p in ready}
         records = list(transitions.values())
-        resend = now >= self._resend_at
-        if resend:
-            records += [record for held in self.partitions.values() for aid, record in held.active.items()
-                        if aid not in transitions]
-        return Batch(records, transitions, resend)
+        resent = frozenset(p for p, held in ready.items() if now >= held.resend_at)
+        records += [record for p in sorted(resent) for aid, record in ready[p].active.items()
+                    if aid not in transitions]
+        return Batch(records, transitions, resent)
 
     def sent(self, batch: Batch, now: float) -> None:
         """`batch` was posted (or refused for good): its transitions are settled."""
@@ -107,14 +126,19 @@ class Forwarder:
             pending = self.outbox.get(alert_id)
             if pending is not None and pending[1] is record:
                 del self.outbox[alert_id]
-        if batch.resend:
-            self._resend_at = now + self.resend_s
+        for partition in batch.resent:
+            held = self.partitions.get(partition)
+            if held is not None:
+                held.resend_at = now + self.resend_s
 
     def committable(self) -> dict[int, int]:
-        """Next offsets of the partitions with nothing left to send."""
+        """Next offsets of the ready partitions with nothing left to post."""
         waiting = {partition for partition, _ in self.outbox.values()}
-        return {p: held.next_offset for p, held in self.partitions.items()
+        return {p: held.next_offset for p, held in self._ready().items()
                 if held.next_offset is not None and p not in waiting}
+
+    def pending(self) -> int:
+        return len(self.outbox)
 
     def firing(self) -> int:
         return sum(len(held.active) for held in self.partitions.values())

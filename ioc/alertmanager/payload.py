@@ -18,8 +18,8 @@ Annotations say what to know about it: `summary`, `description`, `value`, `alert
 `fingerprint`, `rule` (its file:line), `runbook_url` (from a template). Times: `startsAt` is
 the alert's start; a firing alert's `endsAt` is `valid_s` from now (sent again before then, so
 an engine that stops lets Alertmanager resolve it by itself, as Prometheus does); a resolved
-one's is its end. Neither is later than `now`'s wall clock where that matters: Alertmanager
-lives in wall time, replays and the demo in event time that may run ahead of it.
+one's is its end. `startsAt` and a resolved alert's `endsAt` are never later than `now`:
+Alertmanager lives in wall time, replays and the demo in event time that may run ahead of it.
 """
 
 from __future__ import annotations

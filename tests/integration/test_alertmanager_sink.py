@@ -1,7 +1,8 @@
 """The Alertmanager sink against a real Alertmanager (Debian's, on 127.0.0.1, started here): a
 worker started while Alertmanager is away keeps trying, then Alertmanager holds the firing alert
 with its labels and annotations (checked through its v2 API) and routes its resolution to a
-webhook receiver."""
+webhook receiver; a worker that takes over after a crash re-reads the partition but does not
+fire the resolved alert again."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from kafka_io import read, send
 from prom_server import AlertmanagerServer, _free_port
 
 from ioc.alerts import fingerprint
+from ioc.config import load_settings
+from ioc.kafka.topics import catalogue, ensure_topics
 from ioc.timeutil import format_ts, parse_ts
 
 pytestmark = pytest.mark.integration
@@ -26,10 +29,10 @@ T0 = parse_ts("2025-10-27T08:00:00+07:00")
 RULE = "reservoir.level.at_nwl"
 
 
-def _event(minutes: int, level: float) -> tuple[bytes, bytes]:
-    body = {"source_id": "ta-trach", "ts": format_ts(T0 + minutes * 60), "id": f"tt-{minutes:03d}",
+def _event(minutes: int, level: float, source: str = "ta-trach") -> tuple[bytes, bytes]:
+    body = {"source_id": source, "ts": format_ts(T0 + minutes * 60), "id": f"{source}-{minutes:03d}",
             "level_m": level, "inflow_m3s": 4200.0}
-    return b"ta-trach", orjson.dumps(body)
+    return source.encode(), orjson.dumps(body)
 
 
 class _Webhook(http.server.BaseHTTPRequestHandler):
@@ -57,17 +60,20 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     server.server_close()
 
 
-def _notified(received: list[dict[str, Any]], status: str) -> list[dict[str, Any]]:
+def _notified(received: list[dict[str, Any]], status: str, source: str = "ta-trach") -> list[dict[str, Any]]:
     return [alert for message in received for alert in message["alerts"]
             if alert["status"] == status and alert["labels"].get("alertname") == RULE
-            and "escalation" not in alert["labels"]]
+            and alert["labels"].get("source_id") == source and "escalation" not in alert["labels"]]
 
 
 def test_firing_then_resolved_reach_alertmanager_after_it_was_away(
         broker_url, topic_prefix, start_worker, webhook, tmp_path):
     hook_url, received = webhook
     port = _free_port()
-    worker = start_worker(topic_prefix, {"IOC_ALERTMANAGER_URL": f"http://127.0.0.1:{port}"})
+    # One partition: the alert records of both workers below are in one offset order.
+    env = {"IOC_ALERTMANAGER_URL": f"http://127.0.0.1:{port}", "IOC_PARTITIONS": "1"}
+    ensure_topics(broker_url, catalogue(load_settings(env={"IOC_TOPIC_PREFIX": topic_prefix, **env})))
+    worker = start_worker(topic_prefix, env)
     send(broker_url, f"{topic_prefix}raw.reservoir", [_event(0, 44.6), _event(15, 45.1), _event(20, 45.2)])
     read(broker_url, f"{topic_prefix}alerts", expect=2, timeout=90)
 
@@ -79,10 +85,14 @@ def test_firing_then_resolved_reach_alertmanager_after_it_was_away(
 
     manager = AlertmanagerServer(tmp_path / "alertmanager", hook_url, port=port)
     try:
-        def held() -> dict[str, Any] | None:
+        def held(source: str = "ta-trach") -> dict[str, Any] | None:
             found = [a for a in manager.alerts() if a["labels"].get("alertname") == RULE
-                     and "escalation" not in a["labels"]]
+                     and a["labels"].get("source_id") == source and "escalation" not in a["labels"]]
             return found[0] if found else None
+
+        def not_active() -> bool:
+            alert = held()
+            return alert is None or alert["status"]["state"] != "active"
 
         alert = wait_for(held, 60)
         assert alert, worker.output()
@@ -107,7 +117,19 @@ def test_firing_then_resolved_reach_alertmanager_after_it_was_away(
         assert resolved, (received, worker.output())
         assert resolved[0]["annotations"]["alert_id"] == annotations["alert_id"]
         assert resolved[0]["endsAt"].startswith(format_ts(T0 + 25 * 60)[:19])
-        assert wait_for(lambda: held() is None or held()["status"]["state"] != "active", 30)  # type: ignore[index]
+        assert wait_for(not_active, 30)
         assert worker.alive(), worker.output()
+
+        # A crash, and another worker takes the partition over from the last committed offset:
+        # it re-reads what was posted, but the resolved alert does not fire again.
+        worker.kill()
+        successor = start_worker(topic_prefix, env)
+        send(broker_url, f"{topic_prefix}raw.reservoir",
+             [_event(30, 85.2, "binh-dien"), _event(40, 85.3, "binh-dien")])
+        assert wait_for(lambda: held("binh-dien"), 90), successor.output()  # read past the old records
+        wait_for(lambda: False, 3)  # a firing posted again would have been notified within this
+        assert len(_notified(received, "firing")) == 1, received
+        assert not_active()
+        assert successor.alive(), successor.output()
     finally:
         manager.stop()

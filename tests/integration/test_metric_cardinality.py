@@ -66,7 +66,7 @@ def _settled(url: str, quiet_s: float = 8.0, timeout: float = 90.0) -> tuple[set
         same, series = again == series, again
         return same
 
-    wait_for(unchanged, timeout, interval=0)
+    assert wait_for(unchanged, timeout, interval=0), "the series kept changing"
     return series, text
 
 

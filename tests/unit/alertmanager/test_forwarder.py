@@ -26,7 +26,7 @@ def _ids(forwarder: Forwarder, now: float = NOW) -> list[str]:
 
 def test_history_rebuilds_what_fires_and_only_later_transitions_are_sent() -> None:
     fw = Forwarder(resend_s=60.0)
-    fw.open(0, sent_upto=3)
+    fw.open(0, sent_upto=3, end=5)
     fw.take(0, [(0, _record("a-1")), (1, _record("b-1")), (2, _record("a-1", "resolved")),
                 (3, _record("c-1")), (4, _record("b-1", "resolved"))])
     assert set(fw.outbox) == {"c-1", "b-1"}
@@ -40,7 +40,7 @@ def test_history_rebuilds_what_fires_and_only_later_transitions_are_sent() -> No
 
 def test_records_read_again_are_skipped_and_junk_is_counted() -> None:
     fw = Forwarder(resend_s=60.0)
-    fw.open(1, sent_upto=0)
+    fw.open(1, sent_upto=0, end=0)
     assert fw.take(1, [(0, _record("a-1")), (1, b"junk"), (2, {"alert_id": "x"})]) == 2
     fw.sent(fw.batch(NOW), NOW)
     assert fw.take(1, [(0, _record("a-1")), (1, None), (2, None)]) == 0  # fetched again after a rewind
@@ -49,8 +49,8 @@ def test_records_read_again_are_skipped_and_junk_is_counted() -> None:
 
 def test_a_transition_read_during_a_post_stays_to_send_and_holds_back_the_commit() -> None:
     fw = Forwarder(resend_s=60.0)
-    fw.open(0, sent_upto=0)
-    fw.open(1, sent_upto=0)
+    fw.open(0, sent_upto=0, end=0)
+    fw.open(1, sent_upto=0, end=0)
     fw.take(0, [(0, _record("a-1"))])
     fw.take(1, [(0, _record("b-1"))])
     batch = fw.batch(NOW)
@@ -64,12 +64,44 @@ def test_a_transition_read_during_a_post_stays_to_send_and_holds_back_the_commit
 
 def test_a_new_assignment_sends_every_firing_alert_at_once() -> None:
     fw = Forwarder(resend_s=60.0)
-    fw.open(0, sent_upto=5)
+    fw.open(0, sent_upto=5, end=5)
     fw.take(0, [(i, _record(f"a{i}-1")) for i in range(5)])
+    fw.sent(fw.batch(NOW), NOW)
+    fw.open(1, sent_upto=1, end=1)  # a rebalance added a partition
+    fw.take(1, [(0, _record("b-1"))])
+    batch = fw.batch(NOW + 1)
+    assert [r["alert_id"] for r in batch.records] == ["b-1"] and batch.resent == {1}
+
+
+def test_nothing_is_posted_or_committed_before_the_partition_is_read_to_where_it_was() -> None:
+    """Read in several rounds after a restart: a1 fired and resolved in history, b1 fired before
+    the committed offset, c1 fired and resolved after it (an earlier owner may have posted both)."""
+    fw = Forwarder(resend_s=60.0)
+    fw.open(0, sent_upto=3, end=6)
+    rounds = [[(0, _record("a-1")), (1, _record("b-1"))], [(2, _record("a-1", "resolved")), (3, _record("c-1"))],
+              [(4, _record("c-1", "resolved")), (5, _record("d-1"))]]
+    for records in rounds[:2]:
+        fw.take(0, records)
+        assert not fw.due(NOW) and fw.committable() == {}  # a-1 must not be posted firing again
+    fw.take(0, rounds[2])
     batch = fw.batch(NOW)
+    assert sorted((r["alert_id"], r["status"]) for r in batch.records) == [
+        ("b-1", "firing"), ("c-1", "resolved"), ("d-1", "firing")]
     fw.sent(batch, NOW)
-    fw.open(1, sent_upto=0)  # a rebalance added a partition
-    assert fw.due(NOW + 1) and len(fw.batch(NOW + 1).records) == 5
+    assert fw.committable() == {0: 6}
+
+
+def test_a_resolution_is_posted_with_the_labels_of_the_firing_it_ends() -> None:
+    fw = Forwarder(resend_s=60.0)
+    fw.open(0, sent_upto=0, end=0)
+    fw.take(0, [(0, _record("a-1"))])
+    fw.sent(fw.batch(NOW), NOW)
+    # A reload changed the rule's severity and labels while it fired.
+    fw.take(0, [(1, _record("a-1", "resolved", severity="warning", labels={"domain": "dam"}))])
+    (resolved,) = fw.batch(NOW).records
+    assert (resolved["status"], resolved["severity"], resolved["labels"]) == ("resolved", "critical",
+                                                                             {"domain": "water"})
+    assert resolved["ends_at"] == format_ts(NOW - 60)
 
 
 def test_payload_labels_annotations_and_times() -> None:
