@@ -81,6 +81,6 @@ def test_the_rules_read_only_metrics_the_worker_serves() -> None:
 def test_amtool_checks_the_alertmanager_configuration() -> None:
     amtool = Path(alertmanager_binary()).with_name("amtool")
     assert amtool.exists(), "no amtool next to the Alertmanager binary `make test` provides"
-    done = subprocess.run([str(amtool), "check-config", str(REPO_ROOT / "config" / "alertmanager" / "alertmanager.yml")],
-                          capture_output=True, text=True, timeout=60)
+    config = REPO_ROOT / "config" / "alertmanager" / "alertmanager.yml"
+    done = subprocess.run([str(amtool), "check-config", str(config)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout + done.stderr
