@@ -150,6 +150,7 @@ class Engine:
         exported = self.last_exports = []
         exports = self.exports.get(stream, ())
         routes = self.ruleset.routes(stream)
+        index = self.ruleset.index(stream)  # rules an event's equalities rule out are not met
         table = self.ruleset.reference.table(stream)
         lookup = table.lookup if table is not None else None
         where_key = lane if lane is not None else (stream, partition)
@@ -191,7 +192,7 @@ class Engine:
                     if None not in exported_key:
                         exported.append((export, exported_key, event))  # type: ignore[arg-type]
             rt.event = event
-            for rule, key_fields in routes:
+            for rule, key_fields in routes if index is None else index.select(event):
                 where = rule.where
                 if where is not None and not where.test(event, ref):
                     continue

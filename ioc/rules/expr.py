@@ -107,6 +107,10 @@ class Expression:
     text: str
     names: frozenset[str]
     fn: Callable[[Mapping[str, Any], Mapping[str, Any]], Any] = field(repr=False, compare=False)
+    # What an event must hold for the expression to be true: (event field, the values it must
+    # equal), from `field == constant` and `field in [constants]` terms of a top-level `and`
+    # (the rule index, ioc.rules.index, skips rules whose `where` these rule out).
+    requires: tuple[tuple[str, frozenset[Any]], ...] = field(default=(), repr=False, compare=False)
 
     def __call__(self, event: Mapping[str, Any], ref: Mapping[str, Any] = EMPTY) -> Any:
         """Value of the expression; type errors and the like propagate."""
@@ -729,6 +733,7 @@ def compile_expression(
     checker = _Checker(source, frozenset(fields), frozenset(ref_fields), constants)
     checker.check(tree.body)
 
+    requires = _requirements(tree.body, checker.event_names)  # before the rewriter changes the tree
     rewritten = _Rewriter(checker.event_names, checker.ref_names).visit(tree.body)
     params = [ast.arg(arg="_e"), ast.arg(arg="_r")]
     lambda_node = ast.Lambda(
@@ -750,4 +755,45 @@ def compile_expression(
     # it runs the checked tree, with no builtins and only the whitelisted functions in scope.
     lambda_code = next(const for const in code.co_consts if isinstance(const, types.CodeType))
     fn = types.FunctionType(lambda_code, namespace)
-    return Expression(text=text, names=frozenset(checker.event_names | checker.ref_names), fn=fn)
+    return Expression(text=text, names=frozenset(checker.event_names | checker.ref_names), fn=fn,
+                      requires=requires)
+
+
+def _indexable(node: ast.AST) -> bool:
+    """A literal whose `==` agrees with hashing against any event value (not NaN)."""
+    return isinstance(node, ast.Constant) and isinstance(node.value, _CONSTANT_TYPES) and not (
+        isinstance(node.value, float) and math.isnan(node.value))
+
+
+def _requirements(node: ast.AST, event_names: set[str]) -> tuple[tuple[str, frozenset[Any]], ...]:
+    """Necessary equalities of an expression's truth: the `field == literal` and `field in
+    [literals]` terms of its top-level `and` (both sides of `==` either way round), one entry per
+    field (the values it may take: their intersection when a field is named twice).
+
+    >>> tree = ast.parse("event_type == 'smoke' and score >= 0.8 and camera in ('a', 'b')", mode="eval")
+    >>> sorted((name, sorted(values)) for name, values in _requirements(tree.body, {"event_type", "camera", "score"}))
+    [('camera', ['a', 'b']), ('event_type', ['smoke'])]
+    """
+    terms = node.values if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And) else [node]
+    found: dict[str, frozenset[Any]] = {}
+    for term in terms:
+        if isinstance(term, ast.BoolOp) and isinstance(term.op, ast.And):
+            pairs = list(_requirements(term, event_names))
+        elif not (isinstance(term, ast.Compare) and len(term.ops) == 1):
+            continue
+        else:
+            left, op, right = term.left, term.ops[0], term.comparators[0]
+            if isinstance(op, ast.Eq) and isinstance(right, ast.Name) and _indexable(left):
+                left, right = right, left
+            if not (isinstance(left, ast.Name) and left.id in event_names):
+                continue
+            if isinstance(op, ast.Eq) and _indexable(right):
+                pairs = [(left.id, frozenset([right.value]))]  # type: ignore[attr-defined]
+            elif isinstance(op, ast.In) and isinstance(right, _SEQUENCE_NODES) \
+                    and all(_indexable(element) for element in right.elts):
+                pairs = [(left.id, frozenset(element.value for element in right.elts))]  # type: ignore[attr-defined]
+            else:
+                continue
+        for name, values in pairs:
+            found[name] = found[name] & values if name in found else values
+    return tuple(sorted(found.items()))

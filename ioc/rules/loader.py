@@ -28,6 +28,7 @@ from ioc.events.schemas import SCHEMAS, STREAMS, stream_fields
 from ioc.refdata import Reference
 from ioc.rules.exceptions import QUOTE_CHARS, RuleError, RuleProblem, shorten, shorten_quoted
 from ioc.rules.expr import Expression
+from ioc.rules.index import RouteIndex
 from ioc.rules.kinds import RULE_KINDS, BuildContext, KindProblem, RuleKind
 from ioc.rules.model import RuleSpec
 from ioc.rules.template import Template, TemplateError
@@ -91,6 +92,10 @@ def _rows(table: Any) -> Any:
     return table.rows if table is not None else None
 
 
+# (rule, its key fields for the stream): what the engine evaluates an event with.
+Route = tuple["CompiledRule", tuple[str, ...]]
+
+
 @dataclass(frozen=True, eq=False)
 class RuleSet:
     """A complete, valid rule set, indexed by stream (disabled rules are left out)."""
@@ -102,6 +107,7 @@ class RuleSet:
     by_id: dict[str, CompiledRule] = field(default_factory=dict)
     _routes: dict[str, tuple[tuple[CompiledRule, tuple[str, ...]], ...]] = field(default_factory=dict)
     _starters: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
+    _indexes: dict[str, RouteIndex[Route]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, rules: Iterable[CompiledRule], reference: Reference, files: Iterable[str] = ()) -> RuleSet:
@@ -112,7 +118,9 @@ class RuleSet:
             s: tuple(r for r in rules_of if type(r.kind).on_start is not RuleKind.on_start)
             for s, rules_of in by_stream.items()
         }
-        return cls(active, reference, tuple(files), by_stream, {r.id: r for r in active}, routes, starters)
+        indexes = {s: index for s, rs in routes.items()
+                   if (index := RouteIndex.build([(route, _requires(route[0])) for route in rs])).field is not None}
+        return cls(active, reference, tuple(files), by_stream, {r.id: r for r in active}, routes, starters, indexes)
 
     def for_stream(self, stream: str) -> tuple[CompiledRule, ...]:
         """Rules that evaluate events of `stream`."""
@@ -121,6 +129,11 @@ class RuleSet:
     def routes(self, stream: str) -> tuple[tuple[CompiledRule, tuple[str, ...]], ...]:
         """(rule, key fields of this stream) for every rule of `stream`: the engine's index."""
         return self._routes.get(stream, ())
+
+    def index(self, stream: str) -> RouteIndex[Route] | None:
+        """The stream's routes hashed by the equalities of their rules' `where`
+        (ioc.rules.index); None when no field is worth it (then every rule meets every event)."""
+        return self._indexes.get(stream)
 
     def starters(self, stream: str) -> tuple[CompiledRule, ...]:
         """Rules of `stream` with an `on_start` hook."""
@@ -138,6 +151,10 @@ class RuleSet:
         """
         text = "\n".join(sorted(f"{rule.id}:{rule.version}" for rule in self.rules))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _requires(rule: CompiledRule) -> dict[str, frozenset[Any]]:
+    return dict(rule.where.requires) if rule.where is not None else {}
 
 
 def rule_files(paths: Iterable[str | Path]) -> list[Path]:
