@@ -66,6 +66,32 @@ STATE_COLUMNS: list[Column] = [
 ]
 
 
+ENGINE_COLUMNS: list[Column] = [
+    ("rules", "rules", _num()),
+    ("events", "events", _num()),
+    ("decode_us_per_event", "decode µs/event", _num(2)),
+    ("engine_us_per_event", "engine µs/event", _num(2)),
+    ("events_per_s", "events/s", _num()),
+    ("alerts", "alerts", _num()),
+]
+
+
+def _curves(row: Row, title: str, unit: str) -> list[str]:
+    """A curve per shape: its points as `n: µs/event (ratio)` (or the figures of the point)."""
+    if row.error:
+        return [title, f"FAILED: {row.error}"]
+    lines = [title]
+    for shape, curve in row.figures.items():
+        points = []
+        for size, point in curve.items():
+            extra = (f" ({point['vs_10_rules']:.1f}x)" if point.get("vs_10_rules") is not None
+                     else f", {point['bytes_per_vessel']:,} B/vessel, {point['rule_keys']:,} rule keys"
+                     if "bytes_per_vessel" in point else "")
+            points.append(f"{int(size):,} {unit}: {point['us_per_event']:,.1f} µs/event{extra}")
+        lines.append(f"  {shape:<13} " + "; ".join(points))
+    return lines
+
+
 def add_ratios(rows: dict[str, Row]) -> None:
     """Each throughput row's events/s and CPU per event relative to quix-threshold."""
     base = rows.get(BASELINE)
@@ -116,6 +142,14 @@ def render(meta: dict[str, Any], rows: dict[str, Row]) -> str:
                      "ratios: to quix-threshold, events/s > 1 faster, CPU > 1 costlier)")
     if "latency" in rows:
         lines += ["", *_table("event -> alert latency (new alert per event)", [rows["latency"]], LATENCY_COLUMNS)]
+    if "engine-shipped" in rows:
+        lines += ["", *_table("the engine alone (no broker), storm-day events", [rows["engine-shipped"]],
+                              ENGINE_COLUMNS)]
+    if "rule-curve" in rows:
+        lines += ["", *_curves(rows["rule-curve"], "engine cost by rule count, reservoir threshold rules "
+                               "(ratio to 10 rules)", "rules")]
+    if "key-curve" in rows:
+        lines += ["", *_curves(rows["key-curve"], "engine cost by tracked vessels, shipped rules", "vessels")]
     if "state-bytes-per-key" in rows:
         lines += ["", *_table("worker state per key (shipped rules)", [rows["state-bytes-per-key"]], STATE_COLUMNS)]
     return "\n".join(lines)

@@ -32,6 +32,7 @@ from pathlib import Path
 from types import FrameType
 
 from _context import Row, Run, log
+from _engine import engine_shipped, key_curve, rule_curve
 from _events import CACHE_DIR, REPO_ROOT, scenario_files
 from _kafka import start_broker
 from _latency import latency
@@ -41,13 +42,16 @@ from _state import state_bytes_per_key
 from _throughput import consumer_throughput, worker_throughput
 from quix_env import quix_python
 
-PHASES = ("worker-shipped", "worker-threshold", "quix-threshold", "aiokafka-ceiling", "confluent-ceiling",
-          "latency", "state-bytes-per-key")
+PHASES = ("engine-shipped", "rule-curve", "key-curve", "worker-shipped", "worker-threshold", "quix-threshold",
+          "aiokafka-ceiling", "confluent-ceiling", "latency", "state-bytes-per-key")
 
 
 def _phase(run: Run, name: str) -> Callable[[], Row]:
     quick = run.quick
     phases: dict[str, Callable[[], Row]] = {
+        "engine-shipped": lambda: engine_shipped(run, name),
+        "rule-curve": lambda: rule_curve(run, name),
+        "key-curve": lambda: key_curve(run, name),
         "worker-shipped": lambda: worker_throughput(run, name, rules=None),
         "worker-threshold": lambda: worker_throughput(run, name, rules=run.threshold_rules()),
         "quix-threshold": lambda: consumer_throughput(run, name, "quix_threshold.py", _quix(run),

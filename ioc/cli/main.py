@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from ioc import __version__
-from ioc.cli import alerts, backtest, demo, rules, silences, simulate, worker
+from ioc.cli import alerts, backtest, bench, demo, rules, silences, simulate, worker
 from ioc.cli.common import fail
 from ioc.exceptions import IocError
 
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ioc {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for module in (demo, worker, simulate, rules, backtest, alerts, silences):
+    for module in (demo, worker, simulate, rules, backtest, alerts, silences, bench):
         module.register(commands)
     return parser
 

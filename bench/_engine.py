@@ -1,0 +1,168 @@
+"""Engine phases: the engine alone, in this process, with no broker.
+
+* `engine-shipped`: the preloaded storm-day events (the same files the worker phases read),
+  decoded (bytes to validated events) and run through the 48 shipped rules, stream by stream in
+  batches of 1,000: µs per event for each step, and alerts.
+* `rule-curve`: µs per event with 10, 100, 1,000 and 10,000 threshold rules on the reservoir
+  stream (`--quick`: up to 1,000), in two shapes: `per-sensor` (each rule is about one sensor,
+  `where: source_id == '...'`, as analysts write them: the rule index hashes them) and
+  `shared-field` (every rule tests the same field with its own threshold and no `where`: every
+  event meets every rule). Events come from 1,000 sensors; the cost ratio to 10 rules is given.
+* `key-curve`: µs per event and resident bytes per tracked key as 1,000 → 1,000,000 distinct
+  vessels (`--quick`: up to 100,000) each send one position through the shipped rules.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _context import Row, Run, log
+
+from ioc.config import load_settings
+from ioc.engine import Engine
+from ioc.engine.limits import UNLIMITED
+from ioc.events.decode import decode_batch
+from ioc.rules.loader import RuleSet, load_rules
+from ioc.runtime.runner import load_ruleset
+
+__all__ = ["engine_shipped", "rule_curve", "key_curve"]
+
+BATCH = 1000
+SENSORS = 1000
+T0 = 1_761_526_800.0  # 2025-10-27 08:00 ICT
+
+
+def _page_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE")
+
+
+def _rss() -> int:
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * _page_bytes()
+
+
+def _batches(items: list[Any]) -> list[list[Any]]:
+    return [items[i:i + BATCH] for i in range(0, len(items), BATCH)]
+
+
+def engine_shipped(run: Run, name: str) -> Row:
+    row = Row(name)
+    ruleset = load_ruleset(load_settings(env={}))
+    raw = {stream: path.read_bytes().splitlines() for stream, path in run.files.items()}
+    started = time.perf_counter()
+    decoded = {stream: [event for batch in _batches(lines) for event in decode_batch(stream, batch)[0]]
+               for stream, lines in raw.items()}
+    decode_s = time.perf_counter() - started
+    engine = Engine(ruleset, clock=lambda: T0)
+    alerts = 0
+    started = time.perf_counter()
+    for stream, events in decoded.items():
+        for batch in _batches(events):
+            alerts += len(engine.process(stream, batch))
+    engine_s = time.perf_counter() - started
+    count = sum(len(events) for events in decoded.values())
+    row.figures.update(rules=len(ruleset), events=count, decode_us_per_event=round(decode_s / count * 1e6, 2),
+                       engine_us_per_event=round(engine_s / count * 1e6, 2),
+                       events_per_s=round(count / (decode_s + engine_s)), alerts=alerts)
+    return row
+
+
+def _threshold_rules(count: int, shape: str) -> RuleSet:
+    """`count` rules, in files of 500 (a rule file holds at most 1,000 rules and 1 MiB)."""
+    with tempfile.TemporaryDirectory(prefix="ioc-bench-rules-") as folder:
+        for first in range(0, count, 500):
+            path = Path(folder) / f"rules-{first:05d}.yaml"
+            path.write_text(_rule_file(range(first, min(count, first + 500)), shape), encoding="utf-8")
+        return load_rules([folder])
+
+
+def _rule_file(numbers: range, shape: str) -> str:
+    lines = ["rules:"]
+    for i in numbers:
+        where = f"\n    where: \"source_id == 'r{i % SENSORS:04d}'\"" if shape == "per-sensor" else ""
+        # Thresholds from 100 to 150 m over levels of 50-99.5 m: nothing fires, the figure is the
+        # cost of meeting the rules (as the worker-threshold phase's rule, which never fires).
+        lines.append(f"""  - id: bench.level.{i:05d}
+    stream: reservoir
+    kind: threshold{where}
+    condition: "level_m >= {100 + (i * 37 % 500) / 10:g}"
+    for: 10m
+    summary: "{{source_id}} {{level_m}}\"""")
+    return "\n".join(lines) + "\n"
+
+
+def _reservoir_events(count: int) -> list[dict[str, Any]]:
+    return [{"source_id": f"r{j % SENSORS:04d}", "ts": T0 + j, "level_m": 50.0 + (j * 7 % 100) * 0.5}
+            for j in range(count)]
+
+
+def _us_per_event(ruleset: RuleSet, stream: str, events: list[dict[str, Any]]) -> tuple[float, int]:
+    engine = Engine(ruleset, clock=lambda: T0)
+    alerts = 0
+    started = time.perf_counter()
+    for batch in _batches(events):
+        alerts += len(engine.process(stream, batch))
+    return (time.perf_counter() - started) / len(events) * 1e6, alerts
+
+
+def rule_curve(run: Run, name: str) -> Row:
+    row = Row(name)
+    counts = (10, 100, 1000) if run.quick else (10, 100, 1000, 10000)
+    for shape in ("per-sensor", "shared-field"):
+        curve: dict[str, Any] = {}
+        for count in counts:
+            ruleset = _threshold_rules(count, shape)
+            # About 5 M rule evaluations in the worst shape, at least 2,000 events.
+            events = _reservoir_events(max(2000, min(50_000, 5_000_000 // count)))
+            us, alerts = _us_per_event(ruleset, "reservoir", events)
+            curve[str(count)] = {"us_per_event": round(us, 2), "events": len(events), "alerts": alerts}
+            log(f"{name} {shape}: {count:,} rules, {us:,.1f} µs/event")
+        base = curve[str(counts[0])]["us_per_event"]
+        for point in curve.values():
+            point["vs_10_rules"] = round(point["us_per_event"] / base, 2) if base else None
+        row.figures[shape] = curve
+    return row
+
+
+def _vessels(start: int, count: int) -> list[dict[str, Any]]:
+    # At sea in the coastal band, a 9 m boat doing 6 kn (as bench/_state.py): no shipped rule fires.
+    raws = [{"source_id": f"BENCH-{start + k:07d}", "ts": T0 + (start + k) * 1e-3, "lat": 16.45, "lon": 107.85,
+             "sog_kn": 6.0, "cog_deg": 90.0, "length_m": 9.0, "device_status": "ok"} for k in range(count)]
+    return decode_batch("vessel", raws)[0]
+
+
+def key_curve(run: Run, name: str) -> Row:
+    """Each step's new vessels are built first; resident memory is read around their processing
+    only (the key limit is lifted: `limits.keys_per_rule` would cap each rule at 100,000 keys)."""
+    row = Row(name)
+    ruleset = load_ruleset(load_settings(env={}))
+    engine = Engine(ruleset, clock=lambda: T0, limits=UNLIMITED)
+    targets = (1_000, 10_000, 100_000) if run.quick else (1_000, 10_000, 100_000, 1_000_000)
+    held = 0
+    curve: dict[str, Any] = {}
+    for target in targets:
+        events = _vessels(held, target - held)
+        keys_before = sum(len(states) for states in engine.states.values())
+        gc.collect()
+        rss_before = _rss()
+        started = time.perf_counter()
+        for batch in _batches(events):
+            engine.process("vessel", batch)
+        us = (time.perf_counter() - started) / len(events) * 1e6
+        gc.collect()
+        grown = _rss() - rss_before
+        keys = sum(len(states) for states in engine.states.values())
+        curve[str(target)] = {"us_per_event": round(us, 2), "rule_keys": keys,
+                              "bytes_per_vessel": round(grown / len(events)),
+                              "bytes_per_rule_key": round(grown / max(1, keys - keys_before))}
+        log(f"{name}: {target:,} vessels, {keys:,} rule keys, {us:,.1f} µs/event, "
+            f"{grown / len(events):,.0f} B/vessel")
+        held = target
+        del events
+    row.figures["vessels"] = curve
+    return row
