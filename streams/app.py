@@ -68,6 +68,10 @@ class IocApp:
     def run(self, *, loglevel: str = "WARNING", stop_after: float | None = None) -> None:
         """Run a worker until SIGINT/SIGTERM, or for `stop_after` seconds."""
         worker = faust.Worker(self.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+        # No terminal spinner: it sets the root logger to DEBUG to spin on every record (every
+        # aiokafka debug call then builds a LogRecord: 4 % of a busy worker), and writes cursor
+        # escape codes into piped output.
+        worker.spinner = None
         self.worker = worker
         if stop_after is not None:
 
