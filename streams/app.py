@@ -112,6 +112,8 @@ def build_app(
         reloader.apply = runner.apply_rules
     app.add_dependency(runner)  # started and stopped with the app
     sla_metrics = SlaMetrics(parts.registry)
+    sla_metrics.expect({rule.spec.labels.get("domain") or stream for rule in parts.ruleset.rules
+                        for stream in rule.streams}, len(settings.sla.escalation))
     sla = SlaRunner(settings, broker_url, parts, sla_metrics)  # the alert tracker (docs/sla.md), its own group
     app.add_dependency(sla)
     cluster = ClusterRunner(settings, broker_url, parts, sla_metrics)  # notifications, SLA figures: one owner

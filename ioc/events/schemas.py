@@ -16,6 +16,7 @@ DOMAIN.md: an extreme but real reading must reach the rules, not the dead-letter
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Annotated, Any, Literal, get_args
 
@@ -165,6 +166,21 @@ class CameraEvent(BaseEvent):
     district: str | None = None
 
 
+@functools.lru_cache(maxsize=65536)
+def _is_ip(value: str) -> bool:
+    """Whether `value` is an IPv4 or IPv6 address (`ipaddress.ip_address` takes it). Cached: the
+    same sources and targets recur, and parsing an address was 5 % of a busy worker's time.
+
+    >>> _is_ip("203.0.113.7"), _is_ip("2001:db8::1"), _is_ip("203.0.113.256")
+    (True, True, False)
+    """
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 class CyberEvent(BaseEvent):
     """Security sensor event, ECS-like field names flattened with underscores."""
 
@@ -186,10 +202,8 @@ class CyberEvent(BaseEvent):
     def _check_ip(cls, value: str | None) -> str | None:
         # Kept as the sender's text (rules group by it); only checked for shape.
         if value is not None:
-            try:
-                ipaddress.ip_address(value)
-            except ValueError:
-                raise PydanticCustomError("ip_address", "is not an IPv4 or IPv6 address") from None
+            if not _is_ip(value):
+                raise PydanticCustomError("ip_address", "is not an IPv4 or IPv6 address")
         return value
 
 

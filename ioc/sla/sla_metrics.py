@@ -109,6 +109,13 @@ class SlaMetrics:
         self._overdue_set = _replace(self.overdue, self._overdue_set, overdue, ("domain", "severity", "deadline"))
         self._ratio_set = _replace(self.on_time_ratio, self._ratio_set, ratios, ("domain", "window", "deadline"))
 
+    def expect(self, domains: Iterable[str], levels: int) -> None:
+        """Start the escalation counters of these domains and chain levels at 0: a series that
+        exists before the first escalation shows 0 in rates and dashboards, not "no data"."""
+        for domain in sorted(set(domains)):
+            for level in range(1, min(levels, 9) + 1):
+                self.escalations.labels(domain=self._domain(domain), level=str(level))
+
     def escalated(self, record: Mapping[str, Any]) -> None:
         """An escalation record (an alert record with label `escalation`, its level)."""
         labels = record.get("labels") or {}

@@ -41,3 +41,18 @@ def test_the_app_runs_the_shard_runner_and_never_joins_a_faust_group() -> None:
     assert list(app.agents) == []  # no Faust agents: records reach the engine only through the runner
     assert app.conf.store.scheme == "memory"
     assert app.conf.web_enabled is False  # worker.web_port is 0 by default
+
+
+def test_escalation_counters_start_at_zero_and_the_alertmanager_sink_runs_only_when_configured() -> None:
+    settings = load_settings(env={})
+    parts = build_worker(settings)
+    ioc_app = build_app(settings, URL, parts)
+    assert ioc_app.alertmanager is None
+    levels = {(s.labels["domain"], s.labels["level"]): s.value for family in parts.registry.collect()
+              for s in family.samples if s.name == "ioc_sla_escalations_total"}
+    assert levels[("water", "1")] == levels[("cyber", "3")] == 0.0
+    assert {level for _, level in levels} == {"1", "2", "3"}  # the three levels of the shipped chain
+
+    with_sink = load_settings(env={"IOC_ALERTMANAGER_URL": "http://127.0.0.1:9093"})
+    sink_app = build_app(with_sink, URL, build_worker(with_sink))
+    assert sink_app.alertmanager is not None and sink_app.alertmanager in sink_app.app._children
