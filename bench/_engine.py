@@ -8,16 +8,17 @@
   `where: source_id == '...'`, as analysts write them: the rule index hashes them) and
   `shared-field` (every rule tests the same field with its own threshold and no `where`: every
   event meets every rule). Events come from 1,000 sensors; the cost ratio to 10 rules is given.
-* `key-curve`: µs per event and resident bytes per tracked key as 1,000 → 1,000,000 distinct
-  vessels (`--quick`: up to 100,000) each send one position through the shipped rules.
+* `key-curve`: µs per event, and bytes the engine keeps per vessel and per rule key (traced
+  Python allocations), as 1,000 → 1,000,000 distinct vessels (`--quick`: up to 100,000) each
+  send one position through the shipped rules.
 """
 
 from __future__ import annotations
 
 import gc
-import os
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +36,6 @@ __all__ = ["engine_shipped", "rule_curve", "key_curve"]
 BATCH = 1000
 SENSORS = 1000
 T0 = 1_761_526_800.0  # 2025-10-27 08:00 ICT
-
-
-def _page_bytes() -> int:
-    return os.sysconf("SC_PAGE_SIZE")
-
-
-def _rss() -> int:
-    with open("/proc/self/statm", encoding="ascii") as statm:
-        return int(statm.read().split()[1]) * _page_bytes()
 
 
 def _batches(items: list[Any]) -> list[list[Any]]:
@@ -68,7 +60,7 @@ def engine_shipped(run: Run, name: str) -> Row:
     count = sum(len(events) for events in decoded.values())
     row.figures.update(rules=len(ruleset), events=count, decode_us_per_event=round(decode_s / count * 1e6, 2),
                        engine_us_per_event=round(engine_s / count * 1e6, 2),
-                       events_per_s=round(count / (decode_s + engine_s)), alerts=alerts)
+                       events_per_s=round(count / (decode_s + engine_s)), alerts=alerts)  # decode + engine
     return row
 
 
@@ -116,11 +108,17 @@ def rule_curve(run: Run, name: str) -> Row:
     for shape in ("per-sensor", "shared-field"):
         curve: dict[str, Any] = {}
         for count in counts:
+            started = time.perf_counter()
             ruleset = _threshold_rules(count, shape)
-            # About 5 M rule evaluations in the worst shape, at least 2,000 events.
+            load_s = time.perf_counter() - started
+            index = ruleset.index("reservoir")
+            # About 5 M rule evaluations in the shared-field shape (20 M at 10,000 rules: at
+            # least 2,000 events), at most 50,000 events.
             events = _reservoir_events(max(2000, min(50_000, 5_000_000 // count)))
             us, alerts = _us_per_event(ruleset, "reservoir", events)
-            curve[str(count)] = {"us_per_event": round(us, 2), "events": len(events), "alerts": alerts}
+            curve[str(count)] = {"us_per_event": round(us, 2), "events": len(events), "alerts": alerts,
+                                 "load_s": round(load_s, 2),  # parse, compile, index
+                                 "index_routes": index.size() if index is not None else None}
             log(f"{name} {shape}: {count:,} rules, {us:,.1f} µs/event")
         base = curve[str(counts[0])]["us_per_event"]
         for point in curve.values():
@@ -137,32 +135,45 @@ def _vessels(start: int, count: int) -> list[dict[str, Any]]:
 
 
 def key_curve(run: Run, name: str) -> Row:
-    """Each step's new vessels are built first; resident memory is read around their processing
-    only (the key limit is lifted: `limits.keys_per_rule` would cap each rule at 100,000 keys)."""
+    """Two passes over the same steps of new vessels (the key limit lifted: `limits.keys_per_rule`
+    would cap each rule at 100,000 keys): µs per event with nothing else running, then the
+    memory the engine keeps per vessel and per rule key, traced by `tracemalloc` (Python's own
+    allocations after a collection: resident-memory deltas hide state in memory the allocator
+    had freed before)."""
     row = Row(name)
     ruleset = load_ruleset(load_settings(env={}))
-    engine = Engine(ruleset, clock=lambda: T0, limits=UNLIMITED)
     targets = (1_000, 10_000, 100_000) if run.quick else (1_000, 10_000, 100_000, 1_000_000)
-    held = 0
-    curve: dict[str, Any] = {}
-    for target in targets:
-        events = _vessels(held, target - held)
-        keys_before = sum(len(states) for states in engine.states.values())
-        gc.collect()
-        rss_before = _rss()
-        started = time.perf_counter()
-        for batch in _batches(events):
-            engine.process("vessel", batch)
-        us = (time.perf_counter() - started) / len(events) * 1e6
-        gc.collect()
-        grown = _rss() - rss_before
-        keys = sum(len(states) for states in engine.states.values())
-        curve[str(target)] = {"us_per_event": round(us, 2), "rule_keys": keys,
-                              "bytes_per_vessel": round(grown / len(events)),
-                              "bytes_per_rule_key": round(grown / max(1, keys - keys_before))}
-        log(f"{name}: {target:,} vessels, {keys:,} rule keys, {us:,.1f} µs/event, "
-            f"{grown / len(events):,.0f} B/vessel")
-        held = target
-        del events
+    curve: dict[str, Any] = {str(target): {} for target in targets}
+    for traced in (False, True):
+        engine = Engine(ruleset, clock=lambda: T0, limits=UNLIMITED)
+        held = 0
+        if traced:
+            tracemalloc.start()
+        for target in targets:
+            events = _vessels(held, target - held)
+            keys_before = sum(len(states) for states in engine.states.values())
+            gc.collect()
+            before = tracemalloc.get_traced_memory()[0] if traced else 0
+            started = time.perf_counter()
+            for batch in _batches(events):
+                engine.process("vessel", batch)
+            elapsed = time.perf_counter() - started
+            point = curve[str(target)]
+            if traced:
+                del batch
+                gc.collect()
+                grown = tracemalloc.get_traced_memory()[0] - before
+                keys = sum(len(states) for states in engine.states.values())
+                point.update(rule_keys=keys, bytes_per_vessel=round(grown / len(events)),
+                             bytes_per_rule_key=round(grown / max(1, keys - keys_before)))
+                log(f"{name}: {target:,} vessels, {keys:,} rule keys, {grown / len(events):,.0f} B/vessel")
+            else:
+                point["us_per_event"] = round(elapsed / len(events) * 1e6, 2)
+                log(f"{name}: {target:,} vessels, {point['us_per_event']:,.1f} µs/event")
+            held = target
+            del events
+        if traced:
+            tracemalloc.stop()
+        del engine
     row.figures["vessels"] = curve
     return row

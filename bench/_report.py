@@ -71,7 +71,7 @@ ENGINE_COLUMNS: list[Column] = [
     ("events", "events", _num()),
     ("decode_us_per_event", "decode µs/event", _num(2)),
     ("engine_us_per_event", "engine µs/event", _num(2)),
-    ("events_per_s", "events/s", _num()),
+    ("events_per_s", "decode+engine events/s", _num()),
     ("alerts", "alerts", _num()),
 ]
 
@@ -85,7 +85,8 @@ def _curves(row: Row, title: str, unit: str) -> list[str]:
         points = []
         for size, point in curve.items():
             extra = (f" ({point['vs_10_rules']:.1f}x)" if point.get("vs_10_rules") is not None
-                     else f", {point['bytes_per_vessel']:,} B/vessel, {point['rule_keys']:,} rule keys"
+                     else f", {point['bytes_per_vessel']:,} B/vessel ({point['rule_keys']:,} rule keys, "
+                          f"{point['bytes_per_rule_key']:,} B each)"
                      if "bytes_per_vessel" in point else "")
             points.append(f"{int(size):,} {unit}: {point['us_per_event']:,.1f} µs/event{extra}")
         lines.append(f"  {shape:<13} " + "; ".join(points))
@@ -143,7 +144,8 @@ def render(meta: dict[str, Any], rows: dict[str, Row]) -> str:
     if "latency" in rows:
         lines += ["", *_table("event -> alert latency (new alert per event)", [rows["latency"]], LATENCY_COLUMNS)]
     if "engine-shipped" in rows:
-        lines += ["", *_table("the engine alone (no broker), storm-day events", [rows["engine-shipped"]],
+        lines += ["", *_table("the engine alone (no broker), storm-day events, stream after stream",
+                              [rows["engine-shipped"]],
                               ENGINE_COLUMNS)]
     if "rule-curve" in rows:
         lines += ["", *_curves(rows["rule-curve"], "engine cost by rule count, reservoir threshold rules "

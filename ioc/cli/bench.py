@@ -10,6 +10,7 @@ state per key); Quix Streams goes into a virtualenv of its own (.ioc/bench/quix-
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 
@@ -46,7 +47,12 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, option)
         if value is not None:
             argv += [f"--{option}", str(value)]
+    # Ctrl-C reaches the script too (same process group): it stops the broker and every process
+    # it started; this side waits for it rather than killing it half-way.
+    # (Ignored only once the child runs: an ignored signal would be inherited.)
+    child = subprocess.Popen(argv, cwd=REPO_ROOT)  # noqa: S603 - fixed script
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        return subprocess.run(argv, cwd=REPO_ROOT, check=False).returncode  # noqa: S603 - fixed script
-    except KeyboardInterrupt:
-        return 130
+        return child.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -166,6 +166,17 @@ class CameraEvent(BaseEvent):
     district: str | None = None
 
 
+_IP_CACHED_CHARS = 64  # longer text is no address: checked, never cached (the cache stays small)
+
+
+def _parses_as_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 @functools.lru_cache(maxsize=65536)
 def _is_ip(value: str) -> bool:
     """Whether `value` is an IPv4 or IPv6 address (`ipaddress.ip_address` takes it). Cached: the
@@ -174,11 +185,7 @@ def _is_ip(value: str) -> bool:
     >>> _is_ip("203.0.113.7"), _is_ip("2001:db8::1"), _is_ip("203.0.113.256")
     (True, True, False)
     """
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
+    return _parses_as_ip(value)
 
 
 class CyberEvent(BaseEvent):
@@ -202,7 +209,7 @@ class CyberEvent(BaseEvent):
     def _check_ip(cls, value: str | None) -> str | None:
         # Kept as the sender's text (rules group by it); only checked for shape.
         if value is not None:
-            if not _is_ip(value):
+            if not (_is_ip(value) if len(value) <= _IP_CACHED_CHARS else _parses_as_ip(value)):
                 raise PydanticCustomError("ip_address", "is not an IPv4 or IPv6 address")
         return value
 

@@ -15,8 +15,9 @@ rule set's order, so alerts and their order do not change.
 
 Levels: the field most rules constrain is hashed first, then, within each bucket, the field
 most of its rules still constrain, up to `MAX_DEPTH` levels, while at least `MIN_RULES` rules
-constrain a field. An unhashable event value (a list) matches no equality: it selects the
-bucket of the rules without one, as `==` against a literal would have.
+constrain a field, and within a memory budget (`build`). An unhashable event value (a list)
+matches no equality: it selects the bucket of the rules without one, as `==` against a literal
+would have.
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-__all__ = ["RouteIndex", "MAX_DEPTH", "MIN_RULES"]
+__all__ = ["RouteIndex", "MAX_DEPTH", "MIN_RULES", "BUDGET_PER_RULE"]
 
 T = TypeVar("T")
 Requirements = Mapping[str, "set[Any] | frozenset[Any]"]
 
 MAX_DEPTH = 3
 MIN_RULES = 2  # a field constrained by fewer rules than this is not worth a level
+BUDGET_PER_RULE = 64  # routes held by all the buckets, per rule indexed (see `build`)
+BUDGET_BASE = 100_000
 
 
 @dataclass(frozen=True)
@@ -46,12 +49,19 @@ class RouteIndex(Generic[T]):
     rest: RouteIndex[T] | None = None
 
     @classmethod
-    def build(cls, items: Sequence[tuple[T, Requirements]], depth: int = MAX_DEPTH) -> RouteIndex[T]:
-        """The index of `items` (a route and the equalities its rule requires), in their order."""
+    def build(cls, items: Sequence[tuple[T, Requirements]], depth: int = MAX_DEPTH,
+              budget: list[int] | None = None) -> RouteIndex[T]:
+        """The index of `items` (a route and the equalities its rule requires), in their order.
+        Every bucket holds the rules free of its field too, so the routes held grow with values
+        × free rules: past `BUDGET_PER_RULE` routes per rule (all levels together) a node is not
+        split any further (it is then a full scan of its rules, as without an index)."""
+        if budget is None:
+            budget = [BUDGET_PER_RULE * len(items) + BUDGET_BASE]
         routes = tuple(item for item, _ in items)
         counts = Counter(name for _, needs in items for name in needs)
         best = max(counts.items(), key=lambda pair: (pair[1], pair[0]), default=None) if depth > 0 else None
         if best is None or best[1] < MIN_RULES:
+            budget[0] -= len(routes)
             return cls(routes)
         field = best[0]
         # Positions of the items that accept each value, and of those with no equality on it:
@@ -65,9 +75,14 @@ class RouteIndex(Generic[T]):
             else:
                 free.append(position)
 
+        held = sum(len(accepting) for accepting in by_value.values()) + (len(by_value) + 1) * len(free)
+        if held > budget[0]:
+            budget[0] -= len(routes)
+            return cls(routes)
+
         def sub(positions: list[int] | tuple[int, ...]) -> RouteIndex[T]:
             return cls.build([(items[i][0], {n: v for n, v in items[i][1].items() if n != field})
-                              if field in items[i][1] else items[i] for i in positions], depth - 1)
+                              if field in items[i][1] else items[i] for i in positions], depth - 1, budget)
 
         children = {value: sub(sorted(accepting + free)) for value, accepting in by_value.items()}
         return cls((), field, children, sub(free))

@@ -119,7 +119,8 @@ class SlaMetrics:
     def escalated(self, record: Mapping[str, Any]) -> None:
         """An escalation record (an alert record with label `escalation`, its level)."""
         labels = record.get("labels") or {}
-        domain = self._domain(labels.get("domain", record.get("domain")))
+        # As the alert's own domain (ioc.runtime.pipeline): the rule's label, else the stream.
+        domain = self._domain(labels.get("domain", record.get("domain") or record.get("stream")))
         raw = labels.get("escalation", record.get("escalation_level", record.get("level")))
         digits = "".join(ch for ch in str(raw) if ch.isdigit())
         level = digits if digits and 1 <= int(digits) <= 9 else OTHER
