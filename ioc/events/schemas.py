@@ -177,7 +177,7 @@ def _parses_as_ip(value: str) -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=4096)  # ~1 MB at most: memory must follow active keys
 def _is_ip(value: str) -> bool:
     """Whether `value` is an IPv4 or IPv6 address (`ipaddress.ip_address` takes it). Cached: the
     same sources and targets recur, and parsing an address was 5 % of a busy worker's time.

@@ -1,4 +1,4 @@
-"""Memory follows active keys: 200,000 distinct keys pass through a worker's shards with the
+"""Memory follows active keys: 100,000 distinct keys pass through a worker's shards with the
 shipped rules, then go quiet; once every window, lookback and `realert` has passed, the
 sweep before a checkpoint leaves almost nothing of them, and the memory they took comes back."""
 
@@ -19,7 +19,7 @@ from ioc.runtime.replay import partition_counts
 from ioc.runtime.runner import load_ruleset
 
 T0 = 1761526800.0
-KEYS = 200_000
+KEYS = 100_000
 SENSORS = ("soc-fw-01", "soc-fw-02", "soc-ids-01", "soc-waf-01")
 
 
@@ -53,7 +53,7 @@ def test_keys_that_went_quiet_are_forgotten_and_their_memory_comes_back() -> Non
     try:
         base = tracemalloc.get_traced_memory()[0]
         keys_before = worker.host.state_keys()
-        # 200,000 addresses, one failed login each, over about 3 minutes of event time.
+        # 100,000 addresses, one failed login each, over about 2 minutes of event time.
         first = int(ipaddress.ip_address("10.0.0.0"))
         for batch in range(0, KEYS, 1000):
             events = [failure(SENSORS[i % 4], i / 1000, str(ipaddress.ip_address(first + i)))
