@@ -12,9 +12,10 @@ from typing import Any
 
 from _context import Row
 
-__all__ = ["add_ratios", "render", "to_json"]
+__all__ = ["add_ratios", "add_scaling", "render", "to_json"]
 
-THROUGHPUT = ("worker-shipped", "worker-threshold", "quix-threshold", "aiokafka-ceiling", "confluent-ceiling")
+THROUGHPUT = ("worker-shipped", "workers-2-shipped", "worker-threshold", "quix-threshold", "aiokafka-ceiling",
+              "confluent-ceiling")
 BASELINE = "quix-threshold"
 
 Column = tuple[str, str, Callable[[Any], str]]
@@ -106,6 +107,14 @@ def add_ratios(rows: dict[str, Row]) -> None:
         row.figures["vs_quix_cpu"] = _divide(row.figures.get("cpu_s_per_100k"), base.figures.get("cpu_s_per_100k"))
 
 
+def add_scaling(rows: dict[str, Row]) -> None:
+    """Two workers' events/s relative to one worker's (both with the shipped rules, same run)."""
+    one, two = rows.get("worker-shipped"), rows.get("workers-2-shipped")
+    if one is None or two is None or one.error or two.error:
+        return
+    two.figures["vs_one_worker"] = _divide(two.figures.get("events_per_s"), one.figures.get("events_per_s"))
+
+
 def _divide(value: Any, base: Any) -> float | None:
     return round(value / base, 3) if value is not None and base else None
 
@@ -141,6 +150,10 @@ def render(meta: dict[str, Any], rows: dict[str, Row]) -> str:
         lines += ["", *_table("throughput over the preloaded events", throughput, THROUGHPUT_COLUMNS)]
         lines.append("  (alerts: firing alerts for the worker, matches for the others; "
                      "ratios: to quix-threshold, events/s > 1 faster, CPU > 1 costlier)")
+        two = rows.get("workers-2-shipped")
+        if two is not None and two.figures.get("vs_one_worker") is not None:
+            lines.append(f"  two workers: {two.figures['vs_one_worker']:.2f}x one worker's events/s "
+                         f"(shipped rules, over the span both process)")
     if "latency" in rows:
         lines += ["", *_table("event -> alert latency (new alert per event)", [rows["latency"]], LATENCY_COLUMNS)]
     if "engine-shipped" in rows:

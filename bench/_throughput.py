@@ -17,7 +17,7 @@ from _events import REPO_ROOT
 from _procs import ProcessFailed, cpu_seconds
 from _worker import Worker
 
-__all__ = ["worker_throughput", "consumer_throughput"]
+__all__ = ["worker_throughput", "workers_throughput", "consumer_throughput"]
 
 POLL_S = 0.2
 
@@ -62,6 +62,38 @@ def worker_throughput(run: Run, name: str, rules: str | None) -> Row:
         row.figures.update(alerts=int(counts.alerts_firing), invalid=int(counts.invalid), late=int(counts.late),
                            alerts_by_rule={rule: int(n) for rule, n in counts.firing_by_rule})
         row.figures["stop_s"] = round(worker.stop(), 2)
+    return row
+
+
+def workers_throughput(run: Run, name: str, workers: int = 2) -> Row:
+    """`workers` workers in one group over the preloaded events, shipped rules: events/s and CPU
+    over the span when all of them process (from the last one's first event to the end), and
+    that rate against one worker's (`worker-shipped`, same run) as `vs_one_worker`."""
+    row = Row(name)
+    prefix = run.preloaded(name)
+    app_id = run.fresh(name)
+    with run.measured(row):
+        started = [Worker.start(run.procs, f"{name}-{n}", run.url, prefix=prefix, app_id=app_id,
+                                partitions=run.partitions, log_dir=run.log_dir) for n in range(workers)]
+        deadline = time.monotonic() + _deadline_s(run)
+        first: tuple[float, int, float] | None = None
+        while True:
+            now = time.monotonic()
+            counts = [worker.counts().processed for worker in started]
+            cpu = sum(worker.cpu_seconds() for worker in started)
+            if first is None and all(count > 0 for count in counts):
+                first = (now, int(sum(counts)), cpu)
+            if sum(counts) >= run.total:
+                break
+            if not all(worker.alive() for worker in started) or now > deadline:
+                raise ProcessFailed(f"{name}: {int(sum(counts)):,} of {run.total:,} events processed")
+            time.sleep(POLL_S)
+        if first is None:  # one worker did everything before the other took a partition
+            raise ProcessFailed(f"{name}: not every worker processed events (counts {counts})")
+        _rate(row, first, (now, int(sum(counts)), cpu))
+        row.figures.update(rules=started[0].rules, workers=workers, events_measured=int(sum(counts)) - first[1],
+                           by_worker=[int(count) for count in counts])
+        row.figures["stop_s"] = round(max(worker.stop() for worker in started), 2)
     return row
 
 

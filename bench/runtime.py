@@ -37,13 +37,13 @@ from _events import CACHE_DIR, REPO_ROOT, scenario_files
 from _kafka import start_broker
 from _latency import latency
 from _procs import Processes
-from _report import add_ratios, render, to_json
+from _report import add_ratios, add_scaling, render, to_json
 from _state import state_bytes_per_key
-from _throughput import consumer_throughput, worker_throughput
+from _throughput import consumer_throughput, worker_throughput, workers_throughput
 from quix_env import quix_python
 
-PHASES = ("engine-shipped", "rule-curve", "key-curve", "worker-shipped", "worker-threshold", "quix-threshold",
-          "aiokafka-ceiling", "confluent-ceiling", "latency", "state-bytes-per-key")
+PHASES = ("engine-shipped", "rule-curve", "key-curve", "worker-shipped", "workers-2-shipped", "worker-threshold",
+          "quix-threshold", "aiokafka-ceiling", "confluent-ceiling", "latency", "state-bytes-per-key")
 
 
 def _phase(run: Run, name: str) -> Callable[[], Row]:
@@ -53,6 +53,7 @@ def _phase(run: Run, name: str) -> Callable[[], Row]:
         "rule-curve": lambda: rule_curve(run, name),
         "key-curve": lambda: key_curve(run, name),
         "worker-shipped": lambda: worker_throughput(run, name, rules=None),
+        "workers-2-shipped": lambda: workers_throughput(run, name, workers=2),
         "worker-threshold": lambda: worker_throughput(run, name, rules=run.threshold_rules()),
         "quix-threshold": lambda: consumer_throughput(run, name, "quix_threshold.py", _quix(run),
                                                       output=run.fresh_output("quix")),
@@ -145,6 +146,7 @@ def main() -> int:
             broker.stop()
     meta["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     add_ratios(rows)
+    add_scaling(rows)
     (log_dir / "result.json").write_text(to_json(meta, rows), encoding="utf-8")
     log(f"figures saved to {log_dir / 'result.json'}")
     print(to_json(meta, rows) if args.json else render(meta, rows))
