@@ -93,9 +93,9 @@ def _send(run: Run, topic: str, rate: float, seconds: float) -> tuple[dict[str, 
     return sent, total / elapsed
 
 
-def latency(run: Run, rate: float, seconds: float) -> Row:
+def latency(run: Run, rate: float, seconds: float, name: str = "latency") -> Row:
     """p50/p99/max event -> alert latency at `rate` events/s for `seconds`."""
-    row = Row("latency")
+    row = Row(name)
     with run.measured(row):
         prefix = run.fresh_prefix("lat")
         raw = run.topics_for(prefix)["reservoir"]

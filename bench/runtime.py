@@ -43,7 +43,7 @@ from _throughput import consumer_throughput, worker_throughput, workers_throughp
 from quix_env import quix_python
 
 PHASES = ("engine-shipped", "rule-curve", "key-curve", "worker-shipped", "workers-2-shipped", "worker-threshold",
-          "quix-threshold", "aiokafka-ceiling", "confluent-ceiling", "latency", "state-bytes-per-key")
+          "quix-threshold", "aiokafka-ceiling", "confluent-ceiling", "latency-1000", "latency", "state-bytes-per-key")
 
 
 def _phase(run: Run, name: str) -> Callable[[], Row]:
@@ -59,6 +59,7 @@ def _phase(run: Run, name: str) -> Callable[[], Row]:
                                                       output=run.fresh_output("quix")),
         "aiokafka-ceiling": lambda: consumer_throughput(run, name, "aiokafka_ceiling.py", sys.executable),
         "confluent-ceiling": lambda: consumer_throughput(run, name, "confluent_ceiling.py", sys.executable),
+        "latency-1000": lambda: latency(run, rate=1000.0, seconds=10.0 if quick else 20.0, name=name),
         "latency": lambda: latency(run, rate=5000.0, seconds=10.0 if quick else 20.0),
         "state-bytes-per-key": lambda: state_bytes_per_key(run, keys=20_000 if quick else 200_000),
     }
