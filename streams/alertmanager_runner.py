@@ -120,9 +120,7 @@ class AlertmanagerRunner(GroupService):
         while not self._stopping:
             generation, batches = await self._fetch()
             async with self._lock:
-                if generation != self._generation:
-                    await self._rewind(batches)  # fetched across a rebalance: fetched again
-                    batches = {}
+                batches = await self._in_hand(generation, batches)  # nothing if fetched across a rebalance
                 self.handle(batches)
                 await self._open_missing()
             # Posted without the lock: a rebalance need not wait for Alertmanager.

@@ -4,9 +4,10 @@ a rebalance generation (a batch fetched before a rebalance is not handled after 
 bounded stop (finish the round, a final checkpoint, close the clients).
 
 A subclass sets `role` (client ids, group `<app_id>.<role>`, log lines), implements `_run`,
-`revoke`, `_open` (or `assign`), `_final_checkpoint` and `_expected_offset`, and calls `_start(topics,
-assignor)` from `on_start`; its loop gets batches from `_fetch()` and hands a batch whose
-generation is not the current one to `_rewind()` instead of handling it.
+`revoke`, `_open` (or `assign`), `_final_checkpoint` and `_expected_offset`, and calls
+`_start(topics, assignor)` from `on_start`; its loop gets batches from `_fetch()` and handles
+what `_in_hand()` keeps of them (a batch whose generation is not the current one is rewound
+by `_rewind()` instead).
 """
 
 from __future__ import annotations
@@ -116,6 +117,14 @@ class GroupService(mode.Service):
                 consumer.seek(tp, expected)
             else:
                 await consumer.seek_to_beginning(tp)
+
+    async def _in_hand(self, generation: int, batches: Any) -> Any:
+        """The batch to handle now (under the lock): nothing when it was fetched in an earlier
+        rebalance generation; then it is rewound, to be fetched again."""
+        if generation == self._generation:
+            return batches
+        await self._rewind(batches)
+        return {}
 
     async def _commit(self, offsets: dict[TopicPartition, Any]) -> bool:
         """Commit what a saved checkpoint covers (a failure only delays the group's view of it);

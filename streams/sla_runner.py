@@ -235,9 +235,7 @@ class SlaRunner(GroupService):
         while not self._stopping:
             generation, batches = await self._fetch()
             async with self._lock:
-                if generation != self._generation:
-                    await self._rewind(batches)  # fetched across a rebalance: fetched again
-                    batches = {}
+                batches = await self._in_hand(generation, batches)  # nothing if fetched across a rebalance
                 out = self.handle(batches, time.time())
                 tick = time.monotonic() - self._last_tick >= TICK_S
                 if batches or tick:
