@@ -31,9 +31,11 @@ from ioc.alerts import Alert, fingerprint, make_alert_id
 from ioc.engine.episodes import EpisodeRuntime, Lane
 from ioc.engine.limits import KeyLimits
 from ioc.engine.meaning import meaning, presentation
+from ioc.events.schemas import STREAMS
 from ioc.refdata import EMPTY_ROW
 from ioc.rules.kinds.base import Key, RuleKind, State
-from ioc.rules.loader import CompiledRule, RuleSet
+from ioc.rules.loader import CompiledRule, Layout, Route, RuleSet
+from ioc.rules.thresholds import ThresholdGroup
 
 __all__ = ["Engine", "EngineStats", "Export", "KeyLimits", "Lane"]
 
@@ -117,6 +119,13 @@ class Engine:
         self._max_keys: dict[str, int] = {}
         self._ttls: dict[str, float] = {}
         self._watchers: frozenset[str] = frozenset()
+        # With no allowed lateness: per rule with an opener (RuleKind.opener), the test a key with
+        # no state must pass to be tracked; the sorted threshold groups of each rule in one
+        # (ioc.rules.thresholds); and, per group, the keys its rules may hold state for
+        # (`_held`: added when a state is made, checked against `states` when read).
+        self._openers: dict[str, Test] = {}
+        self._group_of: dict[str, tuple[ThresholdGroup[Route], int, Route]] = {}
+        self._held: dict[ThresholdGroup[Route], dict[Key, dict[int, Route]]] = {}
         self._configure()
         # Full rules: the event-time watermark before which a full rule is not swept again to make
         # room (saved with the state: refusals must not depend on a restart), and the rules
@@ -132,6 +141,20 @@ class Engine:
         self._max_keys = {rule.id: limits.max_keys(rule) for rule in rules}
         self._ttls = {rule.id: ttl for rule in rules if (ttl := limits.key_ttl(rule)) > 0}
         self._watchers = frozenset(rule.id for rule in rules if type(rule.kind).watches is not RuleKind.watches)
+        grouped = self.lateness == 0
+        self._openers = {rule.id: opener for rule in rules
+                         if grouped and len(rule.streams) == 1 and (opener := rule.kind.opener) is not None}
+        self._group_of = {route[0].id: (group, position, route) for stream in STREAMS
+                          for group in self.ruleset.layout(stream, grouped).groups for position, route in group.items}
+        self._hold_all()
+
+    def _hold_all(self) -> None:
+        """`_held` from the states (after a restore or a change of rules)."""
+        self._held = {group: {} for group, _, _ in self._group_of.values()}
+        for rule_id, (group, position, route) in self._group_of.items():
+            held = self._held[group]
+            for key in self.states.get(rule_id, ()):
+                held.setdefault(key, {})[position] = route
 
     def owns(self, key: Key) -> bool:
         """Whether `key` (of a topic-keyed rule) belongs to this engine's shard."""
@@ -149,8 +172,11 @@ class Engine:
         stats = self.last_stats = EngineStats()
         exported = self.last_exports = []
         exports = self.exports.get(stream, ())
-        routes = self.ruleset.routes(stream)
-        index = self.ruleset.index(stream)  # rules an event's equalities rule out are not met
+        # Rules an event's equalities rule out are not met (the index), nor threshold rules whose
+        # number it does not cross, for keys they hold no state for (the groups).
+        layout = self.ruleset.layout(stream, self.lateness == 0)
+        routes, index, groups = layout.routes, layout.index, layout.groups
+        openers = self._openers
         table = self.ruleset.reference.table(stream)
         lookup = table.lookup if table is not None else None
         where_key = lane if lane is not None else (stream, partition)
@@ -183,7 +209,7 @@ class Engine:
                     rt.event = event
                     self._fire_timers(heap, watermark, where_key)
                     rt.stream = stream
-            if not routes and not exports:
+            if not routes and not exports and not groups:
                 continue
             ref = lookup(event) if lookup is not None else EMPTY_ROW
             for export in exports:
@@ -192,7 +218,10 @@ class Engine:
                     if None not in exported_key:
                         exported.append((export, exported_key, event))  # type: ignore[arg-type]
             rt.event = event
-            for rule, key_fields in routes if index is None else index.select(event):
+            selected: Iterable[Route] = routes if index is None else index.select(event)
+            if groups:
+                selected = self._with_groups(layout, event, selected)
+            for rule, key_fields in selected:
                 where = rule.where
                 if where is not None and not where.test(event, ref):
                     continue
@@ -204,11 +233,16 @@ class Engine:
                 if state is None:
                     if watchers and rule.id in watchers and not rule.kind.watches(key):
                         continue
+                    if openers and rule.id in openers and not self._opens(rule, openers[rule.id], event, ref, stats):
+                        continue
                     if len(rule_states) >= max_keys[rule.id]:
                         if not self._make_room(rule, watermark, stats):
                             continue
                         rule_states = states[rule.id]
                     state = rule_states[key] = {}
+                    if rule.id in self._group_of:
+                        group, position, route = self._group_of[rule.id]
+                        self._held[group].setdefault(key, {})[position] = route
                 stats.evaluations += 1
                 rt.rule = rule
                 rt.partition = where_key
@@ -232,6 +266,41 @@ class Engine:
         rt.event = None
         rt.out = []  # not kept: the caller publishes these (the engine holds no alert past its call)
         return out
+
+    def _opens(self, rule: CompiledRule, opener: Test, event: Mapping[str, Any], ref: Mapping[str, Any],
+               stats: EngineStats) -> bool:
+        """Whether an event gives a key `rule` holds no state for something to remember."""
+        try:
+            return opener(event, ref)
+        except Exception as exc:  # noqa: BLE001 - as a failure of the rule's own evaluation
+            stats.error(rule.id, str(event.get("id") or event.get("_pos") or event.get("ts")), exc)
+            return False
+
+    def _with_groups(self, layout: Layout, event: Mapping[str, Any], selected: Iterable[Route]) -> Iterable[Route]:
+        """`selected` (the routes of the other rules) with the grouped threshold rules `event` meets:
+        those whose number it crosses, and those holding state for its key; in rule-set order."""
+        met: dict[int, Route] = {}
+        states = self.states
+        for group in layout.groups:
+            crossed = group.crossed(event.get(group.field))
+            met.update(group.items if crossed is None else crossed)
+            by_key = self._held[group]
+            key = tuple([event.get(name) for name in group.key_fields])
+            held = by_key.get(key)
+            if held:
+                for position, route in list(held.items()):
+                    if key in states[route[0].id]:
+                        met[position] = route
+                    else:
+                        del held[position]  # forgotten since (a sweep, the key limit)
+                if not held:
+                    del by_key[key]
+        if not met:
+            return selected
+        positions = layout.positions
+        for route in selected:
+            met[positions[route[0].id]] = route
+        return [met[position] for position in sorted(met)]
 
     def advance(self, stream: str, watermark: float, partition: int = 0, *, lane: Lane | None = None) -> list[Alert]:
         """Move a partition's (or lane's) watermark forward without an event (idle streams, end of replay)."""
@@ -536,6 +605,7 @@ class Engine:
                 if lane not in self._sweeps:  # a snapshot of an engine that did not sweep itself
                     self._schedule_sweep(lane, (math.floor(watermark / every) + 1) * every)
         self._arm_ttls(set(self._ttls) - set(data.get("ttl_rules") or ()))
+        self._hold_all()
 
     def _arm_ttls(self, rule_ids: set[str]) -> None:
         """Rules that have an idle TTL now and did not when their state was kept (a reload or a

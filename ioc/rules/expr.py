@@ -45,6 +45,7 @@ from typing import Any, cast
 from ioc.exceptions import IocError
 from ioc.rules.exceptions import shorten
 from ioc.rules.regex import Regex, RegexError, compile_regex
+from ioc.rules.thresholds import comparison
 from ioc.timeutil import EPOCH_MS_THRESHOLD, parse_ts
 
 __all__ = [
@@ -111,6 +112,9 @@ class Expression:
     # equal), from `field == constant` and `field in [constants]` terms of a top-level `and`
     # (the rule index, ioc.rules.index, skips rules whose `where` these rule out).
     requires: tuple[tuple[str, frozenset[Any]], ...] = field(default=(), repr=False, compare=False)
+    # (event field, op, number) when the whole expression is `field OP number` with OP one of
+    # >= > <= < (ioc.rules.thresholds sorts such conditions of threshold rules by their number).
+    bound: tuple[str, str, float] | None = field(default=None, repr=False, compare=False)
 
     def __call__(self, event: Mapping[str, Any], ref: Mapping[str, Any] = EMPTY) -> Any:
         """Value of the expression; type errors and the like propagate."""
@@ -734,6 +738,7 @@ def compile_expression(
     checker.check(tree.body)
 
     requires = _requirements(tree.body, checker.event_names)  # before the rewriter changes the tree
+    bound = comparison(tree.body, checker.event_names)
     rewritten = _Rewriter(checker.event_names, checker.ref_names).visit(tree.body)
     params = [ast.arg(arg="_e"), ast.arg(arg="_r")]
     lambda_node = ast.Lambda(
@@ -756,7 +761,7 @@ def compile_expression(
     lambda_code = next(const for const in code.co_consts if isinstance(const, types.CodeType))
     fn = types.FunctionType(lambda_code, namespace)
     return Expression(text=text, names=frozenset(checker.event_names | checker.ref_names), fn=fn,
-                      requires=requires)
+                      requires=requires, bound=bound)
 
 
 def _indexable(node: ast.AST) -> bool:

@@ -32,6 +32,7 @@ from ioc.rules.index import RouteIndex
 from ioc.rules.kinds import RULE_KINDS, BuildContext, KindProblem, RuleKind
 from ioc.rules.model import RuleSpec
 from ioc.rules.template import Template, TemplateError
+from ioc.rules.thresholds import GROUP_MIN, ThresholdGroup
 from ioc.rules.yamlload import LineDict, LineList, YamlProblems, load_yaml
 
 __all__ = ["CompiledRule", "RuleSet", "load_rules", "rule_files", "read_bounded", "MAX_RULES_PER_FILE",
@@ -108,6 +109,8 @@ class RuleSet:
     _routes: dict[str, tuple[tuple[CompiledRule, tuple[str, ...]], ...]] = field(default_factory=dict)
     _starters: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
     _indexes: dict[str, RouteIndex[Route]] = field(default_factory=dict)
+    # The same with the sorted threshold rules apart (see `layout`).
+    _grouped: dict[str, Layout] = field(default_factory=dict)
 
     @classmethod
     def of(cls, rules: Iterable[CompiledRule], reference: Reference, files: Iterable[str] = ()) -> RuleSet:
@@ -118,9 +121,10 @@ class RuleSet:
             s: tuple(r for r in rules_of if type(r.kind).on_start is not RuleKind.on_start)
             for s, rules_of in by_stream.items()
         }
-        indexes = {s: index for s, rs in routes.items()
-                   if (index := RouteIndex.build([(route, _requires(route[0])) for route in rs])).field is not None}
-        return cls(active, reference, tuple(files), by_stream, {r.id: r for r in active}, routes, starters, indexes)
+        indexes = {s: index for s, rs in routes.items() if (index := _route_index(rs)) is not None}
+        grouped = {s: layout for s, rs in routes.items() if (layout := _group_thresholds(rs)) is not None}
+        return cls(active, reference, tuple(files), by_stream, {r.id: r for r in active}, routes, starters, indexes,
+                   grouped)
 
     def for_stream(self, stream: str) -> tuple[CompiledRule, ...]:
         """Rules that evaluate events of `stream`."""
@@ -139,6 +143,14 @@ class RuleSet:
         """Rules of `stream` with an `on_start` hook."""
         return self._starters.get(stream, ())
 
+    def layout(self, stream: str, grouped: bool) -> Layout:
+        """How an engine meets the rules of `stream`: every route (its `index`, if any), or, when
+        `grouped` (an engine with no allowed lateness), the threshold rules that compare one field
+        with their own number in `groups` (ioc.rules.thresholds) and the others as before."""
+        if grouped and stream in self._grouped:
+            return self._grouped[stream]
+        return Layout(self.routes(stream), self.index(stream), ())
+
     def __len__(self) -> int:
         return len(self.rules)
 
@@ -151,6 +163,44 @@ class RuleSet:
         """
         text = "\n".join(sorted(f"{rule.id}:{rule.version}" for rule in self.rules))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The rules of one stream as an engine meets them (`RuleSet.layout`)."""
+
+    routes: tuple[Route, ...]
+    index: RouteIndex[Route] | None
+    groups: tuple[ThresholdGroup[Route], ...]
+    # With groups: the rule-set position of each rule of `routes` (rules are met in that order).
+    positions: Mapping[str, int] = field(default_factory=dict)
+
+
+def _route_index(routes: tuple[Route, ...]) -> RouteIndex[Route] | None:
+    index = RouteIndex.build([(route, _requires(route[0])) for route in routes])
+    return index if index.field is not None else None
+
+
+def _group_thresholds(routes: tuple[Route, ...]) -> Layout | None:
+    """The routes with the threshold rules that can be sorted (`RuleKind.bound`: a single stream,
+    no equality to hash in `where`) grouped by field, comparison and key, when a group has at
+    least GROUP_MIN rules; None when none does."""
+    members: dict[tuple[str, str, tuple[str, ...]], list[tuple[float, int, Route]]] = {}
+    for position, route in enumerate(routes):
+        rule, key_fields = route
+        bound = rule.kind.bound
+        if bound is None or len(rule.streams) != 1 or (rule.where is not None and rule.where.requires):
+            continue
+        field_name, op, number = bound
+        members.setdefault((field_name, op, key_fields), []).append((number, position, route))
+    groups = [ThresholdGroup.build(*shape, items) for shape, items in members.items() if len(items) >= GROUP_MIN]
+    if not groups:
+        return None
+    apart = {position for group in groups for position, _ in group.items}
+    rest = tuple(route for position, route in enumerate(routes) if position not in apart)
+    positions = {route[0].id: position for position, route in enumerate(routes) if position not in apart}
+    return Layout(rest, _route_index(rest), tuple(groups), positions)
+
 
 
 def _requires(rule: CompiledRule) -> dict[str, frozenset[Any]]:

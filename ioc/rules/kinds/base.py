@@ -168,6 +168,20 @@ class RuleKind(ABC):
         (after `where`), so the runtime need not re-key them; None: any event may matter."""
         return None
 
+    @property
+    def opener(self) -> Callable[[Mapping[str, Any], Mapping[str, Any]], bool] | None:
+        """A test of the events that give a key holding no state something to remember, when
+        there is no allowed lateness; None: any event may. An event it is false for is not
+        evaluated for a key the rule holds no state for (before the key limit is counted): the
+        key stays untracked, as if `where` had been false."""
+        return None
+
+    @property
+    def bound(self) -> tuple[str, str, float] | None:
+        """(field, op, number) when `opener` is exactly `field OP number` (ioc.rules.thresholds
+        sorts such rules by their number); None otherwise."""
+        return None
+
     def watches(self, key: Key) -> bool:
         """Whether a key not tracked yet is one this rule keeps state for (asked only of new keys,
         before the key limit is counted). Default: every key."""

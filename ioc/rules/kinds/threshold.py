@@ -13,6 +13,12 @@ A key's state is forgotten (`expired`) once nothing is pending (not firing, no
 `pending_since`, any `realert` over) and its latest event is at or before the watermark:
 then the next event of the key is treated exactly as a never-seen key's first one.
 
+With no allowed lateness (the default), a key is tracked from the first event where the
+condition is true: an event whose condition is false leaves a key the rule holds no state for
+untracked (it would only remember the event's time, which no on-time event can be older than),
+so such keys take no memory and do not count against `max_keys`. That is also what lets the
+engine skip such rules without evaluating them (ioc.rules.thresholds).
+
 >>> # rules/reservoir.yaml
 >>> # - id: reservoir.level.near_nwl
 >>> #   stream: reservoir
@@ -24,7 +30,7 @@ then the next event of the key is treated exactly as a never-seen key's first on
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import Field
@@ -54,6 +60,16 @@ class ThresholdRule(RuleKind):
         self.value = ctx.expression("value", value_text) if value_text else None
         self.hold = spec.for_
         self.keep = spec.keep_firing_for
+
+    @property
+    def opener(self) -> Callable[[Mapping[str, Any], Mapping[str, Any]], bool]:
+        # A false condition on a key with no state changes nothing but `last_ts`, and with no
+        # allowed lateness no later event can be older than it (it would be late): not tracked.
+        return self.condition.test
+
+    @property
+    def bound(self) -> tuple[str, str, float] | None:
+        return self.condition.bound
 
     def on_event(
         self, rt: Runtime, key: Key, state: State, event: Mapping[str, Any], ref: Mapping[str, Any], ts: float

@@ -484,9 +484,10 @@ def test_a_partial_match_the_watermark_just_reached_is_remembered(tmp_path: Path
     # The tumbling window [0, 600) is evaluated once the watermark passed its end.
     ("{id: k, stream: cyber, kind: window, type: tumbling, key: [src_ip], agg: count, window: 10m,"
      " condition: 'value >= 5'}", logon(0, IPS[0]), 601, 600),
-    # The key's latest event is at 100.
+    # The key's latest event is at 100 (it was tracked from its high reading at 0).
     ("{id: k, stream: reservoir, kind: threshold, condition: 'level_m > 5'}",
-     [decode("reservoir", {"source_id": "kim-long", "ts": T0 + 100, "level_m": 1.0})], 100, 100),
+     [decode("reservoir", {"source_id": "kim-long", "ts": T0, "level_m": 6.0}),
+      decode("reservoir", {"source_id": "kim-long", "ts": T0 + 100, "level_m": 1.0})], 100, 100),
     ("{id: k, stream: vessel, kind: geofence, zones: ZONES, mode: exits}",
      [decode("vessel", {"source_id": VESSELS[0], "ts": T0 + 100, "lat": NOWHERE[0], "lon": NOWHERE[1]})], 100, 100),
     # A bucket of 1m at 0 leaves the baseline of a 10m window with a 30m baseline at 2400.
