@@ -4,10 +4,12 @@
   decoded (bytes to validated events) and run through the 48 shipped rules, stream by stream in
   batches of 1,000: µs per event for each step, and alerts.
 * `rule-curve`: µs per event with 10, 100, 1,000 and 10,000 threshold rules on the reservoir
-  stream (`--quick`: up to 1,000), in two shapes: `per-sensor` (each rule is about one sensor,
-  `where: source_id == '...'`, as analysts write them: the rule index hashes them) and
-  `shared-field` (every rule tests the same field with its own threshold and no `where`: every
-  event meets every rule). Events come from 1,000 sensors; the cost ratio to 10 rules is given.
+  stream (`--quick`: up to 1,000), in three shapes: `per-sensor` (each rule is about one sensor,
+  `where: source_id == '...'`, as analysts write them: the rule index hashes them),
+  `shared-field` (every rule tests the same field with its own threshold and no `where`: the
+  sorted threshold groups find the rules an event crosses, none here) and `shared-field-crossed`
+  (the same with thresholds among the levels: every event crosses about half of the rules, which
+  fire; up to 1,000 rules). Events come from 1,000 sensors; the cost ratio to 10 rules is given.
 * `key-curve`: µs per event, and bytes the engine keeps per vessel and per rule key (traced
   Python allocations), as 1,000 → 1,000,000 distinct vessels (`--quick`: up to 100,000) each
   send one position through the shipped rules.
@@ -35,6 +37,7 @@ __all__ = ["engine_shipped", "rule_curve", "key_curve"]
 
 BATCH = 1000
 SENSORS = 1000
+SHAPES = ("per-sensor", "shared-field", "shared-field-crossed")
 T0 = 1_761_526_800.0  # 2025-10-27 08:00 ICT
 
 
@@ -75,14 +78,16 @@ def _threshold_rules(count: int, shape: str) -> RuleSet:
 
 def _rule_file(numbers: range, shape: str) -> str:
     lines = ["rules:"]
+    # Thresholds from 100 to 150 m over levels of 50-99.5 m: nothing fires, the figure is the
+    # cost of meeting the rules (as the worker-threshold phase's rule, which never fires). In the
+    # `shared-field-crossed` shape they are from 50 to 100 m: an event crosses half of them.
+    lowest = 50 if shape == "shared-field-crossed" else 100
     for i in numbers:
         where = f"\n    where: \"source_id == 'r{i % SENSORS:04d}'\"" if shape == "per-sensor" else ""
-        # Thresholds from 100 to 150 m over levels of 50-99.5 m: nothing fires, the figure is the
-        # cost of meeting the rules (as the worker-threshold phase's rule, which never fires).
         lines.append(f"""  - id: bench.level.{i:05d}
     stream: reservoir
     kind: threshold{where}
-    condition: "level_m >= {100 + (i * 37 % 500) / 10:g}"
+    condition: "level_m >= {lowest + (i * 37 % 500) / 10:g}"
     for: 10m
     summary: "{{source_id}} {{level_m}}\"""")
     return "\n".join(lines) + "\n"
@@ -105,20 +110,24 @@ def _us_per_event(ruleset: RuleSet, stream: str, events: list[dict[str, Any]]) -
 def rule_curve(run: Run, name: str) -> Row:
     row = Row(name)
     counts = (10, 100, 1000) if run.quick else (10, 100, 1000, 10000)
-    for shape in ("per-sensor", "shared-field"):
+    for shape in SHAPES:
         curve: dict[str, Any] = {}
         for count in counts:
+            if shape == "shared-field-crossed" and count > 1000:
+                continue  # every event meets ~5,000 rules and their alerts: minutes, and no news
             started = time.perf_counter()
             ruleset = _threshold_rules(count, shape)
             load_s = time.perf_counter() - started
             index = ruleset.index("reservoir")
+            groups = ruleset.layout("reservoir", grouped=True).groups
             # About 5 M rule evaluations in the shared-field shape (20 M at 10,000 rules: at
             # least 2,000 events), at most 50,000 events.
             events = _reservoir_events(max(2000, min(50_000, 5_000_000 // count)))
             us, alerts = _us_per_event(ruleset, "reservoir", events)
             curve[str(count)] = {"us_per_event": round(us, 2), "events": len(events), "alerts": alerts,
                                  "load_s": round(load_s, 2),  # parse, compile, index
-                                 "index_routes": index.size() if index is not None else None}
+                                 "index_routes": index.size() if index is not None else None,
+                                 "sorted_rules": sum(len(group.items) for group in groups)}
             log(f"{name} {shape}: {count:,} rules, {us:,.1f} µs/event")
         base = curve[str(counts[0])]["us_per_event"]
         for point in curve.values():

@@ -33,6 +33,7 @@ from ioc.engine.limits import KeyLimits
 from ioc.engine.meaning import meaning, presentation
 from ioc.events.schemas import STREAMS
 from ioc.refdata import EMPTY_ROW
+from ioc.rules.expr import SOFT_ERRORS
 from ioc.rules.kinds.base import Key, RuleKind, State
 from ioc.rules.loader import CompiledRule, Layout, Route, RuleSet
 from ioc.rules.thresholds import ThresholdGroup
@@ -223,8 +224,12 @@ class Engine:
                 selected = self._with_groups(layout, event, selected)
             for rule, key_fields in selected:
                 where = rule.where
-                if where is not None and not where.test(event, ref):
-                    continue
+                if where is not None:
+                    try:  # Expression.test, inlined: it is called for most rules an event meets
+                        if not where.fn(event, ref):
+                            continue
+                    except SOFT_ERRORS:
+                        continue
                 key = tuple([event.get(name) for name in key_fields])
                 if None in key:
                     continue

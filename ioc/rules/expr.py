@@ -54,6 +54,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_EXPONENT",
     "MAX_LENGTH",
+    "SOFT_ERRORS",
     "Expression",
     "ExpressionError",
     "compile_expression",
@@ -74,7 +75,7 @@ _LOCAL_OFFSET_S = 7 * 3600
 _EARTH_RADIUS_KM = 6371.0088
 
 # Errors that mean "this event does not fit the expression" (None >= 3, "a" < 1, x / 0).
-_SOFT_ERRORS = (TypeError, ValueError, ArithmeticError)
+SOFT_ERRORS = (TypeError, ValueError, ArithmeticError)
 
 
 class ExpressionError(IocError):
@@ -125,7 +126,7 @@ class Expression:
         makes it False instead of raising."""
         try:
             return bool(self.fn(event, ref))
-        except _SOFT_ERRORS:
+        except SOFT_ERRORS:
             return False
 
 

@@ -59,8 +59,8 @@ class CompiledRule:
     template_fields: tuple[str, ...]
     source: str
 
-    @property
-    def id(self) -> str:
+    @functools.cached_property
+    def id(self) -> str:  # read for every rule an event meets: a plain attribute after the first time
         return self.spec.id
 
     @property

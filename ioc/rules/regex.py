@@ -18,6 +18,8 @@ import re2
 __all__ = ["MAX_PATTERN_CHARS", "Regex", "RegexError", "compile_regex"]
 
 MAX_PATTERN_CHARS = 2000
+CACHED_TEXTS = 1024  # per pattern: at most ~300 KB (see Regex._seen)
+CACHED_CHARS = 256
 _RE2_MAX_MEM = 8 << 20  # bytes of compiled program per pattern (RE2's default, stated)
 # Python's Unicode classes, which RE2 spells out (its own \w, \d, \s are ASCII).
 _WORD, _DIGIT, _SPACE = r"\p{L}\p{N}_", r"\p{Nd}", r"\t-\r\x{1c}-\x{20}\x{85}\p{Z}"
@@ -57,17 +59,33 @@ class Regex:
     True
     """
 
-    __slots__ = ("pattern", "_compiled")
+    __slots__ = ("pattern", "_compiled", "_seen")
 
     def __init__(self, pattern: str, compiled: Any) -> None:
         self.pattern = pattern
         self._compiled = compiled
+        # Answers for recent short texts: the same URLs, actions and user agents recur (57
+        # distinct URLs in 100,000 web events of the storm day), and a look-up is ~10x cheaper
+        # than RE2. Emptied when full, so it holds at most CACHED_TEXTS texts of CACHED_CHARS.
+        self._seen: dict[str, bool] = {}
 
     @staticmethod
     def compile(pattern: str, *, ignore_case: bool = False, unicode_words: bool = False) -> Regex:
         return compile_regex(pattern, ignore_case=ignore_case, unicode_words=unicode_words)
 
     def search(self, text: str) -> bool:
+        if len(text) > CACHED_CHARS:
+            return self._search(text)
+        seen = self._seen
+        found = seen.get(text)
+        if found is None:
+            found = self._search(text)
+            if len(seen) >= CACHED_TEXTS:
+                seen.clear()
+            seen[text] = found
+        return found
+
+    def _search(self, text: str) -> bool:
         # Searching UTF-8 bytes: no offsets to map back to characters, a third of the cost.
         return self._compiled.search(text.encode("utf-8", "replace")) is not None
 

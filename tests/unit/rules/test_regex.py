@@ -13,13 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ioc.engine import Engine
 from ioc.events import decode
 from ioc.rules.exceptions import RuleError
 from ioc.rules.expr import ExpressionError, compile_expression
 from ioc.rules.loader import RuleSet, load_rules
-from ioc.rules.regex import MAX_PATTERN_CHARS, RegexError, compile_regex
+from ioc.rules.regex import CACHED_CHARS, CACHED_TEXTS, MAX_PATTERN_CHARS, RegexError, compile_regex
 from ioc.timeutil import parse_ts
 
 T0 = parse_ts("2025-10-27T08:00:00+07:00")
@@ -213,3 +215,22 @@ def test_a_long_pattern_is_quoted_shortened(tmp_path: Path) -> None:
 def test_python_meanings_that_re2_spells_differently_are_kept(pattern: str, text: str) -> None:
     """Found in review: RE2 reads '{,n}' as text, and its '$' never matches before a final newline."""
     assert compile_regex(pattern).search(text) is (re.search(pattern, text) is not None)
+
+
+@given(texts=st.lists(st.sampled_from(["/tin-tuc", "/?id=1 union select 2", "UNION SELECT", "", "x" * 300,
+                                       "/?q=union%20all%20select", "tin-tuc/union/select"]) | st.text(max_size=8),
+                      max_size=60))
+def test_remembered_answers_are_the_patterns(texts: list[str]) -> None:
+    pattern = r"union([+ ]|%20)+(all([+ ]|%20)+)?select"
+    regex = compile_regex(pattern)
+    for text in texts:
+        assert regex.search(text) == (re.search(pattern, text) is not None)
+        assert len(regex._seen) <= CACHED_TEXTS
+
+
+def test_remembered_texts_are_bounded() -> None:
+    regex = compile_regex("a+b")
+    answers = [regex.search(f"{n}ab" if n % 2 else str(n)) for n in range(CACHED_TEXTS * 3)]
+    assert answers == [bool(n % 2) for n in range(CACHED_TEXTS * 3)]
+    assert 0 < len(regex._seen) <= CACHED_TEXTS
+    assert regex.search("ab" * CACHED_CHARS) and ("ab" * CACHED_CHARS) not in regex._seen
