@@ -48,7 +48,7 @@ def threshold_rules(draw: st.DrawFn) -> str:
 def readings(draw: st.DrawFn) -> list[tuple[int, dict[str, Any]]]:
     clock = 0.0
     out = []
-    for number in range(draw(st.integers(1, 40))):
+    for number in range(draw(st.integers(1, 80))):
         clock += draw(st.sampled_from([0, 30, 60, 120, 400]))
         level = draw(st.sampled_from(LEVELS))
         event = {"source_id": draw(st.sampled_from(SENSORS)), "ts": T0 + clock, "id": f"e{number}",
@@ -68,10 +68,11 @@ def _scanned(ruleset: RuleSet) -> RuleSet:
 
 
 @batching_settings(300)
-@given(text=threshold_rules(), pairs=readings(), sizes=SIZES, cut=st.integers(0, 40))
+@given(text=threshold_rules(), pairs=readings(), sizes=SIZES | st.just([40]), cut=st.integers(0, 80))
 def test_grouped_thresholds_meet_events_as_a_full_scan(
     text: str, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], cut: int,
 ) -> None:
+    """Batches of 1 to 8 events, and of 40."""
     ruleset = _load(text)
     scanned = _scanned(ruleset)
     full = engine_of(scanned)
