@@ -68,6 +68,7 @@ class Run:
     work_dir: Path
     log_dir: Path
     quix_python: str | None = None
+    profile: bool = False  # --profile: py-spy records each worker phase (bench/profile_top.py reads it)
     _shared: str | None = None
 
     @property

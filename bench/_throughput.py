@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
+from pathlib import Path
 
 from _context import THRESHOLD, Row, Run, log
 from _events import REPO_ROOT
@@ -35,6 +37,8 @@ def worker_throughput(run: Run, name: str, rules: str | None) -> Row:
         worker = Worker.start(run.procs, name, run.url, prefix=prefix, app_id=run.fresh(name),
                               partitions=run.partitions, log_dir=run.log_dir, rules=rules)
         spawned = worker.proc.spawned_at
+        if run.profile:
+            _record_profile(run, name, worker.pid)
         row.figures["rules"] = worker.rules
         first: tuple[float, int, float] | None = None  # (time, processed, cpu) at the first event
         deadline = time.monotonic() + _deadline_s(run)
@@ -63,6 +67,15 @@ def worker_throughput(run: Run, name: str, rules: str | None) -> Row:
                            alerts_by_rule={rule: int(n) for rule, n in counts.firing_by_rule})
         row.figures["stop_s"] = round(worker.stop(), 2)
     return row
+
+
+def _record_profile(run: Run, name: str, pid: int) -> None:
+    """py-spy samples the worker from outside (it stops with the worker): raw stacks, 100 per second."""
+    out = run.log_dir / f"{name}.pyspy.txt"
+    argv = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), "--nonblocking",
+            "--rate", "100", "--format", "raw", "--output", str(out)]
+    run.procs.spawn(f"{name}-py-spy", argv, dict(os.environ), run.log_dir, REPO_ROOT)
+    log(f"{name}: py-spy records pid {pid} into {out}")
 
 
 def workers_throughput(run: Run, name: str, workers: int = 2) -> Row:

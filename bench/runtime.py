@@ -80,6 +80,10 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--partitions", type=int, default=4, help="partitions per topic (default 4)")
     parser.add_argument("--duration", help="storm-day event time to preload (default 5d, --quick 12h)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", action="store_true",
+                        help="record the worker-shipped and worker-threshold workers with py-spy (their CPU "
+                             "figures then include its sampling): <logs>/<phase>.pyspy.txt, read by "
+                             "bench/profile_top.py")
     args = parser.parse_args()
     args.phases = [name.strip() for name in args.only.split(",")] if args.only else list(PHASES)
     unknown = sorted(set(args.phases) - set(PHASES))
@@ -138,7 +142,7 @@ def main() -> int:
         broker = start_broker(log_dir / "broker.log")
         try:
             run = Run(broker, procs, f"{run_id}.", args.partitions, files, total, args.quick, Path(work), log_dir,
-                      quix)
+                      quix, profile=args.profile)
             meta["broker"] = f"{broker.url} (embedded Tansu, pid {broker.process.pid if broker.process else '?'})"
             log(f"broker {broker.url}; logs in {log_dir}")
             rows = _run_phases(run, args.phases)

@@ -268,7 +268,9 @@ class RekeyShard:
         return {
             "kind": self.kind, "shard": self.id, "offset": self.offset, "engine": self.engine.snapshot(),
             "sources": [[s, p, None if w == NO_WATERMARK else w, idle] for (s, p), (w, idle) in self.sources.items()],
-            "buffer": [[s, p, event] for _, s, p, _, event in sorted(self._heap, key=lambda item: item[:4])],
+            # Sorted by (ts, stream, partition, offset): positions are unique, so tuples never
+            # compare their events.
+            "buffer": [[s, p, event] for _, s, p, _, event in sorted(self._heap)],
             "released": None if self.released == NO_WATERMARK else self.released,
             "inclusive": self.inclusive,
         }
