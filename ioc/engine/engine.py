@@ -122,8 +122,9 @@ class Engine:
         self._watchers: frozenset[str] = frozenset()
         # With no allowed lateness: per rule with an opener (RuleKind.opener), the test a key with
         # no state must pass to be tracked; the sorted threshold groups of each rule in one
-        # (ioc.rules.thresholds); and, per group, the keys its rules may hold state for
-        # (`_held`: added when a state is made, checked against `states` when read).
+        # (ioc.rules.thresholds); and, per group, the keys its rules hold state for (`_held`:
+        # added when a state is made, removed when it is forgotten, and checked against `states`
+        # when read).
         self._openers: dict[str, Test] = {}
         self._group_of: dict[str, tuple[ThresholdGroup[Route], int, Route]] = {}
         self._held: dict[ThresholdGroup[Route], dict[Key, dict[int, Route]]] = {}
@@ -260,6 +261,8 @@ class Engine:
                     # Nothing to remember for this key (e.g. a match rule that did not match):
                     # keep high-cardinality keys such as src_ip from growing the state.
                     del rule_states[key]
+                    if rule.id in self._group_of:
+                        self._unhold(rule.id, key)
                 elif ttls and rule.id in ttls and ts > state.get("_seen", float("-inf")):
                     state["_seen"] = ts  # the key's last event, for its idle TTL
             heap = self.timers.get(where_key)
@@ -280,6 +283,16 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 - as a failure of the rule's own evaluation
             stats.error(rule.id, str(event.get("id") or event.get("_pos") or event.get("ts")), exc)
             return False
+
+    def _unhold(self, rule_id: str, key: Key) -> None:
+        """A grouped rule forgot `key`: its group need not meet the key's events for it any more."""
+        group, position, _ = self._group_of[rule_id]
+        by_key = self._held[group]
+        held = by_key.get(key)
+        if held is not None:
+            held.pop(position, None)
+            if not held:
+                del by_key[key]
 
     def _with_groups(self, layout: Layout, event: Mapping[str, Any], selected: Iterable[Route]) -> Iterable[Route]:
         """`selected` (the routes of the other rules) with the grouped threshold rules `event` meets:
@@ -430,6 +443,9 @@ class Engine:
                 if _episode_over(state, realert, at) and (kind.expired(state, at) or (ttl and _idle(state, ttl, at)))]
         for key in gone:
             del states[key]
+        if gone and rule.id in self._group_of:
+            for key in gone:
+                self._unhold(rule.id, key)
         if len(gone) > len(states):
             # CPython never shrinks a dict's table: copy it, so that the memory comes back.
             self.states[rule.id] = dict(states)

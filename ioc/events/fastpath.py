@@ -126,16 +126,29 @@ def _struct_type(stream: str, name: str, info: Any, bounds: tuple[float | None, 
 def _verify(stream: str, model: Any) -> None:
     """The fast path knows the schema's validators and constraints by name: a new one must be
     taught here (and to the differential test) before the fast path may run."""
-    validators = set(model.__pydantic_decorators__.field_validators)
-    if validators - _KNOWN_VALIDATORS:
-        raise TypeError(f"{stream}: validators {sorted(validators - _KNOWN_VALIDATORS)} have no fast check")
+    decorators = model.__pydantic_decorators__
+    validators = set(decorators.field_validators)
+    if validators - _KNOWN_VALIDATORS or decorators.model_validators or decorators.validators:
+        unknown = sorted((validators - _KNOWN_VALIDATORS) | set(decorators.model_validators)
+                         | set(decorators.validators))
+        raise TypeError(f"{stream}: validators {unknown} have no fast check")
     for name, info in model.model_fields.items():
-        for meta in info.metadata:
+        for meta in [*info.metadata, *_nested_metadata(info.annotation)]:
             if isinstance(meta, (Ge, Le)):
                 continue
             if type(meta).__name__ == "StringConstraints" and name == "source_id":
                 continue
             raise TypeError(f"{stream}.{name}: constraint {meta!r} has no fast check")
+
+
+def _nested_metadata(annotation: Any) -> list[Any]:
+    """The Annotated metadata anywhere inside a type (`Annotated[float, Ge(0)] | None`: Ge(0))."""
+    found: list[Any] = []
+    if get_origin(annotation) is Annotated:
+        found += list(getattr(annotation, "__metadata__", ()))
+    for arg in get_args(annotation):
+        found += _nested_metadata(arg)
+    return found
 
 
 @functools.cache

@@ -18,7 +18,7 @@ import re2
 __all__ = ["MAX_PATTERN_CHARS", "Regex", "RegexError", "compile_regex"]
 
 MAX_PATTERN_CHARS = 2000
-CACHED_TEXTS = 1024  # per pattern: at most ~300 KB (see Regex._seen)
+CACHED_TEXTS = 1024  # per pattern: ~300 KB of ASCII text at most, ~1 MB of other text (see Regex._seen)
 CACHED_CHARS = 256
 _RE2_MAX_MEM = 8 << 20  # bytes of compiled program per pattern (RE2's default, stated)
 # Python's Unicode classes, which RE2 spells out (its own \w, \d, \s are ASCII).
@@ -66,7 +66,8 @@ class Regex:
         self._compiled = compiled
         # Answers for recent short texts: the same URLs, actions and user agents recur (57
         # distinct URLs in 100,000 web events of the storm day), and a look-up is ~10x cheaper
-        # than RE2. Emptied when full, so it holds at most CACHED_TEXTS texts of CACHED_CHARS.
+        # than RE2. Emptied when full, so it holds at most CACHED_TEXTS texts of CACHED_CHARS
+        # characters (up to 4 bytes each).
         self._seen: dict[str, bool] = {}
 
     @staticmethod

@@ -13,11 +13,13 @@ A key's state is forgotten (`expired`) once nothing is pending (not firing, no
 `pending_since`, any `realert` over) and its latest event is at or before the watermark:
 then the next event of the key is treated exactly as a never-seen key's first one.
 
-With no allowed lateness (the default), a key is tracked from the first event where the
-condition is true: an event whose condition is false leaves a key the rule holds no state for
-untracked (it would only remember the event's time, which no on-time event can be older than),
-so such keys take no memory and do not count against `max_keys`. That is also what lets the
-engine skip such rules without evaluating them (ioc.rules.thresholds).
+In an engine with no allowed lateness (the default; every re-keyed shard), a key is tracked
+from the first event where the condition is true: an event whose condition is false leaves a
+key the rule holds no state for untracked. It would only remember the event's time, which no
+on-time event of the key can be older than when the key's events come through one lane (as in
+every shard of the runtime), so such keys take no memory and do not count against `max_keys`.
+That is also what lets the engine skip such rules without evaluating them
+(ioc.rules.thresholds).
 
 >>> # rules/reservoir.yaml
 >>> # - id: reservoir.level.near_nwl
@@ -64,7 +66,8 @@ class ThresholdRule(RuleKind):
     @property
     def opener(self) -> Callable[[Mapping[str, Any], Mapping[str, Any]], bool]:
         # A false condition on a key with no state changes nothing but `last_ts`, and with no
-        # allowed lateness no later event can be older than it (it would be late): not tracked.
+        # allowed lateness no later event of the key's lane can be older than it (it would be
+        # late): not tracked (see the module docstring).
         return self.condition.test
 
     @property

@@ -14,19 +14,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kindtest import SIZES, T0, batching_settings, engine_of, make_rules, restored, rule_doc, run_batched, summary_of
 
+from ioc.engine import KeyLimits
 from ioc.rules.loader import RuleSet
 from ioc.rules.thresholds import GROUP_MIN
 
 SENSORS = ["ta-trach", "binh-dien", "huong-dien"]
+# Sweeps every 5 minutes of event time, and keys idle for 10 minutes forgotten.
+SWEEPING = KeyLimits(key_idle_s=600.0, sweep_every_s=300.0)
 LEVELS: list[Any] = [None, 1, 2.0, 2.5, 3, 3.5, 4.0, 5, -1.0]
 
 
 @st.composite
 def threshold_rules(draw: st.DrawFn) -> str:
-    """4 to 10 threshold rules on `level_m`, most comparing it with their own number."""
+    """4 to 10 threshold rules on `level_m`, most comparing it with their own number, mostly with
+    one comparison (so that groups of at least GROUP_MIN rules form)."""
     rules = []
+    main = draw(st.sampled_from([">=", ">", "<=", "<"]))
     for number in range(draw(st.integers(GROUP_MIN, 10))):
-        op = draw(st.sampled_from([">=", ">", "<=", "<"]))
+        op = draw(st.sampled_from([main, main, main, ">=", ">", "<=", "<"]))
         bound = draw(st.sampled_from([1, 2, 2.5, 3, 4, -1]))
         rule: dict[str, Any] = {
             "id": f"r{number}", "stream": "reservoir", "kind": "threshold",
@@ -68,23 +73,35 @@ def _scanned(ruleset: RuleSet) -> RuleSet:
 
 
 @batching_settings(300)
-@given(text=threshold_rules(), pairs=readings(), sizes=SIZES | st.just([40]), cut=st.integers(0, 80))
+@given(text=threshold_rules(), pairs=readings(), sizes=SIZES | st.just([40]), cut=st.integers(0, 80),
+       limits=st.sampled_from([None, SWEEPING]), middle=st.sampled_from(["restore", "swap"]))
 def test_grouped_thresholds_meet_events_as_a_full_scan(
-    text: str, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], cut: int,
+    text: str, pairs: list[tuple[int, dict[str, Any]]], sizes: list[int], cut: int, limits: KeyLimits | None,
+    middle: str,
 ) -> None:
-    """Batches of 1 to 8 events, and of 40."""
+    """Batches of 1 to 8 events, and of 40; an engine that sweeps and forgets idle keys, or not;
+    a restore or a change of rules (the same rules loaded again) in the middle."""
     ruleset = _load(text)
     scanned = _scanned(ruleset)
-    full = engine_of(scanned)
+    full = engine_of(scanned, limits=limits)
     expected = run_batched(full, pairs, [1], stream="reservoir", end=T0 + 10**5)
 
-    grouped = engine_of(ruleset)
+    grouped = engine_of(ruleset, limits=limits)
     got = run_batched(grouped, pairs[:cut], sizes, stream="reservoir")
-    grouped = restored(grouped, ruleset)
+    if middle == "restore":
+        grouped = restored(grouped, ruleset, limits=limits)
+    else:
+        got += grouped.swap_rules(_load(text))[0]
     got += run_batched(grouped, pairs[cut:], sizes, stream="reservoir", end=T0 + 10**5)
 
     assert summary_of(got) == summary_of(expected)
     assert grouped.states == full.states
+    # The keys each group meets for its rules' state are exactly the keys they hold.
+    held = {(group.field, position, key) for group, by_key in grouped._held.items()
+            for key, positions in by_key.items() for position in positions}
+    holding = {(group.field, position, key) for group, position, route in grouped._group_of.values()
+               for key in grouped.states[route[0].id]}
+    assert held == holding
 
 
 def test_the_groups_are_used() -> None:

@@ -9,18 +9,20 @@ InvalidEvent reason and code.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import numpy
 import orjson
 import pytest
+from annotated_types import Gt
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import model_validator
 
 from ioc.events import InvalidEvent
 from ioc.events.decode import _BOUNDS, _parse, _validate, decode, decode_batch
-from ioc.events.fastpath import EXTRAS, fast_decoder, fast_ts
-from ioc.events.schemas import CAMERA_EVENT_TYPES, SCHEMAS, STREAMS
+from ioc.events.fastpath import EXTRAS, _verify, fast_decoder, fast_ts
+from ioc.events.schemas import CAMERA_EVENT_TYPES, SCHEMAS, STREAMS, BaseEvent
 from ioc.timeutil import parse_ts
 from sensors_sim.bad import corrupt
 from sensors_sim.scenario import build, load_scenario
@@ -181,3 +183,19 @@ def test_extras_are_known_by_name() -> None:
 @given(st.integers(0, 2**40) | st.floats(0, 2**40))
 def test_fast_ts_of_numbers_is_parse_ts(value: float) -> None:
     assert fast_ts(value) == parse_ts(value)
+
+
+def test_a_schema_check_the_fast_path_does_not_know_stops_it() -> None:
+    class Positive(BaseEvent):
+        x: Annotated[float, Gt(0)] | None = None   # Gt: only Ge and Le are checked while parsing
+
+    class Checked(BaseEvent):
+        @model_validator(mode="after")
+        def _check(self) -> Checked:
+            return self
+
+    for model, words in ((Positive, "Gt"), (Checked, "_check")):
+        with pytest.raises(TypeError, match=words):
+            _verify("test", model)
+    for stream, model in SCHEMAS.items():
+        _verify(stream, model)
