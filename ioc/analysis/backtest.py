@@ -65,6 +65,13 @@ class BacktestResult:
     invalid: Counter[str] = field(default_factory=Counter)
     invalid_examples: list[str] = field(default_factory=list)
     last_ts: float | None = None
+    # Per stream, the event times of its first and last valid events.
+    spans: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def span_s(self, streams: Iterable[str]) -> float:
+        """Seconds of event time from the first to the last event of `streams`."""
+        known = [self.spans[stream] for stream in streams if stream in self.spans]
+        return max(end for _, end in known) - min(start for start, _ in known) if known else 0.0
 
     def summary(self, ruleset: RuleSet | None = None) -> list[RuleSummary]:
         """Per rule: transitions, episodes, first/last start and total time firing."""
@@ -219,6 +226,9 @@ def run_backtest(
     result.events = len(events)
     result.alerts = replay(plan_rules(ruleset), [(stream, event) for _, _, stream, event in events],
                            partitions=partitions, lateness_s=lateness_s, until=until, limits=limits)
+    for ts, _, stream, _ in events:
+        first, last = result.spans.get(stream, (ts, ts))
+        result.spans[stream] = (min(first, ts), max(last, ts))
     if events:
         result.last_ts = max(item[0] for item in events)
     if until is not None:

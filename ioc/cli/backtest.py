@@ -12,6 +12,7 @@ from rich.table import Table
 from ioc.analysis.backtest import BacktestResult, read_events, run_backtest
 from ioc.analysis.scoring import Score, TruthError, read_truth, score_alerts
 from ioc.cli.common import SEVERITY_STYLES, console, err_console, fail
+from ioc.cli.sweep import run_sweep_command
 from ioc.config import REPO_ROOT, ConfigError, load_settings
 from ioc.refdata import load_reference
 from ioc.rules.exceptions import RuleError
@@ -41,6 +42,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--truth", type=Path,
                         help="ground truth (ioc simulate --out DIR writes DIR/ground_truth.jsonl): "
                              "print recall per incident and precision per rule")
+    parser.add_argument("--sweep", action="append", metavar="RULE_ID.PARAM=FROM..TO/STEP",
+                        help="replay once per value of a rule's parameter (a field such as for, window, "
+                             "min_count, or a number of its condition: condition, condition[2]); values "
+                             "FROM..TO/STEP or A,B,C; several --sweep make a grid. Prints alerts, alerts "
+                             "per day and, with --truth, recall, precision and time to detect per value; "
+                             "--report plots them, --out writes them as JSONL")
+    parser.add_argument("--workers", type=int, help="processes for --sweep (default: one per core)")
     parser.set_defaults(run=run)
 
 
@@ -69,13 +77,18 @@ def run(args: argparse.Namespace) -> int:
     partitions = args.partitions if args.partitions is not None else settings.topics.partitions
     if partitions < 1:
         return fail(f"--partitions: {partitions} is not a number of partitions (at least 1)")
+    shard_limits = dataclasses.replace(SHARD_LIMITS, keys_per_rule=limits.keys_per_rule, key_idle_s=limits.key_idle_s)
+    if args.sweep:
+        if until is not None:
+            return fail("--until does not apply to --sweep")
+        return run_sweep_command(args, ruleset, lateness=lateness, partitions=partitions, limits=shard_limits,
+                                 rule_limits=limits)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} events"),
                   TimeElapsedColumn(), console=err_console, transient=True) as progress:
         task = progress.add_task("reading events", total=None)
         result = run_backtest(ruleset, read_events(args.events), lateness_s=lateness, until=until,
                               progress=lambda n: progress.update(task, completed=n), partitions=partitions,
-                              limits=dataclasses.replace(SHARD_LIMITS, keys_per_rule=limits.keys_per_rule,
-                                                         key_idle_s=limits.key_idle_s))
+                              limits=shard_limits)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with args.out.open("wb") as out:
