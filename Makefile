@@ -8,7 +8,7 @@ STAMP   = $(VENV)/.installed
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: demo test unit integration lint typecheck check clean prometheus alertmanager dashboards
+.PHONY: demo test unit integration lint typecheck check clean prometheus alertmanager dashboards docs
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ alertmanager:
 # The Grafana dashboards are code (ioc/dashboards): regenerate config/grafana/dashboards/*.json.
 dashboards: $(STAMP)
 	$(PY) -m ioc.dashboards
+
+# docs/streams.md is generated from the event schemas and the reference data.
+docs: $(STAMP)
+	$(PY) -m ioc.events.streams_doc
 
 demo: $(STAMP)
 	$(VENV)/bin/ioc demo $(DEMO_ARGS)

@@ -1,12 +1,12 @@
 """Deterministic simulator of the traffic and urban AI cameras of Thừa Thiên Huế (`camera` stream).
 
-Background traffic, per camera of `config/reference/camera.yaml` (DOMAIN.md §3):
+Background traffic, per camera of `config/reference/camera.yaml` (docs/domain.md §3):
 
 * a `heartbeat` every `heartbeat_s` (60 s) from every camera;
 * violations (`no_helmet`, `red_light`, `wrong_lane`, `speeding`, `illegal_parking`, with
   plates, vehicle classes and recogniser scores) from AI cameras, as Poisson arrivals with an
   hour-of-day profile in Huế local time (UTC+7) that peaks in the rush hours 06:30-08:30 and
-  16:30-18:30. Daily counts at a busy intersection follow DOMAIN.md (no helmet 170-460, red
+  16:30-18:30. Daily counts at a busy intersection follow docs/domain.md (no helmet 170-460, red
   light 13-320); other cameras see `QUIET_SHARE` of that; `rate_scale` scales every rate;
 * `crowd` counts every `crowd_every_s` (60 s) at every camera with a `crowd_limit`, following a
   market (morning) or leisure (evening) profile and always below the limit;
@@ -67,7 +67,7 @@ DEFAULT_REFERENCE_PATH = Path(__file__).resolve().parent.parent / "config" / "re
 HUE_UTC_OFFSET_S = 7 * 3600
 
 # Violations per day at a busy AI intersection, (low, high): a camera draws its own rate in the
-# range (log-uniformly). no_helmet and red_light: DOMAIN.md §3 (Hanoi pilot); the others are
+# range (log-uniformly). no_helmet and red_light: docs/domain.md §3 (Hanoi pilot); the others are
 # (unverified) plausible values.
 BUSY_DAILY_RATES: dict[str, tuple[float, float]] = {
     "no_helmet": (170.0, 460.0),
@@ -270,7 +270,7 @@ class CameraSimulator:
 
     Knobs: `heartbeat_s` heartbeat period; `crowd_every_s` period of crowd counts; `rate_scale`
     multiplies every violation rate; `wrong_way_per_day` background wrong-way drivers per busy
-    camera and day (DOMAIN.md: 1-3; default 0 because the shipped rule alerts on each one);
+    camera and day (docs/domain.md: 1-3; default 0 because the shipped rule alerts on each one);
     `cameras` restricts the simulation to some source ids (default: the whole reference list).
     """
 

@@ -1,6 +1,6 @@
 """Deterministic simulator of the Hue SOC's security sensors (stream `cyber`), with attack campaigns.
 
-Background (DOMAIN.md §4: ~18,750 blocked attempts a day, 90,000 virus spreads and 2,713 malware
+Background (docs/domain.md §4: ~18,750 blocked attempts a day, 90,000 virus spreads and 2,713 malware
 mails in 10 months of 2023): a steady trickle of single blocked probes from many documentation-range
 addresses (firewall `connection` events and IDS alerts), officials logging in to the public-service
 portal from their office and to the VPN from home (mostly `success`, a typo now and then), web
@@ -334,7 +334,7 @@ class _Spec:
 class CyberSimulator:
     """Hue SOC sensors: background traffic plus injected attack campaigns.
 
-    Knobs (defaults from DOMAIN.md §4 where it gives a figure, otherwise unverified):
+    Knobs (defaults from docs/domain.md §4 where it gives a figure, otherwise unverified):
     `probes_per_day` blocked attempts (18,750), `volume` scales the web, probe, EDR and mail
     background (logins are per user and not scaled; use a small `volume` for week-long runs),
     `users` officials with accounts, `edr_per_day` malware detections (~300: 90,000 in 10 months),

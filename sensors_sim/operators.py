@@ -1,7 +1,7 @@
 """Operators who acknowledge and resolve alerts, with realistic delays, for `ioc.alert-actions`.
 
 Most alerts are handled on time; a few percent are late, as in the seeds' IOC (1.86 % of field
-reports handled late, DOMAIN.md "SLA baselines"). The decision for an alert depends only on the
+reports handled late, docs/domain.md "SLA baselines"). The decision for an alert depends only on the
 seed and the alert id, so replays produce the same actions.
 
 >>> operators = OperatorSimulator(seed=3)
@@ -32,7 +32,7 @@ __all__ = ["OperatorSimulator", "LATE_SHARE", "OPERATORS"]
 def _calendar(path: str, hours: str) -> WorkingCalendar:
     return WorkingCalendar.from_file(path, WorkingHours.model_validate_json(hours))
 
-LATE_SHARE = 0.0186           # DOMAIN.md: 1.86 % of field reports handled late
+LATE_SHARE = 0.0186           # docs/domain.md: 1.86 % of field reports handled late
 OPERATORS = ("truc-ban-1", "truc-ban-2", "truc-ban-3", "so-nnptnt", "chi-cuc-thuy-san", "soc-hue")
 
 

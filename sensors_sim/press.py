@@ -83,7 +83,7 @@ __all__ = [
 
 DEFAULT_REFERENCE_PATH = Path(__file__).resolve().parent.parent / "config" / "reference" / "press.yaml"
 
-# DOMAIN.md §5: how articles name the province ("Hue" without diacritics is left to the rules'
+# docs/domain.md §5: how articles name the province ("Hue" without diacritics is left to the rules'
 # tests: the simulated outlets type Vietnamese with diacritics).
 HUE_ALIASES: tuple[str, ...] = ("Thừa Thiên Huế", "Thừa Thiên - Huế", "TT-Huế", "TP Huế", "Huế", "cố đô")
 

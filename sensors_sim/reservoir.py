@@ -46,7 +46,7 @@ DEFAULT_STATIONS_PATH = Path(__file__).resolve().parent.parent / "config" / "ref
 SPILL_BAND_M = 1.0
 
 StationType = Literal["reservoir", "gauge"]
-_BBOX = (15.99, 16.74, 107.02, 108.22)  # province: lat min/max, lon min/max (DOMAIN.md)
+_BBOX = (15.99, 16.74, 107.02, 108.22)  # province: lat min/max, lon min/max (docs/domain.md)
 _RESERVOIR_LEVELS = ("nwl_m", "dead_m", "flood_wait_m")
 _GAUGE_LEVELS = ("bd1_m", "bd2_m", "bd3_m")
 
@@ -198,7 +198,7 @@ def _is_number(value: object) -> TypeGuard[float]:
 
 # --- Simulator tuning. These are knobs of a plausible model, not reference data: real
 # catchment areas/storages are only approximate (unverified), then calibrated so the flood
-# reproduces the 27 Oct 2025 inflow peaks and the BĐ crossings of DOMAIN.md.
+# reproduces the 27 Oct 2025 inflow peaks and the BĐ crossings of docs/domain.md.
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 The fleet is `config/reference/vessel.yaml` (registration, MMSI, length, home port); the sea
 is `config/zones/hue_sea.geojson` (coastal / inshore / offshore bands, port boxes, the
 illustrative foreign-waters box). Each vessel cycles between its home port (Thuận An, Tư
-Hiền, Chân Mây) and a fishing ground inside the band its length allows (DOMAIN.md §2:
+Hiền, Chân Mây) and a fishing ground inside the band its length allows (docs/domain.md §2:
 < 12 m coastal, 12-15 m inshore, >= 15 m offshore):
 
 * in port: moored at the port's anchorage (sog ~0), still reporting;

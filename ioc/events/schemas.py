@@ -1,4 +1,4 @@
-"""Pydantic models of the five event streams (fields and ranges from DOMAIN.md).
+"""Pydantic models of the five event streams (fields and ranges from docs/domain.md).
 
 Every model shares `BaseEvent` (`source_id`, `ts`, `id`). Unknown fields are kept as
 extras so analysts can use them in rules. Typing is strict: a number field takes JSON
@@ -11,7 +11,7 @@ numbers only (ints are fine for floats), never strings such as "12.5" or boolean
 ['gates_open', 'id', 'inflow_m3s']
 
 Ranges are physical plausibility limits, deliberately wider than the typical values in
-DOMAIN.md: an extreme but real reading must reach the rules, not the dead-letter topic.
+docs/domain.md: an extreme but real reading must reach the rules, not the dead-letter topic.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ class DeadlineDefaults(BaseModel):
 
 
 def _default_deadlines() -> dict[str, DeadlineDefaults]:
-    # Why these (docs/sla.md "Default deadlines"): DOMAIN.md gives urgent 24 h and normal 5
+    # Why these (docs/sla.md "Default deadlines"): docs/domain.md gives urgent 24 h and normal 5
     # working days; emergency/critical mirror the camera and cyber rules' own `sla` blocks.
     return {
         "emergency": DeadlineDefaults(ack=300, resolve=3600),

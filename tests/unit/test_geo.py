@@ -44,7 +44,7 @@ def error_of(document: Any) -> str:
     return str(info.value)
 
 
-# -- the shipped zones off Thừa Thiên Huế (DOMAIN.md §2) -------------------------------------------------
+# -- the shipped zones off Thừa Thiên Huế (docs/domain.md §2) -------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_hue_sea_zones(hue: ZoneSet) -> None:
                                   "illustrative"}
     bands = {z.properties["zone_class"]: z for z in hue if z.properties["zone_class"] in ("coastal", "inshore",
                                                                                           "offshore")}
-    # DOMAIN.md §2: < 12 m coastal only, 12-15 m inshore only, >= 15 m offshore only.
+    # docs/domain.md §2: < 12 m coastal only, 12-15 m inshore only, >= 15 m offshore only.
     assert [(b.properties["min_length_m"], b.properties["max_length_m"]) for b in bands.values()] == [
         (0, 12), (12, 15), (15, None)]
     assert [z.properties["foreign"] for z in hue] == [False] * 6 + [True]

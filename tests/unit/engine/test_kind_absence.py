@@ -1,7 +1,7 @@
 """The `absence` kind in the engine: silence per key in event time, fire/resolve, expected keys.
 
 Rules are YAML in tmp_path, loaded with the real loader. The vessel reference data is built
-here (three registrations; DOMAIN.md §2: VMS position at least every 2 h, 6 h = violation).
+here (three registrations; docs/domain.md §2: VMS position at least every 2 h, 6 h = violation).
 Events are built with `ioc.events.decode`, as the pipeline does.
 """
 
@@ -308,7 +308,7 @@ def test_lateness_delays_detection(tmp_path: Path) -> None:
 
 
 def test_where_only_matching_events_are_signs_of_life(tmp_path: Path) -> None:
-    # Camera offline: only heartbeats count (DOMAIN.md §3: camera silent > 10 min).
+    # Camera offline: only heartbeats count (docs/domain.md §3: camera silent > 10 min).
     text = (
         "rules:\n"
         "  - {id: camera.offline, stream: camera, kind: absence, timeout: 10m,"

@@ -249,7 +249,7 @@ def test_dwell_continues_across_adjacent_matching_zones(tmp_path: Path) -> None:
 def test_zone_not_allowed_for_length(
     tmp_path: Path, length: float, pos: tuple[float, float], fires: bool, zone: str | None
 ) -> None:
-    # DOMAIN.md §2: < 12 m coastal only; 12-15 m inshore only; >= 15 m offshore only.
+    # docs/domain.md §2: < 12 m coastal only; 12-15 m inshore only; >= 15 m offshore only.
     engine = engine_of(one_rule(tmp_path, zone_filter=BANDS, condition=LENGTH_MISMATCH, severity="warning",
                                 summary="{source_id} ({length_m} m) trong {value}"))
     alerts = feed(engine, [vessel(V1, 0, pos, length=length)])

@@ -1,7 +1,7 @@
 """The `match` kind in the engine: keywords and regex over text fields, Vietnamese-aware.
 
 Rules are YAML written to tmp_path and loaded with the real loader; events are built with
-`ioc.events.decode`, as the pipeline does. Press examples follow DOMAIN.md §5 (aliases of
+`ioc.events.decode`, as the pipeline does. Press examples follow docs/domain.md §5 (aliases of
 Huế, flood/dam keywords), cyber examples the SQLi signatures of §4.
 """
 

@@ -1,7 +1,7 @@
 """The `rate` kind in the engine: change of a field per unit time over a sliding window, per key.
 
 Rules are YAML in tmp_path, loaded with the real loader and reference data; events are built
-with `ioc.events.decode`. Examples follow DOMAIN.md: a lake rising faster than 0.5 m/h, and a
+with `ioc.events.decode`. Examples follow docs/domain.md: a lake rising faster than 0.5 m/h, and a
 release step (turbine + spill) of more than 500 m³/s within 1 h. Levels move in steps of
 1/8 m so that the arithmetic is exact.
 """
@@ -152,7 +152,7 @@ def test_falling_level(tmp_path: Path) -> None:
 
 
 def test_release_step_with_delta_over_an_expression(tmp_path: Path) -> None:
-    # DOMAIN.md: release step > 500 m³/s within 1 h; release = turbine + spill.
+    # docs/domain.md: release step > 500 m³/s within 1 h; release = turbine + spill.
     rules = one_rule(tmp_path, id="test.release.step", field="turbine_m3s + spill_m3s", condition="delta > 500",
                      summary="{name}: xả tăng {value:.0f} m³/s mỗi giờ")
     engine = engine_of(rules)

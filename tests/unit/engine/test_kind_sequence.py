@@ -2,7 +2,7 @@
 
 Rules are YAML written to tmp_path and loaded with the real loader and the real reference data
 (config/reference/reservoir.yaml: Tả Trạch NWL 45 m, Bình Điền NWL 85 m; Kim Long gauge BĐ2
-2.0 m). Events are built with `ioc.events.decode`, as the pipeline does. DOMAIN.md §1: heavy
+2.0 m). Events are built with `ioc.events.decode`, as the pipeline does. docs/domain.md §1: heavy
 rain → level rising → spill starts; §3: road flooding while Kim Long is above BĐ2.
 """
 
@@ -68,7 +68,7 @@ HIGH = {A: 44.5, B: 84.5, C: 57.5}  # >= NWL - 1
 LOW = {A: 40.0, B: 80.0, C: 50.0}
 
 
-# The rain → level → spill sequence of DOMAIN.md §1 (per reservoir, 12 h): `rule_yaml(**fields)` overrides,
+# The rain → level → spill sequence of docs/domain.md §1 (per reservoir, 12 h): `rule_yaml(**fields)` overrides,
 # adds or (None) removes fields.
 RULE: dict[str, Any] = {
     "id": RULE_ID,
@@ -86,7 +86,7 @@ RULE: dict[str, Any] = {
     "sla": {"ack": "15m", "resolve": "2h"},
 }
 
-# Kim Long above BĐ2, then a camera of a road that floods with it reports road flooding (DOMAIN.md §3).
+# Kim Long above BĐ2, then a camera of a road that floods with it reports road flooding (docs/domain.md §3).
 # The camera's gauge is reference data, not an event field: one global key.
 FLOOD_RULE: dict[str, Any] = {
     "id": FLOOD_ID,

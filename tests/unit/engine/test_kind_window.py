@@ -1,7 +1,7 @@
 """The `window` kind in the engine: sliding (continuous) and tumbling/hopping (instant) windows.
 
 Rules are YAML in tmp_path, loaded with the real loader and reference data; events are built
-with `ioc.events.decode`. Examples follow DOMAIN.md: brute force (>= 8 authentication failures
+with `ioc.events.decode`. Examples follow docs/domain.md: brute force (>= 8 authentication failures
 from one src_ip in 120 s), port scan (>= 50 distinct dst_port in 1 min), rain depth over 3 h.
 """
 

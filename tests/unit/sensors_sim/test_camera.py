@@ -1,4 +1,4 @@
-"""Unit tests of the camera simulator: determinism, schema, realism (DOMAIN.md §3) and, for every
+"""Unit tests of the camera simulator: determinism, schema, realism (docs/domain.md §3) and, for every
 incident kind, detection by the shipped rules of rules/camera.yaml (pure, no broker)."""
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def test_incidents_do_not_change_the_background_of_other_cameras() -> None:
     assert plain == with_incident
 
 
-# ------------------------------------------------------------------ realism (DOMAIN.md §3, issue 4)
+# ------------------------------------------------------------------ realism (docs/domain.md §3, issue 4)
 
 
 def test_reference_cameras_are_the_simulated_ones() -> None:
@@ -186,7 +186,7 @@ def test_daily_violation_counts_follow_domain_by_busy_flag() -> None:
         red = counts[(cam.source_id, "red_light")] / days
         if not cam.ai:
             assert sum(counts[(cam.source_id, v)] for v in VIOLATIONS) == 0
-        elif cam.busy:  # DOMAIN.md: no helmet 170-460, red light 13-320 a day (Poisson margin)
+        elif cam.busy:  # docs/domain.md: no helmet 170-460, red light 13-320 a day (Poisson margin)
             assert 150 <= helmet <= 500, (cam.source_id, helmet)
             assert 8 <= red <= 350, (cam.source_id, red)
         else:

@@ -177,7 +177,7 @@ def test_only_documentation_addresses_appear() -> None:
         CyberSimulator(start=WEDNESDAY).add_incident("brute_force", at=WEDNESDAY, duration=60, src_ip="8.8.8.8")
 
 
-# --- realism (DOMAIN.md §4) -----------------------------------------------------------------
+# --- realism (docs/domain.md §4) -----------------------------------------------------------------
 
 
 def test_blocked_attempts_match_the_socs_daily_volume() -> None:
