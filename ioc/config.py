@@ -232,12 +232,13 @@ def load_settings(
     """
     env = os.environ if env is None else env
     config_path = Path(path) if path is not None else Path(env.get("IOC_CONFIG", DEFAULT_CONFIG_PATH))
+    named = "$IOC_CONFIG: " if path is None and env.get("IOC_CONFIG") else ""
     data: dict[str, Any] = {}
-    if path is not None or config_path.exists():
+    if path is not None or named or config_path.exists():
         try:
             loaded = yaml.safe_load(config_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"{config_path}: file not found") from None
+            raise ConfigError(f"{named}{config_path}: file not found") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{config_path}:{mark.line + 1}" if mark else str(config_path)

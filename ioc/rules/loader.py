@@ -464,7 +464,8 @@ def _build_rule(
         return None, [problem("kind", f"missing (allowed: {', '.join(RULE_KINDS)})", raw.line)]
     kind_cls = RULE_KINDS.get(kind_name) if isinstance(kind_name, str) else None
     if kind_cls is None:
-        return None, [problem("kind", f"{shorten(kind_name)} is not a rule kind (allowed: {', '.join(RULE_KINDS)})")]
+        return None, [problem("kind", f"{shorten(kind_name)} is not a rule kind (allowed: {', '.join(RULE_KINDS)}"
+                                      f"{_did_you_mean(kind_name, list(RULE_KINDS))})")]
     try:
         spec = kind_cls.Spec.model_validate(data)
     except ValidationError as exc:
@@ -604,6 +605,15 @@ def _allowed_keys(spec_cls: type[RuleSpec], loc: tuple[Any, ...]) -> list[str]:
     return sorted(info.alias or name for name, info in model.model_fields.items())
 
 
+def _did_you_mean(value: Any, allowed: list[str]) -> str:
+    """`; did you mean 'x'?` for a text value close to one of `allowed` (as for unknown keys)."""
+    if not isinstance(value, str):
+        return ""
+    # Closer than for keys: a value is a short word ('median' is not a misspelt 'min').
+    close = difflib.get_close_matches(value, allowed, 1, cutoff=0.75)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
 def _message(error: Mapping[str, Any], spec_cls: type[RuleSpec]) -> str:
     kind = error["type"]
     value = error.get("input")
@@ -620,7 +630,7 @@ def _message(error: Mapping[str, Any], spec_cls: type[RuleSpec]) -> str:
     if kind == "literal_error":
         expected = str(error.get("ctx", {}).get("expected", "")).replace("'", "")
         expected = expected.replace(" or ", ", ")
-        return f"{shown} is not allowed (allowed: {expected})"
+        return f"{shown} is not allowed (allowed: {expected}{_did_you_mean(value, expected.split(', '))})"
     if kind == "string_pattern_mismatch" and error["loc"] == ("id",):
         return f"{shown} is not a valid rule id (allowed: lowercase letters, digits, '.', '_' and '-')"
     if kind == "value_error":

@@ -198,9 +198,30 @@ def _syntax_problem(text: str, filename: str, exc: yaml.MarkedYAMLError) -> Rule
         number, quote = unclosed
         return RuleProblem(filename, number, None, None,
                            f"not valid YAML: the quoted text that starts here is never closed (missing '{quote}')")
-    if problem == "mapping values are not allowed here":
-        problem += " (put text that contains ': ' in quotes)"
-    return RuleProblem(filename, line, None, None, f"not valid YAML: {problem}")
+    return RuleProblem(filename, line, None, None, f"not valid YAML: {_plain(problem)}")
+
+
+# PyYAML's words for the usual mistakes, and what they mean to someone editing a rule file.
+_PLAIN = (
+    ("mapping values are not allowed here",
+     "a ':' where a value was expected (put text that contains ': ' in quotes)"),
+    ("expected <block end>, but found",
+     "this line does not line up with the lines above it (check how many spaces indent it)"),
+    ("could not find expected ':'",
+     "a line without 'key: value' (text that goes on over several lines needs quotes)"),
+    ("expected ',' or ']', but got", "a list in [ ] that is not closed, or items not separated by ','"),
+    ("expected ',' or '}', but got", "a mapping in { } that is not closed, or items not separated by ','"),
+    ("found undefined alias", "an alias (*name) with no anchor (&name) before it"),
+    ("that cannot start any token", "a value starts with a character YAML reserves (put the value in quotes)"),
+)
+
+
+def _plain(problem: str) -> str:
+    """PyYAML's problem in plain words, with its own words after (in parentheses)."""
+    for words, meaning in _PLAIN:
+        if words in problem:
+            return f"{meaning} (YAML: {problem})"
+    return problem
 
 
 def _unclosed_quote(lines: list[str]) -> tuple[int, str] | None:

@@ -120,3 +120,11 @@ def test_an_accepted_event_must_fit_in_a_record():
         load_settings(DEFAULT_CONFIG_PATH, overrides={"limits.event_bytes": 990_000})
     assert str(info.value) == (f"{DEFAULT_CONFIG_PATH}: limits: event_bytes (990000) must be at most record_bytes - "
                                "65536 (934464): an accepted event must fit in a frame")
+
+
+def test_a_missing_ioc_config_file_is_an_error_naming_the_variable(tmp_path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={"IOC_CONFIG": str(tmp_path / "nope.yaml")})
+    assert str(info.value) == f"$IOC_CONFIG: {tmp_path / 'nope.yaml'}: file not found"
+    # Without IOC_CONFIG, a missing default file means the defaults.
+    assert load_settings(env={}).topics.partitions >= 1
