@@ -28,11 +28,10 @@ Expected fields: `rule` (required), `status` (required), and any of `key` (a sub
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from ioc.alerts import Alert
 from ioc.analysis.backtest import RawEvent, run_backtest
@@ -40,6 +39,7 @@ from ioc.config import REPO_ROOT
 from ioc.exceptions import IocError
 from ioc.refdata import load_reference
 from ioc.rules.loader import RuleSet, load_rules
+from ioc.rules.yamlload import LineList, YamlProblems, load_yaml
 from ioc.timeutil import format_ts, parse_duration, parse_ts
 
 __all__ = ["RuleTestError", "CaseResult", "run_test_file", "test_files"]
@@ -60,6 +60,9 @@ class CaseResult:
     problems: list[str] = field(default_factory=list)
     expected: list[str] = field(default_factory=list)
     actual: list[str] = field(default_factory=list)
+    # A case that cannot run (a malformed case): what is wrong, as `file:line: test 'name': ...`;
+    # the other cases of the file still run.
+    error: str | None = None
 
 
 def test_files(paths: list[Path]) -> list[Path]:
@@ -105,11 +108,14 @@ def _load_ruleset(file: Path, doc: dict[str, Any]) -> RuleSet:
 
 
 def run_test_file(file: Path) -> list[CaseResult]:
-    """Run every case of a test file; raises RuleTestError (or RuleError) if it cannot run."""
+    """Run every case of a test file; raises RuleTestError (or RuleError) if the file cannot run.
+    A malformed case is a result with its `error`, and the other cases still run."""
     try:
-        doc = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        doc, _ = load_yaml(file.read_text(encoding="utf-8"), str(file))
+    except OSError as exc:
         raise RuleTestError(f"{file}: cannot be read: {exc}") from None
+    except YamlProblems as exc:
+        raise RuleTestError("; ".join(str(problem) for problem in exc.problems)) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("tests"), list):
         raise RuleTestError(f"{file}: expected a mapping with `rule_files:` and a `tests:` list")
     unknown = set(doc) - {"rule_files", "reference", "tests"}
@@ -117,19 +123,30 @@ def run_test_file(file: Path) -> list[CaseResult]:
         names = ", ".join(sorted(unknown))
         raise RuleTestError(f"{file}: unknown key(s) {names} (allowed: rule_files, reference, tests)")
     ruleset = _load_ruleset(file, doc)
-    return [_run_case(file, index, case, ruleset) for index, case in enumerate(doc["tests"], start=1)]
+    cases = doc["tests"]
+    lines = cases.item_lines if isinstance(cases, LineList) else [0] * len(cases)
+    results = []
+    for index, (case, line) in enumerate(zip(cases, lines, strict=True), start=1):
+        try:
+            results.append(_run_case(file, index, case, ruleset, line))
+        except RuleTestError as exc:
+            name = str(case.get("name", f"test {index}")) if isinstance(case, dict) else f"test {index}"
+            results.append(CaseResult(str(file), name, False, error=str(exc)))
+    return results
 
 
-def _run_case(file: Path, index: int, case: Any, ruleset: RuleSet) -> CaseResult:
-    where = f"{file}: test {index}"
+def _run_case(file: Path, index: int, case: Any, ruleset: RuleSet, line: int = 0) -> CaseResult:
+    place = f"{file}:{line}" if line else str(file)
+    where = f"{place}: test {index}"
     if not isinstance(case, dict):
         raise RuleTestError(f"{where}: a test must be a mapping")
     name = str(case.get("name", f"test {index}"))
-    where = f"{file}: test '{name}'"
+    where = f"{place}: test '{name}'"
     unknown = set(case) - CASE_KEYS
     if unknown:
         names = ", ".join(sorted(unknown))
-        raise RuleTestError(f"{where}: unknown key(s) {names} (allowed: {', '.join(sorted(CASE_KEYS))})")
+        raise RuleTestError(f"{where}: unknown key(s) {names} (allowed: {', '.join(sorted(CASE_KEYS))}"
+                            f"{_did_you_mean(unknown, CASE_KEYS)})")
     start = parse_ts(case["start"]) if "start" in case else None
     rows = []
     for number, raw in enumerate(case.get("events") or [], start=1):
@@ -167,7 +184,8 @@ def _run_case(file: Path, index: int, case: Any, ruleset: RuleSet) -> CaseResult
             problems = ([f"missing {', '.join(missing)}"] if missing else []) + (
                 [f"unknown key(s) {', '.join(unknown_keys)}"] if unknown_keys else [])
             raise RuleTestError(
-                f"{where}: expect {number}: {'; '.join(problems)} (allowed: {', '.join(sorted(EXPECT_KEYS))})"
+                f"{where}: expect {number}: {'; '.join(problems)} (allowed: {', '.join(sorted(EXPECT_KEYS))}"
+                f"{_did_you_mean(set(unknown_keys), EXPECT_KEYS)})"
             )
         if number > len(actual):
             outcome.problems.append(f"expected transition {number} did not happen: {_describe_expected(want)}")
@@ -177,6 +195,12 @@ def _run_case(file: Path, index: int, case: Any, ruleset: RuleSet) -> CaseResult
         outcome.problems.append(f"unexpected transition: {_describe(extra, start)}")
     outcome.passed = not outcome.problems
     return outcome
+
+
+def _did_you_mean(unknown: set[Any], allowed: set[str]) -> str:
+    guesses = [f"'{close[0]}'" for name in sorted(map(str, unknown))
+               if (close := difflib.get_close_matches(name, sorted(allowed), 1))]
+    return f"; did you mean {', '.join(guesses)}?" if guesses else ""
 
 
 def _compare(want: dict[str, Any], got: Alert, start: float | None, where: str) -> list[str]:

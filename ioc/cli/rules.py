@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.text import Text
+
 from ioc.analysis.rulestest import RuleTestError, run_test_file, test_files
 from ioc.cli.common import console, err_console, fail
 from ioc.config import REPO_ROOT, ConfigError, LimitSettings, load_settings
@@ -75,10 +77,15 @@ def run_test(args: argparse.Namespace) -> int:
             failed += 1
             continue
         except RuleTestError as exc:
-            err_console.print(f"[bold red]ERROR[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(Text.assemble(("ERROR", "bold red"), " ", str(exc)), highlight=False, soft_wrap=True)
             failed += 1
             continue
         for result in results:
+            if result.error is not None:
+                err_console.print(Text.assemble(("ERROR", "bold red"), " ", result.error), highlight=False,
+                                  soft_wrap=True)
+                failed += 1
+                continue
             if result.passed:
                 passed += 1
                 console.print(f"[green]PASS[/] {file.name}: {result.name}", highlight=False)

@@ -68,10 +68,34 @@ def test_unexpected_transitions_are_reported(tmp_path):
 
 def test_malformed_test_files_are_errors_not_failures(tmp_path):
     test = tmp_path / "bad.test.yaml"
-    test.write_text("rule_files: [x.yaml]\ntests:\n  - {name: t, evnts: []}\n", encoding="utf-8")
+    test.write_text("rule_files: [x.yaml]\ntests: {name: t}\n", encoding="utf-8")
     (tmp_path / "x.yaml").write_text(RULE, encoding="utf-8")
-    with pytest.raises(RuleTestError, match=r"test 't': unknown key\(s\) evnts"):
+    with pytest.raises(RuleTestError, match=r"expected a mapping with `rule_files:` and a `tests:` list"):
         run_test_file(test)
+
+
+def test_a_malformed_case_is_an_error_at_its_line_and_the_others_still_run(tmp_path, capsys):
+    test = tmp_path / "bad.test.yaml"
+    test.write_text(textwrap.dedent("""\
+        rule_files: [x.yaml]
+        tests:
+          - {name: t, evnts: []}
+          - name: relative without a start
+            events:
+              - {stream: reservoir, at: 10m, source_id: a, level_m: 1}
+          - {name: fine, events: []}
+        """), encoding="utf-8")
+    (tmp_path / "x.yaml").write_text(RULE, encoding="utf-8")
+    results = run_test_file(test)
+    assert [(r.name, r.passed) for r in results] == [("t", False), ("relative without a start", False), ("fine", True)]
+    assert results[0].error == (f"{test}:3: test 't': unknown key(s) evnts (allowed: advance_to, events, expect, "
+                                "lateness, name, order, rules, start; did you mean 'events'?)")
+    assert results[1].error is not None and results[1].error.startswith(f"{test}:4: test 'relative without a start'")
+    code = main(["rules", "test", str(test)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.err.count("ERROR") == 2 and "PASS bad.test.yaml: fine" in captured.out
+    assert "1 passed, 2 failed" in captured.out
 
 
 def test_shipped_rule_tests_pass(capsys):
@@ -83,8 +107,10 @@ def test_shipped_rule_tests_pass(capsys):
 
 def test_a_typo_in_an_expectation_names_the_unknown_key(tmp_path):
     test = _files(tmp_path, "- {rule: demo.high, status: firing, start_at: 0m}")
-    with pytest.raises(RuleTestError, match=r"expect 1: unknown key\(s\) start_at \(allowed: "):
-        run_test_file(test)
+    [result] = run_test_file(test)
+    assert result.error is not None
+    assert "expect 1: unknown key(s) start_at (allowed: " in result.error
+    assert result.error.endswith("did you mean 'starts_at'?)")
 
 
 def test_order_as_written_lets_a_case_show_a_late_event(tmp_path):
