@@ -98,12 +98,30 @@ class BacktestResult:
         return rows
 
 
+EVENT_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".csv.gz", ".parquet", ".pq")
+TRUTH_FILE = "ground_truth.jsonl"  # what `ioc simulate --out DIR` writes beside the events: not events
+
+
+def event_files(path: Path) -> list[Path]:
+    """The event files of a folder (`ioc simulate --out DIR`): every JSONL, CSV and Parquet file
+    in it, in name order, but its ground truth."""
+    found = sorted(p for p in path.iterdir() if p.is_file() and p.name != TRUTH_FILE
+                   and any(p.name.endswith(suffix) for suffix in EVENT_SUFFIXES))
+    if not found:
+        raise BacktestError(f"{path}: no event files in this folder (.jsonl, .csv, .parquet)")
+    return found
+
+
 def read_events(paths: Iterable[str | Path]) -> Iterator[RawEvent]:
-    """Rows of JSONL, CSV or Parquet files (by extension), each with its stream."""
+    """Rows of JSONL, CSV or Parquet files (by extension), each with its stream; a folder stands
+    for its event files (`event_files`)."""
     for raw_path in paths:
         path = Path(raw_path)
         if not path.exists():
             raise BacktestError(f"{path}: file not found")
+        if path.is_dir():
+            yield from read_events(event_files(path))
+            continue
         suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
         if suffix in (".jsonl", ".ndjson", ".json"):
             yield from _read_jsonl(path)

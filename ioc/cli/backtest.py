@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from pathlib import Path
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -25,9 +26,11 @@ __all__ = ["register"]
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("backtest", help="replay recorded events through rules (JSONL, CSV, Parquet)")
-    parser.add_argument("--rules", type=Path, action="append", help="rule file or folder (default rules/)")
+    parser.add_argument("--rules", action="append",
+                        help="rule file or folder (default rules/); several joined by ':' as in IOC_RULES")
     parser.add_argument("--events", type=Path, action="append", required=True,
-                        help="event file: .jsonl (a `stream` field per line), .csv or .parquet (a `stream` column)")
+                        help="event file: .jsonl (a `stream` field per line), .csv or .parquet (a `stream` column); "
+                             "or a folder of them (ioc simulate --out DIR)")
     parser.add_argument("--out", type=Path, help="write the alert records here (JSONL)")
     parser.add_argument("--report", type=Path, help="write an HTML report with plots here")
     parser.add_argument("--reference", type=Path, default=REPO_ROOT / "config" / "reference",
@@ -60,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     limits = settings.limits
     try:
         reference = load_reference(args.reference, max_bytes=limits.rule_file_bytes, max_nodes=limits.yaml_nodes)
-        ruleset = load_rules(args.rules or [REPO_ROOT / "rules"], reference, limits=limits)
+        rule_paths = [Path(part) for value in args.rules or () for part in value.split(os.pathsep) if part]
+        ruleset = load_rules(rule_paths or [REPO_ROOT / "rules"], reference, limits=limits)
     except RuleError as exc:
         for problem in exc.problems:
             err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)

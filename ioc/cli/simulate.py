@@ -37,7 +37,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Scenarios: " + ", ".join(scenario_names()),
     )
     add_common(parser)
-    parser.add_argument("--scenario", default="flood", help="scenario name or file (default: flood)")
+    parser.add_argument("--scenario", default="storm-day",
+                        help="scenario name or file (default: storm-day, as for ioc demo)")
     parser.add_argument("--duration", help="event time to simulate, e.g. 2d (default: the scenario's)")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same events")
     parser.add_argument("--start", help="event time of the start, RFC 3339 (default: fixed for --out, "

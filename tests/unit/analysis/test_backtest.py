@@ -124,3 +124,21 @@ def test_a_crafted_url_cannot_stall_the_shipped_sqli_rules():
                                "url": url, "http_status": 200}, "x")]
     alerts = run_backtest(rules, rows).alerts
     assert sorted(a.rule_id for a in alerts) == ["cyber.web.long_url", "cyber.web.sqli_success"]  # 8,016 chars
+
+
+def test_a_folder_of_events_and_rules_joined_by_colons(flood, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    _write_jsonl(folder / "reservoir.jsonl", flood)
+    (folder / "ground_truth.jsonl").write_text('{"id": "x"}\n', encoding="utf-8")   # not events
+    (folder / "notes.txt").write_text("not events\n", encoding="utf-8")
+    assert [row.stream for row in read_events([folder])] == ["reservoir"] * len(flood)
+    rules = f"{REPO_ROOT / 'rules' / 'reservoir.yaml'}:{REPO_ROOT / 'rules' / 'camera.yaml'}"
+    assert main(["backtest", "--events", str(folder), "--rules", rules]) == 0
+    printed = capsys.readouterr().out
+    assert f"{len(flood):,} events replayed, 0 invalid" in printed
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(BacktestError, match="no event files in this folder"):
+        list(read_events([empty]))
