@@ -69,6 +69,10 @@ class Alert:
     value: Any = None
     evidence: list[str] = field(default_factory=list)
     sla: dict[str, float] | None = None
+    # The rule as it was: `CompiledRule.version` (a hash of its normalised definition and the
+    # reference rows it joins) and where it is written (`rules/reservoir.yaml:11`).
+    rule_version: str | None = None
+    rule_source: str | None = None
     # Wall time the triggering event reached the broker, for event-to-alert latency; not published.
     received_at: float | None = None
 
@@ -94,6 +98,8 @@ class Alert:
             "sla": (
                 {name: format_ts(at) for name, at in self.sla.items()} if self.sla is not None else None
             ),
+            "rule_version": self.rule_version,
+            "rule_source": self.rule_source,
         }
 
     def to_json(self) -> bytes:

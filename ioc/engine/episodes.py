@@ -207,5 +207,7 @@ class EpisodeRuntime:
             value=state.get("_value"),
             evidence=list(state.get("_evidence") or ()),
             sla=sla,
+            rule_version=rule.version,
+            rule_source=rule.place,
             received_at=event.get("_received") if event is not None else None,
         )

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from ioc.config import LimitSettings
+from ioc.config import REPO_ROOT, LimitSettings
 from ioc.events.schemas import SCHEMAS, STREAMS, stream_fields
 from ioc.refdata import Reference
 from ioc.rules.exceptions import QUOTE_CHARS, RuleError, RuleProblem, shorten, shorten_quoted
@@ -71,6 +71,19 @@ class CompiledRule:
     @property
     def streams(self) -> tuple[str, ...]:
         return self.kind.streams
+
+    @functools.cached_property
+    def place(self) -> str:
+        """Where the rule is written, as alert records show it: `rules/reservoir.yaml:11` for a
+        file under the repository, else its absolute path and line (the same wherever it is
+        loaded from: the worker and a backtest give the same records)."""
+        file, _, line = self.source.rpartition(":")
+        path = Path(file).resolve()
+        try:
+            shown = str(path.relative_to(REPO_ROOT))
+        except ValueError:
+            shown = str(path)
+        return f"{shown}:{line}"
 
     @functools.cached_property
     def version(self) -> str:

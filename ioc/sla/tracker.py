@@ -105,6 +105,8 @@ class AlertState:
     fired: list[str] = field(default_factory=list)      # "ack:1": escalations emitted
     open_escalations: list[str] = field(default_factory=list)  # fired and not yet resolved
     revision: int = 0                 # reopen count: outcomes of a later revision supersede
+    rule_version: str | None = None   # of the alert record: escalations carry them on
+    rule_source: str | None = None
 
     def record(self) -> dict[str, Any]:
         """The `alert_state` record of `ioc.alert-state` (times as epoch seconds)."""
@@ -293,6 +295,8 @@ class AlertTracker:
             ack_by=deadlines.ack_by, resolve_by=deadlines.resolve_by,
             working_time=deadlines.ack.working_time or deadlines.resolve.working_time,
             plan=plan, updated_at=updated,
+            rule_version=_text_or_none(record.get("rule_version")),
+            rule_source=_text_or_none(record.get("rule_source")),
         )
 
     def _apply(self, state: AlertState, action: Action, at: float, out: Output) -> str | None:
@@ -406,9 +410,13 @@ class AlertTracker:
             starts_at=due_at, ends_at=None, detected_at=now,
             value={"of_alert_id": state.alert_id, "of_fingerprint": state.fingerprint, "deadline": kind,
                    "deadline_at": format_ts(deadline), "level": level, "escalated_to": agency},
-            evidence=[state.alert_id],
+            evidence=[state.alert_id], rule_version=state.rule_version, rule_source=state.rule_source,
         )
         return alert.to_record()
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _outcome(state: AlertState, resolved_at: float) -> dict[str, Any]:

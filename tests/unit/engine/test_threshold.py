@@ -460,7 +460,8 @@ def test_lateness_delays_timers(tmp_path: Path) -> None:
 
 
 def test_alert_record_fields(tmp_path: Path) -> None:
-    engine = engine_of(make_rules(tmp_path, rule_yaml(severity="critical")))
+    rules = make_rules(tmp_path, rule_yaml(severity="critical"))
+    engine = engine_of(rules)
     events = [high(A, 0, delta=0.4, id=f"r-{i}") for i in range(1)]
     events += [high(A, 60 * i, delta=0.3, id=f"r-{i}") for i in range(1, 7)]
     events += [high(A, 600, delta=0.2, id="r-fire")]
@@ -487,6 +488,9 @@ def test_alert_record_fields(tmp_path: Path) -> None:
     assert record["value"] == pytest.approx(44.8)
     assert record["evidence"] == ["r-0", "r-1", "r-2", "r-3", "r-4"]
     assert record["sla"] == {"ack_by": "2025-10-27T01:15:00Z", "resolve_by": "2025-10-27T03:00:00Z"}
+    # The rule as it was, and where it is written (a file outside the repository: its full path).
+    assert record["rule_version"] == rules.by_id[RULE_ID].version and len(record["rule_version"]) == 16
+    assert record["rule_source"] == f"{(tmp_path / 'rules.yaml').resolve()}:2"
     # The published JSON is the same record, Vietnamese text intact.
     assert orjson.loads(alerts[0].to_json()) == record
     assert "Tả Trạch" in alerts[0].to_json().decode("utf-8")

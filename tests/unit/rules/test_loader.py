@@ -345,3 +345,19 @@ def test_rules_check_passes_the_shipped_rules(capsys: pytest.CaptureFixture[str]
     assert code == 0
     assert "OK" in captured.out
     assert captured.err == ""
+
+
+def test_a_shipped_rule_s_place_is_relative_to_the_repository_wherever_it_is_loaded_from(monkeypatch) -> None:
+    import os
+
+    from ioc.config import REPO_ROOT
+    from ioc.refdata import load_reference
+    from ioc.rules.loader import load_rules
+
+    reference = load_reference(REPO_ROOT / "config" / "reference")
+    absolute = load_rules([REPO_ROOT / "rules" / "reservoir.yaml"], reference).by_id["reservoir.level.near_nwl"]
+    monkeypatch.chdir(REPO_ROOT)
+    relative = load_rules([os.path.join("rules", "reservoir.yaml")], reference).by_id["reservoir.level.near_nwl"]
+    line = (REPO_ROOT / "rules" / "reservoir.yaml").read_text(encoding="utf-8").splitlines().index(
+        "  - id: reservoir.level.near_nwl") + 1
+    assert absolute.place == relative.place == f"rules/reservoir.yaml:{line}"
