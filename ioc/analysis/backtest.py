@@ -31,7 +31,8 @@ from ioc.runtime.plan import plan_rules
 from ioc.runtime.replay import replay
 from ioc.runtime.shards import SHARD_LIMITS
 
-__all__ = ["BacktestError", "RawEvent", "BacktestResult", "RuleSummary", "read_events", "run_backtest"]
+__all__ = ["BacktestError", "RawEvent", "BacktestResult", "RuleSummary", "PreparedEvents", "read_events",
+           "run_backtest", "prepare_events", "replay_prepared"]
 
 
 class BacktestError(IocError):
@@ -221,7 +222,27 @@ def run_backtest(
     is per partition (see docs/architecture.md), so the same events give the live alerts only
     with the same number. `limits`: the key limits and idle TTL of the live worker's shards
     (`host_settings(settings).limits`), so that a full rule refuses the same keys."""
-    result = BacktestResult()
+    prepared = prepare_events(rows, progress=progress, in_order=in_order)
+    return replay_prepared(ruleset, prepared, lateness_s=lateness_s, until=until, partitions=partitions,
+                           limits=limits)
+
+
+@dataclass
+class PreparedEvents:
+    """Rows decoded once (`prepare_events`), to be replayed through any rule set
+    (`replay_prepared`): what `ioc backtest --sweep` replays once per value."""
+
+    events: list[tuple[str, dict[str, Any]]]
+    invalid: Counter[str]
+    invalid_examples: list[str]
+    spans: dict[str, tuple[float, float]]
+    last_ts: float | None
+
+
+def prepare_events(rows: Iterable[RawEvent], *, progress: Callable[[int], None] | None = None,
+                   in_order: bool = True) -> PreparedEvents:
+    """Decode and order rows as a backtest does (invalid ones counted with their reason)."""
+    scratch = BacktestResult()
     events: list[tuple[float, int, str, dict[str, Any]]] = []
     for index, row in enumerate(rows):
         if progress is not None and index % 5000 == 0:
@@ -229,26 +250,37 @@ def run_backtest(
         error = row.body.get("_error") if not row.stream and isinstance(row.body, dict) else None
         if row.stream not in STREAMS:
             reason = error or f"unknown stream {row.stream!r} (allowed: {', '.join(STREAMS)})"
-            _invalid(result, "unknown_stream" if not error else "bad_json", f"{row.origin}: {reason}")
+            _invalid(scratch, "unknown_stream" if not error else "bad_json", f"{row.origin}: {reason}")
             continue
         try:
             event = decode(row.stream, row.body)
         except InvalidEvent as exc:
-            _invalid(result, exc.code, f"{row.origin}: {exc.reason}")
+            _invalid(scratch, exc.code, f"{row.origin}: {exc.reason}")
             continue
         if event.get("id") is None:
             event["_pos"] = row.origin
         events.append((event["ts"], index, row.stream, event))
     if in_order:
         events.sort(key=lambda item: (item[0], item[1]))
-    result.events = len(events)
-    result.alerts = replay(plan_rules(ruleset), [(stream, event) for _, _, stream, event in events],
-                           partitions=partitions, lateness_s=lateness_s, until=until, limits=limits)
+    spans: dict[str, tuple[float, float]] = {}
     for ts, _, stream, _ in events:
-        first, last = result.spans.get(stream, (ts, ts))
-        result.spans[stream] = (min(first, ts), max(last, ts))
-    if events:
-        result.last_ts = max(item[0] for item in events)
+        first, last = spans.get(stream, (ts, ts))
+        spans[stream] = (min(first, ts), max(last, ts))
+    return PreparedEvents([(stream, event) for _, _, stream, event in events], scratch.invalid,
+                          scratch.invalid_examples, spans, max((item[0] for item in events), default=None))
+
+
+def replay_prepared(
+    ruleset: RuleSet, prepared: PreparedEvents, *, lateness_s: float = 0.0, until: float | None = None,
+    partitions: int = 1, limits: KeyLimits = SHARD_LIMITS,
+) -> BacktestResult:
+    """The backtest of prepared events (see `run_backtest`). The events may be replayed again:
+    a replay only numbers them in their partition (`_off`), the same way each time."""
+    result = BacktestResult(events=len(prepared.events), invalid=Counter(prepared.invalid),
+                            invalid_examples=list(prepared.invalid_examples), last_ts=prepared.last_ts,
+                            spans=dict(prepared.spans))
+    result.alerts = replay(plan_rules(ruleset), prepared.events, partitions=partitions, lateness_s=lateness_s,
+                           until=until, limits=limits)
     if until is not None:
         result.last_ts = max(result.last_ts or until, until)
     return result

@@ -26,14 +26,14 @@ import itertools
 import multiprocessing
 import os
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from ioc.alerts import Alert
-from ioc.analysis.backtest import BacktestResult, RawEvent, run_backtest
+from ioc.analysis.backtest import BacktestResult, PreparedEvents, RawEvent, prepare_events, replay_prepared
 from ioc.analysis.scoring import TruthIncident, score_alerts
 from ioc.config import LimitSettings
 from ioc.engine import KeyLimits
@@ -300,7 +300,7 @@ def variant(ruleset: RuleSet, sweeps: Sequence[Sweep], values: Sequence[float],
 class _Job:
     ruleset: RuleSet
     sweeps: tuple[Sweep, ...]
-    events: list[RawEvent]
+    events: PreparedEvents
     truth: list[TruthIncident] | None
     partitions: int
     lateness_s: float
@@ -312,7 +312,7 @@ _JOB: _Job | None = None   # what a forked worker process reads (set before the 
 
 
 def run_sweep(
-    ruleset: RuleSet, sweeps: Sequence[Sweep], events: Sequence[RawEvent], *,
+    ruleset: RuleSet, sweeps: Sequence[Sweep], events: Iterable[RawEvent], *,
     truth: Sequence[TruthIncident] | None = None, partitions: int = 1, lateness_s: float = 0.0,
     limits: KeyLimits = SHARD_LIMITS, rule_limits: LimitSettings | None = None, workers: int | None = None,
 ) -> list[Point]:
@@ -323,9 +323,10 @@ def run_sweep(
     if len(grid) > MAX_POINTS:
         raise SweepError(f"{len(grid):,} points in the grid, more than {MAX_POINTS:,}")
     streams = {stream for sweep in sweeps for stream in ruleset.by_id[sweep.rule_id].streams}
-    job = _Job(ruleset, tuple(sweeps), [row for row in events if row.stream in streams],
-               list(truth) if truth is not None else None, partitions, lateness_s, limits,
-               rule_limits if rule_limits is not None else LimitSettings())
+    # Decoded once, here: each point replays the same events (the workers share them by fork).
+    prepared = prepare_events(row for row in events if row.stream in streams)
+    job = _Job(ruleset, tuple(sweeps), prepared, list(truth) if truth is not None else None, partitions, lateness_s,
+               limits, rule_limits if rule_limits is not None else LimitSettings())
     for values in grid[:1]:
         variant(ruleset, sweeps, values, job.rule_limits)  # a value the rule refuses: said before forking
     workers = max(1, min(workers or os.cpu_count() or 1, len(grid)))
@@ -353,8 +354,8 @@ def _point(values: tuple[float, ...]) -> Point:
     job = _JOB
     assert job is not None
     rules = variant(job.ruleset, job.sweeps, values, job.rule_limits)
-    result = run_backtest(rules, job.events, partitions=job.partitions, lateness_s=job.lateness_s,
-                          limits=job.limits)
+    result = replay_prepared(rules, job.events, partitions=job.partitions, lateness_s=job.lateness_s,
+                             limits=job.limits)
     point = Point(values)
     for rule in rules.rules:
         point.figures[rule.id] = figures_of(rule, result, job.truth)

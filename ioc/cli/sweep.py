@@ -36,12 +36,12 @@ def run_sweep_command(args: argparse.Namespace, ruleset: RuleSet, *, lateness: f
     try:
         sweeps = [parse_sweep(text, ruleset) for text in args.sweep]
         truth = read_truth(args.truth) if args.truth is not None else None
-        with err_console.status("reading events"):
-            events = list(read_events(args.events))
+        events = read_events(args.events)  # read and decoded once, by run_sweep
         points_total = 1
         for sweep in sweeps:
             points_total *= len(sweep.values)
-        with err_console.status(f"replaying {points_total:,} values of {', '.join(s.rule_id for s in sweeps)}"):
+        with err_console.status(f"reading the events, then replaying {points_total:,} values of "
+                                f"{', '.join(s.rule_id for s in sweeps)}"):
             points = run_sweep(ruleset, sweeps, events, truth=truth, partitions=partitions, lateness_s=lateness,
                                limits=limits, rule_limits=rule_limits, workers=args.workers)
     except (SweepError, TruthError, BacktestError) as exc:
