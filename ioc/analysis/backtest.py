@@ -213,6 +213,7 @@ def run_backtest(
     in_order: bool = True,
     partitions: int = 1,
     limits: KeyLimits = SHARD_LIMITS,
+    evaluated: Callable[[int, int], None] | None = None,
 ) -> BacktestResult:
     """Replay rows through the runtime's shards; `until` advances every watermark at the end.
 
@@ -221,10 +222,11 @@ def run_backtest(
     `partitions`: how many partitions each topic has, as in the live deployment: a watermark
     is per partition (see docs/architecture.md), so the same events give the live alerts only
     with the same number. `limits`: the key limits and idle TTL of the live worker's shards
-    (`host_settings(settings).limits`), so that a full rule refuses the same keys."""
+    (`host_settings(settings).limits`), so that a full rule refuses the same keys. `progress(n)`:
+    n rows read; `evaluated(n, total)`: n of the total valid events evaluated."""
     prepared = prepare_events(rows, progress=progress, in_order=in_order)
     return replay_prepared(ruleset, prepared, lateness_s=lateness_s, until=until, partitions=partitions,
-                           limits=limits)
+                           limits=limits, evaluated=evaluated)
 
 
 @dataclass
@@ -272,15 +274,17 @@ def prepare_events(rows: Iterable[RawEvent], *, progress: Callable[[int], None] 
 
 def replay_prepared(
     ruleset: RuleSet, prepared: PreparedEvents, *, lateness_s: float = 0.0, until: float | None = None,
-    partitions: int = 1, limits: KeyLimits = SHARD_LIMITS,
+    partitions: int = 1, limits: KeyLimits = SHARD_LIMITS, evaluated: Callable[[int, int], None] | None = None,
 ) -> BacktestResult:
     """The backtest of prepared events (see `run_backtest`). The events may be replayed again:
     a replay only numbers them in their partition (`_off`), the same way each time."""
     result = BacktestResult(events=len(prepared.events), invalid=Counter(prepared.invalid),
                             invalid_examples=list(prepared.invalid_examples), last_ts=prepared.last_ts,
                             spans=dict(prepared.spans))
+    total = len(prepared.events)
     result.alerts = replay(plan_rules(ruleset), prepared.events, partitions=partitions, lateness_s=lateness_s,
-                           until=until, limits=limits)
+                           until=until, limits=limits,
+                           progress=None if evaluated is None else lambda done: evaluated(done, total))
     if until is not None:
         result.last_ts = max(result.last_ts or until, until)
     return result

@@ -89,10 +89,14 @@ def run(args: argparse.Namespace) -> int:
                                  rule_limits=limits)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} events"),
                   TimeElapsedColumn(), console=err_console, transient=True) as progress:
-        task = progress.add_task("reading events", total=None)
+        reading = progress.add_task("reading events", total=None)
+
+        def evaluating(done: int, total: int) -> None:
+            progress.update(reading, description="evaluating", completed=done, total=total)
+
         result = run_backtest(ruleset, read_events(args.events), lateness_s=lateness, until=until,
-                              progress=lambda n: progress.update(task, completed=n), partitions=partitions,
-                              limits=shard_limits)
+                              progress=lambda n: progress.update(reading, completed=n), partitions=partitions,
+                              limits=shard_limits, evaluated=evaluating)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with args.out.open("wb") as out:

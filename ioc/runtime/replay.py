@@ -14,7 +14,7 @@ across restarts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ioc.alerts import Alert
@@ -44,13 +44,15 @@ def replay(
     until: float | None = None,
     event_time_clock: bool = True,
     limits: KeyLimits = SHARD_LIMITS,
+    progress: Callable[[int], None] | None = None,
 ) -> list[Alert]:
     """Alerts of `events` ((stream, validated event) in arrival order), ordered by decision time.
 
     `until` moves every watermark on to that time at the end. With `event_time_clock`,
     `detected_at` is the event time at which the engine decided (reproducible output). `limits`:
     the shards' state bounds, as the worker's (`HostSettings.limits`, from settings.limits): a full
-    rule refuses the same keys here as live."""
+    rule refuses the same keys here as live. `progress(n)`: n events evaluated by the raw shards so
+    far, after each one."""
     counts = partition_counts(plan, partitions) if isinstance(partitions, int) else dict(partitions)
     by_partition: dict[tuple[str, int], list[dict[str, Any]]] = {}
     partitioners = {stream: KeyPartitioner(counts.get(f"raw.{stream}", 1)) for stream in STREAMS}
@@ -62,13 +64,18 @@ def replay(
     alerts: list[list[Alert]] = []
     frames: dict[tuple[str, int], list[Frame]] = {}
     raw_shards = []
+    evaluated = 0
     for stream in STREAMS:
         for partition in range(counts.get(f"raw.{stream}", 1)):
             shard = RawShard(stream, partition, plan, counts, lateness_s=lateness_s, limits=limits)
             _event_time(shard, event_time_clock)
             raw_shards.append(shard)
-            found, exports = shard.process(by_partition.get((stream, partition), []))
+            batch = by_partition.get((stream, partition), [])
+            found, exports = shard.process(batch)
             alerts.append(found)
+            if progress is not None:
+                evaluated += len(batch)
+                progress(evaluated)
             # Read everything there is: every source is idle, its frames carry its last watermark.
             shard.idle = True
             for target in shard.targets():

@@ -142,3 +142,11 @@ def test_a_folder_of_events_and_rules_joined_by_colons(flood, tmp_path, capsys, 
     empty.mkdir()
     with pytest.raises(BacktestError, match="no event files in this folder"):
         list(read_events([empty]))
+
+
+def test_progress_covers_the_evaluation(ruleset, flood):
+    seen = []
+    run_backtest(ruleset, [RawEvent("reservoir", dict(e), "x") for e in flood], partitions=4,
+                 evaluated=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1] == (len(flood), len(flood))
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
