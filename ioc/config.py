@@ -231,7 +231,7 @@ def load_settings(
     Raises ConfigError with one line per problem: `file: field: problem`.
     """
     env = os.environ if env is None else env
-    config_path = Path(path) if path is not None else Path(env.get("IOC_CONFIG", DEFAULT_CONFIG_PATH))
+    config_path = Path(path) if path is not None else Path(env.get("IOC_CONFIG") or DEFAULT_CONFIG_PATH)
     named = "$IOC_CONFIG: " if path is None and env.get("IOC_CONFIG") else ""
     data: dict[str, Any] = {}
     if path is not None or named or config_path.exists():
@@ -239,6 +239,8 @@ def load_settings(
             loaded = yaml.safe_load(config_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"{named}{config_path}: file not found") from None
+        except OSError as exc:  # a folder, no permission
+            raise ConfigError(f"{named}{config_path}: cannot be read ({exc.strerror})") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{config_path}:{mark.line + 1}" if mark else str(config_path)

@@ -275,15 +275,17 @@ def prepare_events(rows: Iterable[RawEvent], *, progress: Callable[[int], None] 
 def replay_prepared(
     ruleset: RuleSet, prepared: PreparedEvents, *, lateness_s: float = 0.0, until: float | None = None,
     partitions: int = 1, limits: KeyLimits = SHARD_LIMITS, evaluated: Callable[[int, int], None] | None = None,
+    only: frozenset[str] | None = None,
 ) -> BacktestResult:
     """The backtest of prepared events (see `run_backtest`). The events may be replayed again:
-    a replay only numbers them in their partition (`_off`), the same way each time."""
+    a replay only numbers them in their partition (`_off`), the same way each time. `only`: run
+    just these rules, each where the whole rule set would run it (ioc.runtime.plan)."""
     result = BacktestResult(events=len(prepared.events), invalid=Counter(prepared.invalid),
                             invalid_examples=list(prepared.invalid_examples), last_ts=prepared.last_ts,
                             spans=dict(prepared.spans))
     total = len(prepared.events)
-    result.alerts = replay(plan_rules(ruleset), prepared.events, partitions=partitions, lateness_s=lateness_s,
-                           until=until, limits=limits,
+    result.alerts = replay(plan_rules(ruleset, only=only), prepared.events, partitions=partitions,
+                           lateness_s=lateness_s, until=until, limits=limits,
                            progress=None if evaluated is None else lambda done: evaluated(done, total))
     if until is not None:
         result.last_ts = max(result.last_ts or until, until)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,18 @@ def _time(value: Any, start: float | None, where: str) -> float:
         ) from None
 
 
+def _start(value: Any, where: str) -> float:
+    """A case's `start`: RFC 3339 text, or what YAML makes of an unquoted time (a datetime)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise RuleTestError(f"{where}: start: {value.isoformat()} has no UTC offset (add Z or +07:00)")
+        return value.timestamp()
+    try:
+        return parse_ts(value)
+    except ValueError as exc:
+        raise RuleTestError(f"{where}: start: {exc}") from None
+
+
 def _load_ruleset(file: Path, doc: dict[str, Any]) -> RuleSet:
     names = doc.get("rule_files")
     if not isinstance(names, list) or not names:
@@ -111,11 +124,13 @@ def run_test_file(file: Path) -> list[CaseResult]:
     """Run every case of a test file; raises RuleTestError (or RuleError) if the file cannot run.
     A malformed case is a result with its `error`, and the other cases still run."""
     try:
-        doc, _ = load_yaml(file.read_text(encoding="utf-8"), str(file))
+        doc, duplicates = load_yaml(file.read_text(encoding="utf-8"), str(file))
     except OSError as exc:
         raise RuleTestError(f"{file}: cannot be read: {exc}") from None
     except YamlProblems as exc:
         raise RuleTestError("; ".join(str(problem) for problem in exc.problems)) from None
+    if duplicates:  # a key written twice: which one was meant cannot be known
+        raise RuleTestError("; ".join(str(problem) for problem in duplicates))
     if not isinstance(doc, dict) or not isinstance(doc.get("tests"), list):
         raise RuleTestError(f"{file}: expected a mapping with `rule_files:` and a `tests:` list")
     unknown = set(doc) - {"rule_files", "reference", "tests"}
@@ -127,11 +142,14 @@ def run_test_file(file: Path) -> list[CaseResult]:
     lines = cases.item_lines if isinstance(cases, LineList) else [0] * len(cases)
     results = []
     for index, (case, line) in enumerate(zip(cases, lines, strict=True), start=1):
+        name = str(case.get("name", f"test {index}")) if isinstance(case, dict) else f"test {index}"
         try:
             results.append(_run_case(file, index, case, ruleset, line))
         except RuleTestError as exc:
-            name = str(case.get("name", f"test {index}")) if isinstance(case, dict) else f"test {index}"
             results.append(CaseResult(str(file), name, False, error=str(exc)))
+        except (ValueError, TypeError, AttributeError) as exc:  # a value of the wrong kind (`events: 5`)
+            place = f"{file}:{line}" if line else str(file)
+            results.append(CaseResult(str(file), name, False, error=f"{place}: test '{name}': {exc}"))
     return results
 
 
@@ -147,7 +165,7 @@ def _run_case(file: Path, index: int, case: Any, ruleset: RuleSet, line: int = 0
         names = ", ".join(sorted(unknown))
         raise RuleTestError(f"{where}: unknown key(s) {names} (allowed: {', '.join(sorted(CASE_KEYS))}"
                             f"{_did_you_mean(unknown, CASE_KEYS)})")
-    start = parse_ts(case["start"]) if "start" in case else None
+    start = _start(case["start"], where) if "start" in case else None
     rows = []
     for number, raw in enumerate(case.get("events") or [], start=1):
         if not isinstance(raw, dict) or "stream" not in raw:

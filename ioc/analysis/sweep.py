@@ -11,9 +11,10 @@ only number) or `condition[2]` (its second). Several sweeps make a grid. Each va
 written into the rule as the analyst would write it, in a copy of the rule's own YAML, and
 compiled by the loader: a value the rule cannot take is reported as a rule problem.
 
-Each point of the grid replays only the swept rules (rules are independent: another rule never
-changes a rule's alerts), in parallel across cores, and gives per swept rule its episodes, per
-day, and with ground truth its recall, precision and median time to detect. These figures are
+Each point of the grid replays only the swept rules, with the other rules of their key spaces
+(ioc.runtime.plan: those decide which events reach a space), in parallel across cores, and
+gives per swept rule its episodes, per day, and with ground truth its recall, precision and
+median time to detect. These figures are
 the ones a whole backtest of the changed rule files gives (tests/unit/analysis/test_sweep.py).
 """
 
@@ -39,7 +40,8 @@ from ioc.config import LimitSettings
 from ioc.engine import KeyLimits
 from ioc.exceptions import IocError
 from ioc.rules.loader import CompiledRule, RuleSet, _build_rule, read_bounded
-from ioc.rules.yamlload import LineDict, load_yaml
+from ioc.rules.yamlload import LineDict, YamlProblems, load_yaml
+from ioc.runtime.plan import plan_rules
 from ioc.runtime.shards import SHARD_LIMITS
 from ioc.timeutil import format_duration, parse_duration
 
@@ -64,6 +66,7 @@ class Sweep:
     durations: bool
     current: float | None
     nth: int = 0   # > 0: the value is the nth number of the expression field `param` names
+    label: str = ""  # PARAM as the analyst wrote it (`for`, `condition`, `condition[2]`)
 
     def show(self, value: float | None) -> str:
         if value is None:
@@ -115,7 +118,11 @@ def parse_sweep(text: str, ruleset: RuleSet) -> Sweep:
     values, durations = _values(spec.strip(), text)
     if nth and durations:
         raise SweepError(f"--sweep {text!r}: a number in {name} takes plain numbers, not durations")
-    return Sweep(text, rule_id, name, values, durations, _as_number(current_value, durations), nth)
+    if not nth and not durations and _is_duration(current_value):
+        durations = True  # `for=300,600`: seconds of a duration field
+    if not values:
+        raise SweepError(f"--sweep {text!r}: no values to sweep")
+    return Sweep(text, rule_id, name, values, durations, _as_number(current_value, durations), nth, param)
 
 
 def _values(spec: str, text: str) -> tuple[tuple[float, ...], bool]:
@@ -155,6 +162,17 @@ def _decimal(part: str, durations: bool, text: str) -> Decimal:
         raise SweepError(f"--sweep {text!r}: {part!r} is not {kind}") from None
 
 
+def _is_duration(value: Any) -> bool:
+    """A field's current value written as a duration (`10m`)."""
+    if not isinstance(value, str) or not _has_unit(value):
+        return False
+    try:
+        parse_duration(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _as_number(value: Any, durations: bool) -> float | None:
     if value is None or isinstance(value, bool):
         return None
@@ -169,14 +187,15 @@ def _as_number(value: Any, durations: bool) -> float | None:
 # -- the rule's own YAML -----------------------------------------------------------------------------
 
 
-def _source(rule: CompiledRule) -> tuple[LineDict, LineDict]:
+def _source(rule: CompiledRule, limits: LimitSettings | None = None) -> tuple[LineDict, LineDict]:
     """The rule's mapping as written, and its file's defaults."""
+    limits = limits if limits is not None else LimitSettings()
     file, _, line = rule.source.rpartition(":")
     try:
-        text = read_bounded(Path(file), LimitSettings().rule_file_bytes)
-    except (OSError, ValueError) as exc:
+        text = read_bounded(Path(file), limits.rule_file_bytes)
+        document, _ = load_yaml(text, file, max_nodes=limits.yaml_nodes)
+    except (OSError, ValueError, YamlProblems) as exc:
         raise SweepError(f"{rule.source}: the rule file cannot be read again ({exc})") from None
-    document, _ = load_yaml(text, file)
     for raw in document.get("rules") or ():
         if isinstance(raw, LineDict) and raw.get("id") == rule.id:
             return raw, document.get("defaults") or LineDict()
@@ -195,7 +214,8 @@ def _expression_field(param: str) -> tuple[str, int] | None:
 
 def _numbers(expression: str) -> list[tuple[int, int, float]]:
     """(start, end, value) of each number literal of a one-line expression, in reading order; a
-    minus sign right before a number is part of it (`level_m < -3`: -3)."""
+    minus sign right before a number is part of it (`level_m < -3`: -3). Start and end are
+    offsets in the expression's UTF-8 bytes, as `ast` gives them ('Phú Xuân' is 10 bytes)."""
     try:
         tree = ast.parse(expression, mode="eval")
     except SyntaxError:
@@ -257,7 +277,8 @@ def _with_value(raw: LineDict, sweep: Sweep, value: float) -> LineDict:
     if sweep.nth:
         body = str(raw[sweep.param]).strip()
         start, end, _ = _numbers(body)[sweep.nth - 1]
-        copy[sweep.param] = body[:start] + _number_text(value) + body[end:]
+        encoded = body.encode("utf-8")
+        copy[sweep.param] = (encoded[:start] + _number_text(value).encode() + encoded[end:]).decode("utf-8")
     else:
         copy[sweep.param] = f"{_number_text(value)}s" if sweep.durations else _plain_number(value)
     return copy
@@ -273,7 +294,7 @@ def _number_text(value: float) -> str:
 
 def variant(ruleset: RuleSet, sweeps: Sequence[Sweep], values: Sequence[float],
             limits: LimitSettings | None = None) -> RuleSet:
-    """The swept rules alone, each with its values of this point of the grid."""
+    """The rule set with each swept rule given its values of this point of the grid."""
     limits = limits if limits is not None else LimitSettings()
     by_rule: dict[str, list[tuple[Sweep, float]]] = {}
     for sweep, value in zip(sweeps, values, strict=True):
@@ -281,16 +302,17 @@ def variant(ruleset: RuleSet, sweeps: Sequence[Sweep], values: Sequence[float],
     compiled = []
     for rule_id, changes in by_rule.items():
         rule = ruleset.by_id[rule_id]
-        raw, defaults = _source(rule)
+        raw, defaults = _source(rule, limits)
         for sweep, value in changes:
             raw = _with_value(raw, sweep, value)
         file = rule.source.rpartition(":")[0]
         built, problems = _build_rule(file, raw, defaults, ruleset.reference, limits)
         if built is None:
-            shown = ", ".join(f"{sweep.param}={sweep.show(value)}" for sweep, value in changes)
+            shown = ", ".join(f"{sweep.label}={sweep.show(value)}" for sweep, value in changes)
             raise SweepError(f"rule {rule_id!r} with {shown}: " + "; ".join(str(problem) for problem in problems))
         compiled.append(built)
-    return RuleSet.of(compiled, ruleset.reference, ruleset.files)
+    swept = {rule.id: rule for rule in compiled}
+    return RuleSet.of([swept.get(rule.id, rule) for rule in ruleset.rules], ruleset.reference, ruleset.files)
 
 
 # -- running -------------------------------------------------------------------------------------------
@@ -322,13 +344,18 @@ def run_sweep(
     grid = list(itertools.product(*(sweep.values for sweep in sweeps)))
     if len(grid) > MAX_POINTS:
         raise SweepError(f"{len(grid):,} points in the grid, more than {MAX_POINTS:,}")
-    streams = {stream for sweep in sweeps for stream in ruleset.by_id[sweep.rule_id].streams}
+    # The streams of the swept rules, and of the key spaces they run in (whose other rules run too).
+    swept = frozenset(sweep.rule_id for sweep in sweeps)
+    streams = {stream for rule_id in swept for stream in ruleset.by_id[rule_id].streams}
+    streams |= {stream for space in plan_rules(ruleset, only=swept).spaces.values() for stream in space.streams}
     # Decoded once, here: each point replays the same events (the workers share them by fork).
     prepared = prepare_events(row for row in events if row.stream in streams)
     job = _Job(ruleset, tuple(sweeps), prepared, list(truth) if truth is not None else None, partitions, lateness_s,
                limits, rule_limits if rule_limits is not None else LimitSettings())
-    for values in grid[:1]:
-        variant(ruleset, sweeps, values, job.rule_limits)  # a value the rule refuses: said before forking
+    if not grid:
+        raise SweepError("no values to sweep")
+    for values in grid:
+        variant(ruleset, sweeps, values, job.rule_limits)  # a value the rule refuses: said before any replay
     workers = max(1, min(workers or os.cpu_count() or 1, len(grid)))
     if workers == 1:
         _JOB = job
@@ -354,11 +381,15 @@ def _point(values: tuple[float, ...]) -> Point:
     job = _JOB
     assert job is not None
     rules = variant(job.ruleset, job.sweeps, values, job.rule_limits)
+    swept = frozenset(sweep.rule_id for sweep in job.sweeps)
+    # The swept rules run where the whole rule set would run them, with the rules of their key
+    # spaces (they decide which events reach a space, hence its watermark and its sweeps): the
+    # figures are those of a whole backtest.
     result = replay_prepared(rules, job.events, partitions=job.partitions, lateness_s=job.lateness_s,
-                             limits=job.limits)
+                             limits=job.limits, only=swept)
     point = Point(values)
-    for rule in rules.rules:
-        point.figures[rule.id] = figures_of(rule, result, job.truth)
+    for rule_id in sorted(swept, key=[sweep.rule_id for sweep in job.sweeps].index):
+        point.figures[rule_id] = figures_of(rules.by_id[rule_id], result, job.truth)
     return point
 
 

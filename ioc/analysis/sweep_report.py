@@ -34,8 +34,9 @@ def _plot(sweeps: list[Sweep], points: list[Point], rule_id: str, scored: bool) 
     figure, left = plt.subplots(figsize=(9, 4))
     right = left.twinx() if scored else None
     for others, line in curves(points).items():
-        label = ", ".join(f"{sweep.param}={sweep.show(value)}" for sweep, value in zip(sweeps[1:], others,
+        label = ", ".join(f"{sweep.label}={sweep.show(value)}" for sweep, value in zip(sweeps[1:], others,
                                                                                         strict=True))
+        line = sorted(line, key=lambda point: point.values[0])  # values listed in any order: one curve
         xs = [point.values[0] / 60 if first.durations else point.values[0] for point in line]
         figures = [point.figures.get(rule_id, Figures()) for point in line]
         left.plot(xs, [f.per_day for f in figures], marker="o", label=f"alerts per day {label}".strip())
@@ -46,8 +47,8 @@ def _plot(sweeps: list[Sweep], points: list[Point], rule_id: str, scored: bool) 
                        marker="^", linestyle=":", label=f"precision {label}".strip())
     if first.current is not None:
         left.axvline(first.current / 60 if first.durations else first.current, color="grey", linestyle="-.",
-                     label=f"current {first.param} = {first.show(first.current)}")
-    left.set_xlabel(f"{first.param}" + (" (minutes)" if first.durations else ""))
+                     label=f"current {first.label} = {first.show(first.current)}")
+    left.set_xlabel(f"{first.label}" + (" (minutes)" if first.durations else ""))
     left.set_ylabel("alerts per day")
     left.set_ylim(bottom=0)
     handles, labels = left.get_legend_handles_labels()
@@ -68,7 +69,7 @@ def write_sweep_report(path: Path, sweeps: list[Sweep], points: list[Point], sco
     rules = list(dict.fromkeys(sweep.rule_id for sweep in sweeps))
     sections = []
     for rule_id in rules:
-        heads = "".join(f"<th>{html.escape(sweep.param)}</th>" for sweep in sweeps)
+        heads = "".join(f"<th>{html.escape(sweep.label)}</th>" for sweep in sweeps)
         heads += "<th>alerts</th><th>per day</th>" + (
             "<th>recall</th><th>precision</th><th>time to detect (s)</th>" if scored else "")
         rows = []

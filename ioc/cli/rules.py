@@ -73,7 +73,7 @@ def run_test(args: argparse.Namespace) -> int:
         except RuleError as exc:
             for problem in exc.problems:
                 err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
-            err_console.print(f"[bold red]ERROR[/] {file}: its rules did not load")
+            err_console.print(Text.assemble(("ERROR", "bold red"), f" {file}: its rules did not load"))
             failed += 1
             continue
         except RuleTestError as exc:
@@ -88,10 +88,10 @@ def run_test(args: argparse.Namespace) -> int:
                 continue
             if result.passed:
                 passed += 1
-                console.print(f"[green]PASS[/] {file.name}: {result.name}", highlight=False)
+                console.print(Text.assemble(("PASS", "green"), f" {file.name}: {result.name}"), highlight=False)
                 continue
             failed += 1
-            console.print(f"[bold red]FAIL[/] {file.name}: {result.name}", highlight=False)
+            console.print(Text.assemble(("FAIL", "bold red"), f" {file.name}: {result.name}"), highlight=False)
             for message in result.problems:
                 console.print(f"    {message}", markup=False, highlight=False, soft_wrap=True)
             console.print("    expected:", style="dim")

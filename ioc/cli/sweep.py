@@ -64,7 +64,7 @@ def run_sweep_command(args: argparse.Namespace, ruleset: RuleSet, *, lateness: f
 def record(sweeps: list[Sweep], point: Point) -> dict[str, object]:
     """One point as JSON: the swept values, and the figures of each swept rule."""
     return {
-        "values": {f"{sweep.rule_id}.{sweep.param}" + (f"[{sweep.nth}]" if sweep.nth > 1 else ""): value
+        "values": {f"{sweep.rule_id}.{sweep.label}": value
                    for sweep, value in zip(sweeps, point.values, strict=True)},
         "current": point.current,
         "rules": {rule_id: vars(figures) for rule_id, figures in point.figures.items()},
@@ -76,7 +76,7 @@ def _print(sweeps: list[Sweep], points: list[Point], scored: bool) -> None:
     for rule_id in rules:
         table = Table(title=f"sweep of {rule_id} (* the current value)", title_justify="left")
         for sweep in sweeps:
-            table.add_column(sweep.param + (f"[{sweep.nth}]" if sweep.nth > 1 else ""), justify="right")
+            table.add_column(sweep.label, justify="right")
         for column in ("alerts", "per day") + (("recall", "precision", "time to detect") if scored else ()):
             table.add_column(column, justify="right")
         for point in points:

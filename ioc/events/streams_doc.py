@@ -41,7 +41,7 @@ UNITS: dict[str, str] = {
 # What the decoder checks beyond type and range (ioc.events.schemas validators).
 CHECKS: dict[str, str] = {
     "source_id": "blanks around it are trimmed; 1 to 128 characters",
-    "ts": f"between 1970 and 9999 (at most {MAX_TS:.0f} s); a number above 1e11 is milliseconds",
+    "ts": f"between 1970 and 9999 (at most {MAX_TS:.0f} s); a number at or above 1e11 is milliseconds",
     "src_ip": "an IPv4 or IPv6 address", "dst_ip": "an IPv4 or IPv6 address",
     "topics": "null is taken as []",
 }
@@ -114,7 +114,7 @@ def render(reference: Reference | None = None) -> str:
         "Every event is one JSON object on its stream's raw topic. Besides the fields below, an event",
         "may carry any other field: it is kept as sent, and rules may read it. An event that breaks",
         "one of these rules goes to the dead-letter topic with the reason (README, \"Events\").",
-        "Where the values come from, with the public sources, is in [docs/domain.md](domain.md).",
+        "The domain facts behind these streams (levels, laws, thresholds) are in [docs/domain.md](domain.md).",
         "",
         "Numbers are JSON numbers (an integer is fine where a number is expected, never text such",
         "as \"12.5\", nor true/false). Ranges are physical plausibility limits, wider than the values",

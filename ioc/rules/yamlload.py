@@ -186,6 +186,8 @@ def _reader_problem(text: str, filename: str, exc: yaml.YAMLError) -> RuleProble
 
 def _syntax_problem(text: str, filename: str, exc: yaml.MarkedYAMLError) -> RuleProblem:
     mark = exc.problem_mark or exc.context_mark
+    if exc.problem and "could not find expected ':'" in exc.problem and exc.context_mark is not None:
+        mark = exc.context_mark  # the line without its ':' (PyYAML notices it on the next one)
     line = mark.line + 1 if mark else 1
     problem = exc.problem or str(exc)
     lines = text.splitlines()

@@ -79,8 +79,11 @@ def is_local(rule: CompiledRule) -> bool:
     return len(streams) == 1 and TOPIC_KEY in rule.kind.key_fields(streams[0])
 
 
-def plan_rules(ruleset: RuleSet) -> Plan:
-    """Split `ruleset` (see the module docstring)."""
+def plan_rules(ruleset: RuleSet, only: frozenset[str] | None = None) -> Plan:
+    """Split `ruleset` (see the module docstring). `only`: keep just the raw-shard rules of these
+    ids and the key spaces that hold one of them, whole and as the whole rule set lays them out
+    (what `ioc backtest --sweep` replays). A raw shard's rules do not change one another's
+    results; the rules of one key space do (the events handed on to it move its watermark)."""
     local = [rule for rule in ruleset.rules if is_local(rule)]
     spaces: dict[str, tuple[dict[str, tuple[str, ...]], list[CompiledRule]]] = {}
     remote = [rule for rule in ruleset.rules if not is_local(rule)]
@@ -97,6 +100,10 @@ def plan_rules(ruleset: RuleSet) -> Plan:
             layout.setdefault(stream, names if name != GLOBAL_SPACE else ())
         members.append(rule)
     rank = {rule.id: i for i, rule in enumerate(ruleset.rules)}
+    if only is not None:
+        local = [rule for rule in local if rule.id in only]
+        spaces = {name: (layout, members) for name, (layout, members) in spaces.items()
+                  if any(rule.id in only for rule in members)}
     built = {
         name: Space(name, dict(layout), tuple(sorted(members, key=lambda r: rank[r.id])))
         for name, (layout, members) in sorted(spaces.items())

@@ -137,3 +137,30 @@ def test_order_as_written_lets_a_case_show_a_late_event(tmp_path):
     late, sorted_case = run_test_file(test)
     assert late.passed, late.problems
     assert sorted_case.passed, sorted_case.problems
+
+
+def test_values_of_the_wrong_kind_and_odd_names_are_errors_of_their_case(tmp_path, capsys):
+    (tmp_path / "x.yaml").write_text(RULE, encoding="utf-8")
+    test = tmp_path / "odd.test.yaml"
+    test.write_text(textwrap.dedent("""\
+        rule_files: [x.yaml]
+        tests:
+          - {name: "[/x] unquoted start", start: 2025-10-27T08:00:00+07:00, events: [], expect: []}
+          - {name: five events, events: 5}
+          - {name: bad start, start: "yesterday"}
+        """), encoding="utf-8")
+    results = run_test_file(test)
+    assert [(r.name, r.passed, r.error is None) for r in results] == [
+        ("[/x] unquoted start", True, True), ("five events", False, False), ("bad start", False, False)]
+    assert results[1].error is not None and results[1].error.startswith(f"{test}:4: test 'five events': ")
+    assert results[2].error is not None and "start: ts 'yesterday' is not RFC 3339" in results[2].error
+    assert main(["rules", "test", str(test)]) == 1
+    assert "PASS odd.test.yaml: [/x] unquoted start" in capsys.readouterr().out
+
+
+def test_a_key_written_twice_is_an_error(tmp_path):
+    (tmp_path / "x.yaml").write_text(RULE, encoding="utf-8")
+    test = tmp_path / "twice.test.yaml"
+    test.write_text("rule_files: [x.yaml]\ntests:\n  - name: t\n    expect: []\n    expect: [1]\n", encoding="utf-8")
+    with pytest.raises(RuleTestError, match="twice.test.yaml:5"):
+        run_test_file(test)

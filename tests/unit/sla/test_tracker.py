@@ -392,3 +392,20 @@ def test_state_records_of_an_alert_never_go_back_in_updated_at():
     [acked] = t.on_action(act(record, "ack", T0 + 10 * M)).states
     assert acked["acked_at"] == T0 + 10 * M and acked["operator_status"] == "acked"
     assert acked["updated_at"] >= firing["updated_at"]
+
+
+def test_escalations_carry_the_rule_version_and_source_of_their_alert():
+    t = tracker()
+    a = alert(rule_version="68d6b74a38ffcd35", rule_source="rules/camera.yaml:12")
+    t.on_alert(a)
+    fired = t.advance(T0 + 16 * M).escalations
+    assert fired and all((e["rule_version"], e["rule_source"]) == ("68d6b74a38ffcd35", "rules/camera.yaml:12")
+                         for e in fired)
+    # A snapshot of before those fields restores (they are then unknown: null).
+    snapshot = json.loads(json.dumps(t.snapshot()))
+    for state in snapshot["alerts"]:
+        state.pop("rule_version", None)
+        state.pop("rule_source", None)
+    again = tracker()
+    again.restore(snapshot)
+    assert [(e["rule_version"], e["rule_source"]) for e in again.advance(T0 + 40 * M).escalations] == [(None, None)]
