@@ -499,6 +499,11 @@ def _build_rule(
         kind = kind_cls(spec, ctx)
     except KindProblem as exc:
         problems.append(problem(exc.field, exc.message))
+        # A kind stops at its first problem: its other expressions are checked here, so that
+        # every error of the rule is reported at once (`where` is checked below).
+        others = [(name, text) for name, text in _expression_problems(kind_cls, data, reference, [])
+                  if name not in (exc.field, "where")]
+        problems.extend(problem(name, text) for name, text in others)
     where = None
     if spec.where:
         try:

@@ -361,3 +361,19 @@ def test_a_shipped_rule_s_place_is_relative_to_the_repository_wherever_it_is_loa
     line = (REPO_ROOT / "rules" / "reservoir.yaml").read_text(encoding="utf-8").splitlines().index(
         "  - id: reservoir.level.near_nwl") + 1
     assert absolute.place == relative.place == f"rules/reservoir.yaml:{line}"
+
+
+def test_every_expression_error_of_a_rule_is_reported_at_once(tmp_path) -> None:
+    from ioc.config import REPO_ROOT
+    from ioc.refdata import load_reference
+    from ioc.rules.exceptions import RuleError
+    from ioc.rules.loader import load_rules
+
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules:\n  - id: a.b\n    stream: reservoir\n    kind: threshold\n"
+                    "    where: \"levle_m > 0\"\n    condition: \"level_m >>= 1\"\n    value: \"lvel_m * 2\"\n",
+                    encoding="utf-8")
+    with pytest.raises(RuleError) as info:
+        load_rules([path], load_reference(REPO_ROOT / "config" / "reference"))
+    assert [(problem.line, problem.field) for problem in info.value.problems] == [
+        (5, "where"), (6, "condition"), (7, "value")]
