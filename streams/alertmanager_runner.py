@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -39,7 +38,7 @@ from ioc.alertmanager.client import CHUNK, Result, post_alerts
 from ioc.alertmanager.forwarder import Batch, Forwarder
 from ioc.alertmanager.metrics import AlertmanagerMetrics
 from ioc.alertmanager.payload import am_alert
-from ioc.config import REPO_ROOT, Settings
+from ioc.config import Settings
 from ioc.rules.loader import RuleSet
 from ioc.runtime.runner import WorkerParts
 from streams.group_service import GroupService
@@ -59,15 +58,6 @@ def _json(value: bytes | None) -> Any:
         return orjson.loads(value) if value is not None else None
     except orjson.JSONDecodeError:
         return None
-
-
-def _source(source: str) -> str:
-    """A rule's file:line, relative to the repository when it is in it."""
-    path, _, line = source.rpartition(":")
-    try:
-        return f"{Path(path).resolve().relative_to(REPO_ROOT)}:{line}"
-    except ValueError:
-        return source
 
 
 class AlertmanagerRunner(GroupService):
@@ -142,9 +132,13 @@ class AlertmanagerRunner(GroupService):
         ruleset: RuleSet = self._rules()
         out = []
         for record in batch.records:
-            rule = ruleset.by_id.get(str(record.get("rule_id")))
-            out.append(am_alert(record, now=now, valid_s=VALID_RESENDS * self.am.resend_s,
-                                rule_source=_source(rule.source) if rule is not None else "",
+            # Where the rule that decided was written (the record says it); records of before
+            # that field: where the rule is now.
+            source = record.get("rule_source")
+            if not isinstance(source, str) or not source:
+                rule = ruleset.by_id.get(str(record.get("rule_id")))
+                source = rule.place if rule is not None else ""
+            out.append(am_alert(record, now=now, valid_s=VALID_RESENDS * self.am.resend_s, rule_source=source,
                                 runbook_url=self.am.runbook_url, generator_url=self.am.generator_url))
         return out
 
