@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
-__all__ = ["parse_ts", "format_ts", "parse_duration", "format_duration", "EPOCH_MS_THRESHOLD"]
+__all__ = ["parse_ts", "format_ts", "format_local", "parse_duration", "format_duration", "EPOCH_MS_THRESHOLD",
+           "LOCAL_TZ"]
 
 # A number above this is taken as epoch milliseconds: 1e11 s is the year 5138, while
 # 1e11 ms is 1973, so the two ranges never overlap for real sensor data.
@@ -56,6 +57,20 @@ def parse_ts(value: object) -> float:
             raise ValueError(f"ts {value!r} has no UTC offset (add Z or +07:00)")
         return parsed.timestamp()
     raise ValueError(f"ts must be RFC 3339 text or epoch seconds/milliseconds, not {type(value).__name__}")
+
+
+# What people in Huế read: Indochina Time (UTC+7, no daylight saving). Records stay in UTC; what a
+# command prints or a report shows for people is in this time, and says so.
+LOCAL_TZ = timezone(timedelta(hours=7), "ICT")
+
+
+def format_local(seconds: float) -> str:
+    """Minutes in Huế's time, for people (`2025-10-27 08:00`; say "ICT" where it is shown).
+
+    >>> format_local(1761526800.0)
+    '2025-10-27 08:00'
+    """
+    return datetime.fromtimestamp(seconds, tz=LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def format_ts(seconds: float) -> str:

@@ -8,13 +8,13 @@ from __future__ import annotations
 import base64
 import html
 import io
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from ioc.analysis.backtest import BacktestResult
 from ioc.analysis.scoring import Score
 from ioc.rules.loader import RuleSet
-from ioc.timeutil import format_duration, format_ts
+from ioc.timeutil import LOCAL_TZ, format_duration, format_local
 
 __all__ = ["write_report"]
 
@@ -54,13 +54,13 @@ def _plots(result: BacktestResult, ruleset: RuleSet) -> list[tuple[str, str]]:
             continue
         slots = sorted(counts)
         axis.bar(
-            [mdates.date2num(datetime.fromtimestamp(s, UTC)) for s in slots], [counts[s] for s in slots],
+            [mdates.date2num(datetime.fromtimestamp(s, LOCAL_TZ)) for s in slots], [counts[s] for s in slots],
             width=bucket / 86400 * 0.9, bottom=[bottoms.get(s, 0) for s in slots], color=colour,
             label=severity, align="edge",
         )
         for s in slots:
             bottoms[s] = bottoms.get(s, 0) + counts[s]
-    axis.set_title(f"Alerts fired per {'hour' if bucket == 3600 else 'day'} by severity (UTC)")
+    axis.set_title(f"Alerts fired per {'hour' if bucket == 3600 else 'day'} by severity (ICT, UTC+7)")
     axis.legend(loc="upper right")
     axis.xaxis.set_major_formatter(mdates.DateFormatter("%d/%m %H:%M"))
     figure.autofmt_xdate()
@@ -85,7 +85,7 @@ def _plots(result: BacktestResult, ruleset: RuleSet) -> list[tuple[str, str]]:
     axis.invert_yaxis()
     axis.set_title("Episodes per rule (bars: firing time)")
     axis.xaxis.set_major_formatter(
-        plt.FuncFormatter(lambda x, _: datetime.fromtimestamp(x * 86400, UTC).strftime("%d/%m %H:%M"))
+        plt.FuncFormatter(lambda x, _: datetime.fromtimestamp(x * 86400, LOCAL_TZ).strftime("%d/%m %H:%M"))
     )
     figure.autofmt_xdate()
     plots.append(("Episodes per rule", _png(figure)))
@@ -122,8 +122,8 @@ def write_report(path: Path, result: BacktestResult, ruleset: RuleSet, score: Sc
         rows.append(
             "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in (
                 row.rule_id, row.severity, row.transitions, row.episodes,
-                format_ts(row.first) if row.first is not None else "-",
-                format_ts(row.last) if row.last is not None else "-",
+                format_local(row.first) if row.first is not None else "-",
+                format_local(row.last) if row.last is not None else "-",
                 format_duration(row.firing_seconds) if row.episodes else "-",
             )) + "</tr>"
         )
@@ -138,8 +138,8 @@ def write_report(path: Path, result: BacktestResult, ruleset: RuleSet, score: Sc
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}img{{max-width:100%}}</style></head>
 <body><h1>IOC backtest report</h1>
 <p>{result.events:,} events replayed, {invalid:,} invalid, {len(result.alerts):,} alert transitions.</p>
-<table><tr><th>rule</th><th>severity</th><th>transitions</th><th>episodes</th><th>first start</th>
-<th>last start</th><th>time firing</th></tr>{''.join(rows)}</table>
+<table><tr><th>rule</th><th>severity</th><th>transitions</th><th>episodes</th><th>first start (ICT)</th>
+<th>last start (ICT)</th><th>time firing</th></tr>{''.join(rows)}</table>
 {_score_html(score)}
 {images}
 </body></html>

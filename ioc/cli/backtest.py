@@ -19,7 +19,7 @@ from ioc.refdata import load_reference
 from ioc.rules.exceptions import RuleError
 from ioc.rules.loader import RuleSet, load_rules
 from ioc.runtime.shards import SHARD_LIMITS
-from ioc.timeutil import format_duration, format_ts, parse_duration, parse_ts
+from ioc.timeutil import format_duration, format_local, parse_duration, parse_ts
 
 __all__ = ["register"]
 
@@ -126,7 +126,7 @@ def _print_summary(result: BacktestResult, ruleset: RuleSet) -> None:
     for example in result.invalid_examples[:5]:
         console.print(f"  invalid: {example}", style="dim", markup=False, highlight=False)
     table = Table(title="alerts per rule", title_justify="left")
-    for column in ("rule", "severity", "transitions", "episodes", "first start (UTC)", "last start (UTC)",
+    for column in ("rule", "severity", "transitions", "episodes", "first start (ICT)", "last start (ICT)",
                    "time firing"):
         table.add_column(column, justify="right" if column in ("transitions", "episodes") else "left",
                          overflow="fold")
@@ -150,7 +150,7 @@ def _print_summary(result: BacktestResult, ruleset: RuleSet) -> None:
 
 
 def _short_time(ts: float | None) -> str:
-    return "-" if ts is None else format_ts(ts)[:16].replace("T", " ")
+    return "-" if ts is None else format_local(ts)
 
 
 def _print_score(score: Score) -> None:

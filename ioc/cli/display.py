@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from rich.text import Text
 
 from ioc.cli.common import SEVERITY_STYLES
-from ioc.timeutil import parse_ts
+from ioc.timeutil import LOCAL_TZ, parse_ts
 
 __all__ = ["alert_line", "LOCAL_TZ"]
 
-# Operators in Hue read Indochina Time (UTC+7, no daylight saving); records stay in UTC.
-LOCAL_TZ = timezone(timedelta(hours=7), "ICT")
 
 
 def _local(value: object) -> str:

@@ -13,7 +13,7 @@ from ioc.engine import Engine
 from ioc.events import decode
 from ioc.refdata import load_reference
 from ioc.rules.loader import load_rules
-from ioc.timeutil import format_ts, parse_ts
+from ioc.timeutil import format_local, format_ts, parse_ts
 from sensors_sim.reservoir import ReservoirSimulator, load_stations
 
 T0 = parse_ts("2025-10-27T08:00:00+07:00")
@@ -150,3 +150,17 @@ def test_progress_covers_the_evaluation(ruleset, flood):
                  evaluated=lambda done, total: seen.append((done, total)))
     assert seen and seen[-1] == (len(flood), len(flood))
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+def test_people_read_huế_time_records_keep_utc(flood, tmp_path, capsys, monkeypatch):
+    """The summary and the report say ICT (UTC+7); alert records stay in UTC."""
+    monkeypatch.setenv("COLUMNS", "200")
+    jsonl = _write_jsonl(tmp_path / "flood.jsonl", flood)
+    out, report = tmp_path / "alerts.jsonl", tmp_path / "report.html"
+    assert main(["backtest", "--events", str(jsonl), "--out", str(out), "--report", str(report)]) == 0
+    printed = capsys.readouterr().out
+    first = min(orjson.loads(line)["starts_at"] for line in out.read_bytes().splitlines())
+    assert first.endswith("Z")
+    local = format_local(parse_ts(first))
+    assert "first start (ICT)" in printed and local in printed
+    assert "first start (ICT)" in report.read_text(encoding="utf-8")
