@@ -93,13 +93,23 @@ def _plots(result: BacktestResult, ruleset: RuleSet) -> list[tuple[str, str]]:
     return plots
 
 
-def _score_html(score: Score | None) -> str:
+def _score_html(score: Score | None, result: BacktestResult) -> str:
     if score is None:
         return ""
     recall = score.recall
+    detected: dict[str, float] = {}
+    for alert in result.alerts:
+        if alert.status == "firing":
+            detected.setdefault(alert.alert_id, alert.detected_at)
+
+    def delay(incident_id: str, start: float) -> str:
+        alert_id = score.caught.get(incident_id)
+        return format_duration(max(0.0, detected[alert_id] - start)) if alert_id in detected else "-"
+
     rows = "".join(
         f"<tr><td>{html.escape(i.id)}</td><td>{html.escape(i.stream)} {html.escape(i.kind)}</td>"
-        f"<td>{'caught' if score.caught.get(i.id) else ('MISSED' if i.rules else 'no rule')}</td></tr>"
+        f"<td>{'caught' if score.caught.get(i.id) else ('MISSED' if i.rules else 'no rule')}</td>"
+        f"<td>{html.escape(delay(i.id, i.start))}</td></tr>"
         for i in score.incidents
     )
     labelled = {rule for incident in score.incidents for rule in incident.rules}
@@ -110,7 +120,8 @@ def _score_html(score: Score | None) -> str:
     )
     shown = f"{recall:.2f}" if recall is not None else "-"
     return (f"<h2>Detection against the ground truth</h2><p>Recall {shown}.</p>"
-            f"<table><tr><th>incident</th><th>kind</th><th>result</th></tr>{rows}</table>"
+            f"<table><tr><th>incident</th><th>kind</th><th>result</th>"
+            f"<th>detected after (from the incident's start)</th></tr>{rows}</table>"
             f"<h3>Precision per rule</h3><table><tr><th>rule</th><th>episodes</th><th>true positives</th>"
             f"<th>precision</th></tr>{precision}</table>")
 
@@ -140,7 +151,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}img{{max-width:100
 <p>{result.events:,} events replayed, {invalid:,} invalid, {len(result.alerts):,} alert transitions.</p>
 <table><tr><th>rule</th><th>severity</th><th>transitions</th><th>episodes</th><th>first start (ICT)</th>
 <th>last start (ICT)</th><th>time firing</th></tr>{''.join(rows)}</table>
-{_score_html(score)}
+{_score_html(score, result)}
 {images}
 </body></html>
 """

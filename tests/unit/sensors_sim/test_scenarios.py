@@ -10,6 +10,7 @@ from ioc.cli.main import main
 from ioc.config import REPO_ROOT
 from ioc.refdata import load_reference
 from ioc.rules.loader import load_rules
+from ioc.timeutil import format_duration
 from sensors_sim.scenario import ScenarioError, build, load_scenario, scenario_names
 
 
@@ -53,6 +54,13 @@ def test_flood_scenario_is_detected_with_recall_one_and_full_precision(tmp_path)
     assert main(args) == 0
     html = report.read_text(encoding="utf-8")
     assert "Recall 1.00." in html and "<h3>Precision per rule</h3>" in html
+    # Each caught incident says how long after its start it was detected.
+    firing = {a.alert_id: a for a in result.alerts if a.status == "firing"}
+    for incident in truth:
+        caught = score.caught.get(incident.id)
+        if caught is not None:
+            expected = format_duration(max(0.0, firing[caught].detected_at - incident.start))
+            assert f"<td>{incident.id}</td>" in html and f"<td>caught</td><td>{expected}</td>" in html
 
 
 def test_bad_rate_adds_malformed_messages_and_keeps_every_good_event(tmp_path):
