@@ -225,10 +225,13 @@ def load_settings(
     *,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> Settings:
     """Read settings from `path` (default `config/ioc.yaml` when it exists), env and overrides.
 
-    Raises ConfigError with one line per problem: `file: field: problem`.
+    Raises ConfigError with one line per problem: `source: field: problem`, the source being
+    where the value came from: the file, `$IOC_...`, or the command-line flag `flags` names for
+    an override (`{"broker.url": "--broker"}`).
     """
     env = os.environ if env is None else env
     config_path = Path(path) if path is not None else Path(env.get("IOC_CONFIG") or DEFAULT_CONFIG_PATH)
@@ -274,6 +277,12 @@ def load_settings(
             # A check across fields (a model validator) has the whole section as its input.
             whole = isinstance(bad, dict) or error["type"] == "extra_forbidden"
             shown = f" (got {bad!r})" if bad is not None and not whole else ""
-            source = f"${from_env[field]}" if field in from_env and field not in (overrides or {}) else str(config_path)
+            given = {name for name, value in (overrides or {}).items() if value is not None}
+            if field in given:
+                source = (flags or {}).get(field, str(config_path))
+            elif field in from_env:
+                source = f"${from_env[field]}"
+            else:
+                source = str(config_path)
             lines.append(f"{source}: {field}: {message}{shown}")
         raise ConfigError("\n".join(lines)) from None

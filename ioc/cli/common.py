@@ -29,9 +29,13 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker", help="Kafka URL, e.g. kafka://host:9092 (default: $IOC_BROKER, else embedded)")
 
 
+# The command-line flags behind settings, named in errors (`--broker: broker.url: ...`).
+FLAG_NAMES = {"broker.url": "--broker", "metrics.port": "--metrics-port"}
+
+
 def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
-    flags = {"broker.url": getattr(args, "broker", None), **overrides}
-    return load_settings(getattr(args, "config", None), overrides=flags)
+    values = {"broker.url": getattr(args, "broker", None), **overrides}
+    return load_settings(getattr(args, "config", None), overrides=values, flags=FLAG_NAMES)
 
 
 def fail(message: str, code: int = 1) -> int:

@@ -128,3 +128,12 @@ def test_a_missing_ioc_config_file_is_an_error_naming_the_variable(tmp_path) -> 
     assert str(info.value) == f"$IOC_CONFIG: {tmp_path / 'nope.yaml'}: file not found"
     # Without IOC_CONFIG, a missing default file means the defaults.
     assert load_settings(env={}).topics.partitions >= 1
+
+
+def test_errors_name_the_flag_or_variable_the_value_came_from(capsys) -> None:
+    from ioc.cli.main import main
+
+    assert main(["worker", "--broker", "notaurl", "--duration", "1"]) != 0
+    assert "ioc: error: --broker: broker.url: 'notaurl' is not a broker URL" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"^\$IOC_BROKER: broker.url: "):
+        load_settings(env={"IOC_BROKER": "notaurl"}, overrides={"broker.url": None}, flags={"broker.url": "--broker"})
