@@ -28,7 +28,6 @@ Expected fields: `rule` (required), `status` (required), and any of `key` (a sub
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +38,7 @@ from ioc.analysis.backtest import RawEvent, run_backtest
 from ioc.config import REPO_ROOT
 from ioc.exceptions import IocError
 from ioc.refdata import load_reference
+from ioc.rules.exceptions import closest
 from ioc.rules.loader import RuleSet, load_rules
 from ioc.rules.yamlload import LineList, YamlProblems, load_yaml
 from ioc.timeutil import format_ts, parse_duration, parse_ts
@@ -216,8 +216,7 @@ def _run_case(file: Path, index: int, case: Any, ruleset: RuleSet, line: int = 0
 
 
 def _did_you_mean(unknown: set[Any], allowed: set[str]) -> str:
-    guesses = [f"'{close[0]}'" for name in sorted(map(str, unknown))
-               if (close := difflib.get_close_matches(name, sorted(allowed), 1))]
+    guesses = [f"'{found}'" for name in sorted(map(str, unknown)) if (found := closest(name, sorted(allowed)))]
     return f"; did you mean {', '.join(guesses)}?" if guesses else ""
 
 

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import ast
 import concurrent.futures
-import difflib
 import itertools
 import multiprocessing
 import os
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -39,6 +38,7 @@ from ioc.analysis.scoring import TruthIncident, score_alerts
 from ioc.config import LimitSettings
 from ioc.engine import KeyLimits
 from ioc.exceptions import IocError
+from ioc.rules.exceptions import closest
 from ioc.rules.loader import CompiledRule, RuleSet, _build_rule, read_bounded
 from ioc.rules.yamlload import LineDict, YamlProblems, load_yaml
 from ioc.runtime.plan import plan_rules
@@ -107,8 +107,8 @@ def parse_sweep(text: str, ruleset: RuleSet) -> Sweep:
     target = target.strip()
     matches = [rule_id for rule_id in ruleset.by_id if target.startswith(rule_id + ".")]
     if not matches:
-        guess = difflib.get_close_matches(target.rsplit(".", 1)[0], list(ruleset.by_id), n=1)
-        hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+        guess = closest(target.rsplit(".", 1)[0], ruleset.by_id)
+        hint = f" (did you mean {guess!r}?)" if guess else ""
         raise SweepError(f"--sweep {text!r}: no rule id starts {target!r}{hint}")
     rule_id = max(matches, key=len)
     param = target[len(rule_id) + 1:]
@@ -242,8 +242,8 @@ def _current(rule: CompiledRule, raw: LineDict, param: str, text: str) -> tuple[
     fields = type(rule.spec).model_fields
     allowed = sorted(info.alias or field_name for field_name, info in fields.items())
     if name not in allowed:
-        guess = difflib.get_close_matches(name, allowed, n=1)
-        hint = f"did you mean {guess[0]!r}? " if guess else ""
+        guess = closest(name, allowed)
+        hint = f"did you mean {guess!r}? " if guess else ""
         raise SweepError(f"--sweep {text!r}: rule {rule.id!r} has no field {name!r} ({hint}fields: "
                          f"{', '.join(allowed)})")
     value = raw.get(name)
@@ -293,8 +293,10 @@ def _number_text(value: float) -> str:
 
 
 def variant(ruleset: RuleSet, sweeps: Sequence[Sweep], values: Sequence[float],
-            limits: LimitSettings | None = None) -> RuleSet:
-    """The rule set with each swept rule given its values of this point of the grid."""
+            limits: LimitSettings | None = None,
+            sources: Mapping[str, tuple[LineDict, LineDict]] | None = None) -> RuleSet:
+    """The rule set with each swept rule given its values of this point of the grid (`sources`:
+    the swept rules' mappings and defaults as `_source` reads them, when already read)."""
     limits = limits if limits is not None else LimitSettings()
     by_rule: dict[str, list[tuple[Sweep, float]]] = {}
     for sweep, value in zip(sweeps, values, strict=True):
@@ -302,7 +304,7 @@ def variant(ruleset: RuleSet, sweeps: Sequence[Sweep], values: Sequence[float],
     compiled = []
     for rule_id, changes in by_rule.items():
         rule = ruleset.by_id[rule_id]
-        raw, defaults = _source(rule, limits)
+        raw, defaults = sources[rule_id] if sources and rule_id in sources else _source(rule, limits)
         for sweep, value in changes:
             raw = _with_value(raw, sweep, value)
         file = rule.source.rpartition(":")[0]
@@ -320,14 +322,13 @@ def variant(ruleset: RuleSet, sweeps: Sequence[Sweep], values: Sequence[float],
 
 @dataclass
 class _Job:
-    ruleset: RuleSet
+    rulesets: list[RuleSet]   # per point of the grid, compiled once before any replay
     sweeps: tuple[Sweep, ...]
     events: PreparedEvents
     truth: list[TruthIncident] | None
     partitions: int
     lateness_s: float
     limits: KeyLimits
-    rule_limits: LimitSettings
 
 
 _JOB: _Job | None = None   # what a forked worker process reads (set before the pool starts)
@@ -342,45 +343,43 @@ def run_sweep(
     streams), in `workers` processes (default: one per core)."""
     global _JOB
     grid = list(itertools.product(*(sweep.values for sweep in sweeps)))
+    if not grid:
+        raise SweepError("no values to sweep")
     if len(grid) > MAX_POINTS:
         raise SweepError(f"{len(grid):,} points in the grid, more than {MAX_POINTS:,}")
+    # Every point compiled first: a value a rule refuses is said before any replay.
+    rule_limits = rule_limits if rule_limits is not None else LimitSettings()
+    sources = {sweep.rule_id: _source(ruleset.by_id[sweep.rule_id], rule_limits) for sweep in sweeps}
+    rulesets = [variant(ruleset, sweeps, values, rule_limits, sources) for values in grid]
     # The streams of the swept rules, and of the key spaces they run in (whose other rules run too).
     swept = frozenset(sweep.rule_id for sweep in sweeps)
     streams = {stream for rule_id in swept for stream in ruleset.by_id[rule_id].streams}
     streams |= {stream for space in plan_rules(ruleset, only=swept).spaces.values() for stream in space.streams}
     # Decoded once, here: each point replays the same events (the workers share them by fork).
     prepared = prepare_events(row for row in events if row.stream in streams)
-    job = _Job(ruleset, tuple(sweeps), prepared, list(truth) if truth is not None else None, partitions, lateness_s,
-               limits, rule_limits if rule_limits is not None else LimitSettings())
-    if not grid:
-        raise SweepError("no values to sweep")
-    for values in grid:
-        variant(ruleset, sweeps, values, job.rule_limits)  # a value the rule refuses: said before any replay
+    job = _Job(rulesets, tuple(sweeps), prepared, list(truth) if truth is not None else None, partitions, lateness_s,
+               limits)
     workers = max(1, min(workers or os.cpu_count() or 1, len(grid)))
-    if workers == 1:
-        _JOB = job
-        try:
-            points = [_point(values) for values in grid]
-        finally:
-            _JOB = None
-    else:
-        _JOB = job
-        try:
+    _JOB = job
+    try:
+        if workers == 1:
+            points = [_point(index, values) for index, values in enumerate(grid)]
+        else:
             context = multiprocessing.get_context("fork")  # the workers share the parent's events
             with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-                points = list(pool.map(_point, grid))
-        finally:
-            _JOB = None
+                points = list(pool.map(_point, range(len(grid)), grid))
+    finally:
+        _JOB = None
     currents = tuple(sweep.current for sweep in sweeps)
     for point in points:
         point.current = point.values == currents
     return points
 
 
-def _point(values: tuple[float, ...]) -> Point:
+def _point(index: int, values: tuple[float, ...]) -> Point:
     job = _JOB
     assert job is not None
-    rules = variant(job.ruleset, job.sweeps, values, job.rule_limits)
+    rules = job.rulesets[index]
     swept = frozenset(sweep.rule_id for sweep in job.sweeps)
     # The swept rules run where the whole rule set would run them, with the rules of their key
     # spaces (they decide which events reach a space, hence its watermark and its sweeps): the
@@ -388,7 +387,7 @@ def _point(values: tuple[float, ...]) -> Point:
     result = replay_prepared(rules, job.events, partitions=job.partitions, lateness_s=job.lateness_s,
                              limits=job.limits, only=swept)
     point = Point(values)
-    for rule_id in sorted(swept, key=[sweep.rule_id for sweep in job.sweeps].index):
+    for rule_id in dict.fromkeys(sweep.rule_id for sweep in job.sweeps):
         point.figures[rule_id] = figures_of(rules.by_id[rule_id], result, job.truth)
     return point
 

@@ -11,7 +11,7 @@ from rich.text import Text
 from ioc.cli.common import SEVERITY_STYLES
 from ioc.timeutil import LOCAL_TZ, parse_ts
 
-__all__ = ["alert_line", "LOCAL_TZ"]
+__all__ = ["alert_line"]
 
 
 

@@ -24,7 +24,6 @@ True
 from __future__ import annotations
 
 import functools
-import types
 import typing
 from collections.abc import Callable
 from datetime import datetime
@@ -33,7 +32,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 import msgspec
 from annotated_types import Ge, Le
 
-from ioc.events.schemas import _IP_CACHED_CHARS, MAX_TS, SCHEMAS, _is_ip, field_bounds
+from ioc.events.schemas import _IP_CACHED_CHARS, MAX_TS, SCHEMAS, _is_ip, base_type, field_bounds
 from ioc.timeutil import parse_ts
 
 __all__ = ["fast_decoder", "fast_ts", "EXTRAS"]
@@ -87,21 +86,9 @@ def fast_ts(value: object) -> float | None:
     return seconds if 0.0 <= seconds <= MAX_TS else None
 
 
-def _base(annotation: Any) -> tuple[Any, bool]:
-    """The field's type without None and Annotated, and whether None is allowed."""
-    optional = False
-    if get_origin(annotation) in (typing.Union, types.UnionType):
-        args = [arg for arg in get_args(annotation) if arg is not type(None)]
-        optional = len(args) < len(get_args(annotation))
-        annotation = args[0] if len(args) == 1 else annotation
-    if get_origin(annotation) is Annotated:
-        annotation = get_args(annotation)[0]
-    return annotation, optional
-
-
 def _struct_type(stream: str, name: str, info: Any, bounds: tuple[float | None, float | None] | None) -> Any:
     """The msgspec type of one model field: what it accepts unchanged, checked while parsing."""
-    base, optional = _base(info.annotation)
+    base, optional = base_type(info.annotation)
     lo, hi = bounds if bounds is not None else (None, None)
     kind: Any
     if name == "ts":

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from typing import Annotated, Any, Literal, get_args
+import types
+import typing
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -40,6 +42,7 @@ __all__ = [
     "MAX_TS",
     "stream_fields",
     "field_bounds",
+    "base_type",
 ]
 
 # 9999-12-31T23:59:59Z: anything later cannot be formatted back by datetime, and a
@@ -256,6 +259,22 @@ def stream_fields(stream: str) -> frozenset[str]:
         return _FIELDS[stream]
     except (KeyError, TypeError):
         raise _unknown_stream(stream) from None
+
+
+def base_type(annotation: Any) -> tuple[Any, bool]:
+    """A field's type without `None` and `Annotated`, and whether None is allowed.
+
+    >>> base_type(ReservoirEvent.model_fields["inflow_m3s"].annotation)
+    (<class 'float'>, True)
+    """
+    optional = False
+    if get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [arg for arg in get_args(annotation) if arg is not type(None)]
+        optional = len(args) < len(get_args(annotation))
+        annotation = args[0] if len(args) == 1 else annotation
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation, optional
 
 
 def _annotation_bounds(annotation: Any) -> tuple[float | None, float | None]:

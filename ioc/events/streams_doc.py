@@ -13,13 +13,11 @@ from __future__ import annotations
 import argparse
 import inspect
 import sys
-import types
-import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from ioc.config import REPO_ROOT
-from ioc.events.schemas import MAX_TS, SCHEMAS, STREAMS, field_bounds
+from ioc.events.schemas import MAX_TS, SCHEMAS, STREAMS, base_type, field_bounds
 from ioc.refdata import Reference, load_reference
 
 __all__ = ["render", "main", "DOC_PATH"]
@@ -49,13 +47,7 @@ CHECKS: dict[str, str] = {
 
 def _type(annotation: Any) -> tuple[str, bool]:
     """A reader's name of a field's type, and whether null is allowed."""
-    nullable = False
-    if get_origin(annotation) in (typing.Union, types.UnionType):
-        args = [arg for arg in get_args(annotation) if arg is not type(None)]
-        nullable = len(args) < len(get_args(annotation))
-        annotation = args[0]
-    if get_origin(annotation) is Annotated:
-        annotation = get_args(annotation)[0]
+    annotation, nullable = base_type(annotation)
     if get_origin(annotation) is Literal:
         return "one of " + ", ".join(f"`{value}`" for value in get_args(annotation)), nullable
     if get_origin(annotation) is list:

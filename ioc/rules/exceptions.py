@@ -11,6 +11,7 @@ a huge error message:
 
 from __future__ import annotations
 
+import difflib
 import reprlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 
 from ioc.exceptions import IocError
 
-__all__ = ["RuleProblem", "RuleError", "shorten", "shorten_quoted", "QUOTE_CHARS"]
+__all__ = ["RuleProblem", "RuleError", "shorten", "shorten_quoted", "closest", "did_you_mean", "QUOTE_CHARS"]
 
 QUOTE_CHARS = 80  # characters of a value quoted in a message
 _MESSAGE_CHARS = 2000  # a whole message is never longer than this
@@ -27,6 +28,25 @@ _REPR.maxstring = QUOTE_CHARS + 2
 _REPR.maxother = QUOTE_CHARS
 _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 6
 _REPR.maxlevel = 3
+
+
+def closest(name: object, candidates: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The candidate a mistyped `name` most likely meant, if one is close enough (difflib); a
+    value, a short word, wants a higher `cutoff` than a key ('median' is no misspelt 'min')."""
+    if not isinstance(name, str):
+        return None
+    close = difflib.get_close_matches(name, list(candidates), 1, cutoff=cutoff)
+    return close[0] if close else None
+
+
+def did_you_mean(name: object, candidates: Iterable[str], cutoff: float = 0.6) -> str:
+    """`; did you mean 'x'?` to end a message's list of what is allowed, or nothing.
+
+    >>> did_you_mean("levl_m", ["level_m", "lat"]), did_you_mean("zzz", ["level_m"])
+    ("; did you mean 'level_m'?", '')
+    """
+    found = closest(name, candidates, cutoff)
+    return f"; did you mean '{found}'?" if found is not None else ""
 
 
 def shorten(value: Any, limit: int = QUOTE_CHARS) -> str:

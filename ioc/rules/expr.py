@@ -30,7 +30,6 @@ A field missing from the event (or reference data) reads as None.
 from __future__ import annotations
 
 import ast
-import difflib
 import functools
 import inspect
 import math
@@ -43,7 +42,7 @@ from types import MappingProxyType
 from typing import Any, cast
 
 from ioc.exceptions import IocError
-from ioc.rules.exceptions import shorten
+from ioc.rules.exceptions import did_you_mean, shorten
 from ioc.rules.regex import Regex, RegexError, compile_regex
 from ioc.rules.thresholds import comparison
 from ioc.timeutil import EPOCH_MS_THRESHOLD, parse_ts
@@ -415,8 +414,7 @@ def _listing(names: Iterable[str]) -> str:
 
 
 def _suggest(name: str, candidates: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    return did_you_mean(name, candidates)
 
 
 class _Source:

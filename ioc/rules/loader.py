@@ -10,7 +10,6 @@ set with any error raises RuleError and is never returned half-loaded.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import os
@@ -26,7 +25,15 @@ from pydantic import ValidationError
 from ioc.config import REPO_ROOT, LimitSettings
 from ioc.events.schemas import SCHEMAS, STREAMS, stream_fields
 from ioc.refdata import Reference
-from ioc.rules.exceptions import QUOTE_CHARS, RuleError, RuleProblem, shorten, shorten_quoted
+from ioc.rules.exceptions import (
+    QUOTE_CHARS,
+    RuleError,
+    RuleProblem,
+    closest,
+    did_you_mean,
+    shorten,
+    shorten_quoted,
+)
 from ioc.rules.expr import Expression
 from ioc.rules.index import RouteIndex
 from ioc.rules.kinds import RULE_KINDS, BuildContext, KindProblem, RuleKind
@@ -478,7 +485,7 @@ def _build_rule(
     kind_cls = RULE_KINDS.get(kind_name) if isinstance(kind_name, str) else None
     if kind_cls is None:
         return None, [problem("kind", f"{shorten(kind_name)} is not a rule kind (allowed: {', '.join(RULE_KINDS)}"
-                                      f"{_did_you_mean(kind_name, list(RULE_KINDS))})")]
+                                      f"{did_you_mean(kind_name, RULE_KINDS, VALUE_CUTOFF)})")]
     try:
         spec = kind_cls.Spec.model_validate(data)
     except ValidationError as exc:
@@ -567,7 +574,7 @@ def _drop_missing_with_typo(errors: list[Any]) -> list[Any]:
     unknown = {err["loc"][-1] for err in errors if err["type"] == "extra_forbidden" and err["loc"]}
     kept = []
     for err in errors:
-        if err["type"] == "missing" and err["loc"] and difflib.get_close_matches(str(err["loc"][-1]), unknown, 1):
+        if err["type"] == "missing" and err["loc"] and closest(str(err["loc"][-1]), unknown) is not None:
             continue
         kept.append(err)
     return kept
@@ -623,13 +630,8 @@ def _allowed_keys(spec_cls: type[RuleSpec], loc: tuple[Any, ...]) -> list[str]:
     return sorted(info.alias or name for name, info in model.model_fields.items())
 
 
-def _did_you_mean(value: Any, allowed: list[str]) -> str:
-    """`; did you mean 'x'?` for a text value close to one of `allowed` (as for unknown keys)."""
-    if not isinstance(value, str):
-        return ""
-    # Closer than for keys: a value is a short word ('median' is not a misspelt 'min').
-    close = difflib.get_close_matches(value, allowed, 1, cutoff=0.75)
-    return f"; did you mean '{close[0]}'?" if close else ""
+# How close a mistyped value must be to be suggested: closer than a key ('median' is no 'min').
+VALUE_CUTOFF = 0.75
 
 
 def _message(error: Mapping[str, Any], spec_cls: type[RuleSpec]) -> str:
@@ -642,13 +644,11 @@ def _message(error: Mapping[str, Any], spec_cls: type[RuleSpec]) -> str:
         allowed = _allowed_keys(spec_cls, error["loc"])
         if not allowed:
             return "unknown key"
-        close = difflib.get_close_matches(str(error["loc"][-1]), allowed, 1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        return f"unknown key (allowed: {', '.join(allowed)}{hint})"
+        return f"unknown key (allowed: {', '.join(allowed)}{did_you_mean(str(error['loc'][-1]), allowed)})"
     if kind == "literal_error":
         expected = str(error.get("ctx", {}).get("expected", "")).replace("'", "")
         expected = expected.replace(" or ", ", ")
-        return f"{shown} is not allowed (allowed: {expected}{_did_you_mean(value, expected.split(', '))})"
+        return f"{shown} is not allowed (allowed: {expected}{did_you_mean(value, expected.split(', '), VALUE_CUTOFF)})"
     if kind == "string_pattern_mismatch" and error["loc"] == ("id",):
         return f"{shown} is not a valid rule id (allowed: lowercase letters, digits, '.', '_' and '-')"
     if kind == "value_error":

@@ -21,7 +21,6 @@ ioc.rules.template.TemplateError: '{name:>500}': format width/precision 500 is m
 
 from __future__ import annotations
 
-import difflib
 import re
 import string
 from collections.abc import Iterable, Mapping
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ioc.exceptions import IocError
+from ioc.rules.exceptions import did_you_mean
 
 __all__ = ["Template", "TemplateError"]
 
@@ -72,8 +72,7 @@ class Template:
             if not name.isidentifier():
                 raise TemplateError(f"'{{{name}}}' is not allowed: use a plain field name such as {{level_m}}")
             if name not in known_names:
-                close = difflib.get_close_matches(name, known_names, 1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
+                hint = did_you_mean(name, known_names)
                 raise TemplateError(f"unknown field '{name}' (known: {_listing(known_names)}{hint})")
             if spec and ("{" in spec or "}" in spec):
                 raise TemplateError(f"'{{{name}:{_cut(spec)}}}': nested fields in a format spec are not allowed")

@@ -48,7 +48,6 @@ A key's state is forgotten (`expired`) as soon as its episode is over (resolved,
 
 from __future__ import annotations
 
-import difflib
 import re
 import string
 import types
@@ -59,7 +58,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import Field, field_validator
 
 from ioc.events.schemas import SCHEMAS
-from ioc.rules.exceptions import shorten
+from ioc.rules.exceptions import did_you_mean, shorten
 from ioc.rules.expr import Expression
 from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Runtime, State
 from ioc.rules.regex import Regex, RegexError, compile_regex
@@ -358,8 +357,7 @@ def _text_fields(stream: str, names: Sequence[str]) -> tuple[tuple[str, bool], .
             model = SCHEMAS[stream].model_fields
             if name in model:
                 raise KindProblem("fields", f"'{name}' is not a text field of stream '{stream}' (allowed: {allowed})")
-            close = difflib.get_close_matches(name, list(texts), 1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(name, texts)
             raise KindProblem("fields", f"unknown field '{name}' of stream '{stream}' (allowed: {allowed}{hint})")
         if any(name == seen for seen, _ in result):
             raise KindProblem("fields", f"'{name}' is listed twice")

@@ -67,7 +67,6 @@ A key's state is forgotten (`expired`) once no partial match can still advance (
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from functools import reduce
 from typing import Any, Literal
@@ -75,6 +74,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from ioc.events.schemas import STREAMS, stream_fields
+from ioc.rules.exceptions import did_you_mean
 from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Runtime, State
 from ioc.rules.model import Duration, Stream
 from ioc.timeutil import format_ts
@@ -126,8 +126,7 @@ class SequenceSpec(InstantSpec):
         for i, step in enumerate(value):
             unknown = [k for k in step if k not in allowed] if isinstance(step, Mapping) else []
             if unknown:
-                close = difflib.get_close_matches(str(unknown[0]), allowed, 1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
+                hint = did_you_mean(str(unknown[0]), allowed)
                 raise ValueError(f"step {i}: unknown key '{unknown[0]}' (allowed: {', '.join(allowed)}{hint})")
         return value
 
