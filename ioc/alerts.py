@@ -73,6 +73,8 @@ class Alert:
     # reference rows it joins) and where it is written (`rules/reservoir.yaml:11`).
     rule_version: str | None = None
     rule_source: str | None = None
+    # The rule's condition as it fired: reference fields and constants put in (`level_m >= 44.5`).
+    condition: str | None = None
     # Wall time the triggering event reached the broker, for event-to-alert latency; not published.
     received_at: float | None = None
 
@@ -100,6 +102,7 @@ class Alert:
             ),
             "rule_version": self.rule_version,
             "rule_source": self.rule_source,
+            "condition": self.condition,
         }
 
     def to_json(self) -> bytes:

@@ -12,8 +12,9 @@ from typing import Any, Protocol
 from ioc.alerts import Alert
 from ioc.rules.kinds.base import Key, State
 from ioc.rules.loader import CompiledRule
+from ioc.rules.render import RenderError, names_of, with_threshold
 
-__all__ = ["EpisodeRuntime", "EpisodeHost", "Lane"]
+__all__ = ["EpisodeRuntime", "EpisodeHost", "Lane", "rendered_condition"]
 
 # A time line: its own watermark and timers. A raw topic partition is ("camera", 2); a
 # re-keyed shard merges several streams into one lane.
@@ -88,6 +89,7 @@ class EpisodeRuntime:
             _description=rule.description.render(values),
             # Kept while firing, so that a reload that changes only the texts can render them again.
             _values=values,
+            _condition=rendered_condition(rule, key, ref),
         )
         self.out.append(self.alert_of(rule, key, state, "firing", None))
 
@@ -112,7 +114,7 @@ class EpisodeRuntime:
         state["_resolved_at"] = ends_at
         state["_last_starts_at"] = state["_starts_at"]
         for name in ("_starts_at", "_value", "_summary", "_description", "_values", "_evidence", "_last_match",
-                     "false_since"):
+                     "false_since", "_condition"):
             state.pop(name, None)
         self.out.append(alert)
 
@@ -209,5 +211,33 @@ class EpisodeRuntime:
             sla=sla,
             rule_version=rule.version,
             rule_source=rule.place,
+            condition=state.get("_condition"),
             received_at=event.get("_received") if event is not None else None,
         )
+
+
+def rendered_condition(rule: CompiledRule, key: Key, ref: Mapping[str, Any]) -> str | None:
+    """The rule's `condition` with the reference fields it reads put in (`level_m >= 44.5` for
+    `level_m >= nwl_m - 0.5`), event fields and a window's `value` kept by name; None for a kind
+    without a `condition`. `ref` is the row the firing event joined ({} when a timer fired: then
+    the row of the key's `source_id`)."""
+    text = getattr(rule.spec, "condition", None)
+    if not isinstance(text, str) or not text.strip():
+        return None
+    ctx = rule.kind.ctx
+    try:
+        wanted = names_of(text) & ctx.ref_fields - ctx.fields
+        if not wanted:
+            return text.strip()
+        row = ref if any(name in ref for name in wanted) else _row_of(rule, key)
+        return with_threshold(text, row, keep=ctx.fields)
+    except (RenderError, SyntaxError, ValueError, RecursionError):
+        return text.strip()
+
+
+def _row_of(rule: CompiledRule, key: Key) -> Mapping[str, Any]:
+    table = rule.kind.ctx.reference.table(rule.kind.ctx.stream)
+    if table is None:
+        return {}
+    join = dict(zip(rule.key_names, key, strict=False)).get(table.key)
+    return table.rows.get(join, {}) if isinstance(join, str) else {}
