@@ -6,6 +6,7 @@
     ioc rules check PATH...       validate rule files
     ioc rules test PATH...        run rule unit tests (*.test.yaml)
     ioc backtest --events F       replay recorded events through the rules
+    ioc explain ALERT_ID          why an alert fired (a backtest's or the live alerts)
     ioc alerts tail               follow alerts as they arrive
 """
 
@@ -20,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from ioc import __version__
-from ioc.cli import alerts, backtest, bench, demo, rules, silences, simulate, worker
+from ioc.cli import alerts, backtest, bench, demo, explain, rules, silences, simulate, worker
 from ioc.cli.common import fail
 from ioc.exceptions import IocError
 
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ioc {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for module in (demo, worker, simulate, rules, backtest, alerts, silences, bench):
+    for module in (demo, worker, simulate, rules, backtest, explain, alerts, silences, bench):
         module.register(commands)
     return parser
 
