@@ -128,11 +128,13 @@ def evaluate(text: str, values: Mapping[str, Any] | None = None) -> Any:
 
 
 def _value_of(node: ast.expr, values: Mapping[str, Any]) -> tuple[bool, Any]:
+    # Evaluated with the values as fields (not literals): a long text stays within MAX_LENGTH.
+    text = ast.unparse(node)
     try:
-        literal = ast.unparse(_Replace({n: values.get(n) for n in values}, strict=True).visit(
-            ast.parse(ast.unparse(node), mode="eval").body))
-        return True, compile_expression(literal, ())({}, {})
-    except (RenderError, ExpressionError, *SOFT_ERRORS):
+        if not names_of(text) <= values.keys():
+            return False, None
+        return True, compile_expression(text, values.keys())(values, {})
+    except (ExpressionError, SyntaxError, *SOFT_ERRORS):
         return False, None
 
 

@@ -77,7 +77,16 @@ class GeofenceExplainer(Explainer):
         names = frozenset({spec.lat_field, spec.lon_field})
         if spec.condition:
             names |= names_of(spec.condition)
-        trigger = _pending(case, out, names) if spec.mode in ("inside", "outside") else fire
+        if spec.mode in ("inside", "outside"):
+            trigger = _pending(case, out, names)
+        else:
+            # A crossing: the position before (outside, or inside, the zone) and the one after.
+            trigger = fire
+            before = case.last_event(case.fire - 1) if case.fire else None
+            for step, role in ((before, "before"), (fire, "trigger")):
+                ref = case.ref(step, role, names)
+                if ref is not None:
+                    out.events.append(ref)
         if trigger is None or trigger.event is None:
             return
         lat, lon = trigger.event.get(spec.lat_field), trigger.event.get(spec.lon_field)

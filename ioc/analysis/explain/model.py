@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ioc.rules.expr import ExpressionError
 from ioc.rules.render import RenderError, evaluate, readable, substitute, with_threshold
 from ioc.timeutil import format_ts
 
@@ -34,7 +35,7 @@ def check(label: str, text: str, values: dict[str, Any], note: str = "") -> Chec
             holds: bool | None = bool(evaluate(text, values))
         except (TypeError, ValueError, ArithmeticError):
             holds = False  # None >= 3: false, as the engine takes it
-    except RenderError:
+    except (RenderError, ExpressionError):  # no literal for a value, or longer than an expression may be
         literal, holds = None, None
     shown = readable(text, values)
     return Check(label, text.strip(), values, literal, shown, holds, note)

@@ -18,16 +18,18 @@ from ioc.timeutil import format_duration, format_local
 __all__ = ["WindowExplainer", "RateExplainer", "SpikeExplainer"]
 
 
-def _samples(case: Case, low: float, high: float, closed_low: bool, upto: int | None) -> list[tuple[Step, Any]]:
+def _samples(case: Case, low: float, high: float, closed_low: bool, upto: int | None,
+             sample: Any = None) -> list[tuple[Step, Any]]:
     """Event steps in the window (low, high] (or [low, high) when `closed_low`) with their samples."""
+    sample_of = sample or case.kind.sample
     out = []
     for step in case.events_before(upto):
         inside = (low <= step.at < high) if closed_low else (low < step.at <= high)
         if not inside or step.event is None:
             continue
-        sample = case.kind.sample(step.event, step.ref)
-        if sample is not None:
-            out.append((step, sample))
+        value = sample_of(step.event, step.ref)
+        if value is not None:
+            out.append((step, value))
     return out
 
 
@@ -96,7 +98,7 @@ class SpikeExplainer(Explainer):
         state = fire.after
         (cn, cs), (bn, bs) = state["cur"], state["base"]
         now = state.get("t", fire.at)
-        samples = _samples(case, now - spec.window, now, False, case.fire)
+        samples = _samples(case, now - spec.window, now, False, case.fire, lambda event, ref: _spike_sample(kind, event, ref))
         _list(case, out, samples, spec.field)
         value = case.fired_value or {}
         out.details.append(Detail(
@@ -117,3 +119,12 @@ class SpikeExplainer(Explainer):
                     if spec.direction == "up" else
                     "baseline_count >= min_count and current * baseline_s * ratio <= baseline_total * window_s")
         out.checks.append(check("spike", text, names, "the kind's test, cross-multiplied as it computes it"))
+
+
+def _spike_sample(kind: Any, event: Any, ref: Any) -> Any:
+    if kind.value_of is None:
+        return 1
+    try:
+        return kind.value_of(event, ref)
+    except (TypeError, ValueError, ArithmeticError):
+        return None
