@@ -54,8 +54,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                         help="rule file or folder (default rules/); several joined by ':' as in IOC_RULES")
     parser.add_argument("--reference", type=Path, default=REPO_ROOT / "config" / "reference",
                         help="reference data folder (default config/reference)")
-    parser.add_argument("--partitions", type=int, help="partitions per topic, as the backtest or worker had them "
-                                                       "(default: topics.partitions of the configuration; live: the topics')")
+    parser.add_argument("--partitions", type=int,
+                        help="partitions per topic, as the backtest or worker had them (default: topics.partitions "
+                             "of the configuration; live: the topics')")
     parser.add_argument("--lateness", help="allowed lateness (default: 0s for a backtest, the worker's setting live)")
     parser.add_argument("--until", help="backtest: the --until it was run with")
     parser.add_argument("--before", help="live: how far before the alert's start to read events (default: the rule's "

@@ -137,7 +137,8 @@ class Explainer:
             text = getattr(case.spec, "condition", None)
             names = names_of(text) if isinstance(text, str) else frozenset()
             res.event = case.ref(step, "resolving", names)
-            res.text = f"resolved at {format_local(step.at)} ICT by the event at {res.event.where if res.event else '?'}"
+            where = res.event.where if res.event else "?"
+            res.text = f"resolved at {format_local(step.at)} ICT by the event at {where}"
             if isinstance(text, str):
                 res.check = check("condition", text, values_of(step, names))
                 res.text += f": the condition was {'true' if res.check.holds else 'false'}"

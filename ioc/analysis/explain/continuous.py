@@ -45,7 +45,8 @@ class ThresholdExplainer(Explainer):
         hold = case.spec.for_
         note = ""
         if hold:
-            note = f"held for {format_duration(fire.at - starts)} since {format_local(starts)} ICT (for: {format_duration(hold)})"
+            note = (f"held for {format_duration(fire.at - starts)} since {format_local(starts)} ICT "
+                    f"(for: {format_duration(hold)})")
             if fire.event is None:
                 note += f"; fired when the watermark passed {format_local(fire.at)} ICT"
         out.checks.append(check("condition", text, values_of(trigger, names), note))
@@ -104,14 +105,15 @@ class GeofenceExplainer(Explainer):
             out.checks.append(check("position", "zone in zones_here", {"zone": zone.id, "zones_here": ids},
                                     f"mode {spec.mode}: the point is inside the zone (from the zones' geometry)"))
         elif spec.mode == "exits":
-            gone = next((z for z in kind.zones if z.name == case.record.get("value") or z.id == case.record.get("value")),
-                        None)
+            value = case.record.get("value")
+            gone = next((z for z in kind.zones if value in (z.name, z.id)), None)
             if gone is not None:
                 out.checks.append(check("position", "zone not in zones_here", {"zone": gone.id, "zones_here": ids},
-                                        "mode exits: the point is no longer inside the zone (from the zones' geometry)"))
+                                        "mode exits: the point is no longer inside the zone (zones' geometry)"))
         elif spec.mode == "outside":
             selected = {z.id for z, on in zip(kind.zones.zones, kind.selected, strict=False) if on}
-            matching = [z.id for z in here if z.id in selected and kind._holds(z, trigger.event, trigger.ref)]  # noqa: SLF001
+            matching = [z.id for z in here
+                        if z.id in selected and kind._holds(z, trigger.event, trigger.ref)]  # noqa: SLF001
             out.checks.append(check("position", "matching == []", {"matching": matching},
                                     "mode outside: no selected zone holds the point and meets the condition "
                                     "(from the zones' geometry)"))

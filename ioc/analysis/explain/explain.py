@@ -92,6 +92,7 @@ def explain_alert(
     else:
         out.resolution = Resolution("firing", None, "still firing at the end of the replayed events "
                                     f"({format_local(trace.steps[-1].at)} ICT, the last the rule saw for this key)")
-    if out.condition is None and isinstance(getattr(rule.spec, "condition", None), str):
-        out.condition = threshold_text(rule.spec.condition, {}, rule.kind.ctx.fields)
+    text = getattr(rule.spec, "condition", None)
+    if out.condition is None and isinstance(text, str):
+        out.condition = threshold_text(text, {}, rule.kind.ctx.fields)
     return out

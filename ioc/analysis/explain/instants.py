@@ -33,7 +33,8 @@ class AbsenceExplainer(Explainer):
                 out.events.append(ref)
         if isinstance(last, (int, float)):
             out.details.append(Detail("silence", f"last event at {format_local(last)} ICT, nothing for "
-                                                 f"{format_duration(fire.at - last)} (timeout {format_duration(kind.timeout)})"))
+                                                 f"{format_duration(fire.at - last)} "
+                                                 f"(timeout {format_duration(kind.timeout)})"))
             out.checks.append(check("timeout", "silent_for >= timeout", {"silent_for": fire.at - last,
                                                                           "timeout": kind.timeout},
                                     "seconds of silence when the watermark passed the deadline"))

@@ -31,11 +31,12 @@ class SequenceExplainer(Explainer):
                 here = [s for s in candidates if s.at == at and s.stream == step_spec.stream and id(s) not in used]
                 marked = [s for s in here if s.event is not None
                           and str(s.event.get("id") or s.event.get("_pos")) in evidence]
-                holding = [s for s in (marked or here) if check("", step_spec.condition,
-                                                                 values_of(s, names)).holds]
-                chosen = (holding or marked or here or [None])[0]
+                holding = [s for s in (marked or here) if check("", step_spec.condition, values_of(s, names)).holds]
+                ranked = holding or marked or here
+                chosen = ranked[0] if ranked else None
             if chosen is None:
-                out.details.append(Detail(label, f"no event of {step_spec.stream} at {format_local(at)} ICT in the replay"))
+                out.details.append(Detail(label, f"no event of {step_spec.stream} at {format_local(at)} ICT "
+                                                 "in the replay"))
                 continue
             used.add(id(chosen))
             ref = case.ref(chosen, label, names)
@@ -45,5 +46,6 @@ class SequenceExplainer(Explainer):
                                     f"{step_spec.stream} at {format_local(chosen.at)} ICT"))
         if times:
             out.details.append(Detail("within", f"{len(times)} steps from {format_local(times[0])} to "
-                                                f"{format_local(times[-1])} ICT: {format_duration(times[-1] - times[0])}"
+                                                f"{format_local(times[-1])} ICT: "
+                                                f"{format_duration(times[-1] - times[0])}"
                                                 f" (within {format_duration(spec.within)})"))

@@ -77,8 +77,8 @@ def _consumer(settings: Settings) -> Any:
 
 def _read(consumer: Any, topic: str, starts: dict[int, int] | None, stop_ms: float | None,
           key: bytes | None = None) -> list[Any]:
-    """Records of `topic` from `starts` (partition -> offset; None: the beginning) to its end as it is now;
-    a partition stops at its first record after `stop_ms` (broker time)."""
+    """Records of `topic` from `starts` (partition -> offset, -1: none; None or missing: the beginning)
+    to its end as it is now; a partition stops at its first record after `stop_ms` (broker time)."""
     from kafka import TopicPartition
 
     partitions = consumer.partitions_for_topic(topic) or set()
@@ -88,8 +88,11 @@ def _read(consumer: Any, topic: str, starts: dict[int, int] | None, stop_ms: flo
     consumer.assign(tps)
     ends = consumer.end_offsets(tps)
     for tp in tps:
-        if starts is not None and starts.get(tp.partition) is not None:
-            consumer.seek(tp, starts[tp.partition])
+        start = starts.get(tp.partition) if starts is not None else None
+        if start == -1:
+            consumer.seek_to_end(tp)  # nothing of this partition is recent enough
+        elif start is not None:
+            consumer.seek(tp, start)
         else:
             consumer.seek_to_beginning(tp)
     out: list[Any] = []
@@ -160,7 +163,9 @@ def events_from_broker(settings: Settings, since: float, until: float | None) ->
             tps = [TopicPartition(topic, p) for p in sorted(partitions)]
             try:
                 found = consumer.offsets_for_times({tp: int(since * 1000) for tp in tps})
-                starts = {tp.partition: (found[tp].offset if found.get(tp) is not None else None) for tp in tps}
+                starts: dict[int, int] = {tp.partition: found[tp].offset for tp in tps if found.get(tp) is not None}
+                # No record at or after `since` in a partition: nothing of it to read.
+                starts.update({tp.partition: -1 for tp in tps if found.get(tp) is None})
             except Exception:  # noqa: BLE001 - a broker without timestamp look-ups: read from the start
                 starts = {}
             for message in _read(consumer, topic, starts, until * 1000 if until is not None else None):

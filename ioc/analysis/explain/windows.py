@@ -98,7 +98,8 @@ class SpikeExplainer(Explainer):
         state = fire.after
         (cn, cs), (bn, bs) = state["cur"], state["base"]
         now = state.get("t", fire.at)
-        samples = _samples(case, now - spec.window, now, False, case.fire, lambda event, ref: _spike_sample(kind, event, ref))
+        samples = _samples(case, now - spec.window, now, False, case.fire,
+                           lambda event, ref: _spike_sample(kind, event, ref))
         _list(case, out, samples, spec.field)
         value = case.fired_value or {}
         out.details.append(Detail(

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ioc.alerts import Alert
-from ioc.analysis.backtest import RawEvent, run_backtest
+from ioc.analysis.backtest import run_backtest
 from ioc.analysis.explain import ExplainError, Explanation, explain_alert
 from ioc.analysis.explain.sources import events_from_files, records_from_file
 from ioc.cli.main import main
