@@ -212,8 +212,8 @@ def test_cli_errors(backtest: tuple[list[Alert], Path], history: Path, capsys: p
 # -- the rendering ------------------------------------------------------------------------------
 
 NAMES = ("a", "b", "c")
-EXPRESSIONS = ("a >= b - 0.5", "a ** 2 > b", "a * 2 > b + c", "(a - b) ** 2 <= c", "a > b and not c < 0", "abs(a - b) < c or a == b",
-               "min(a, b) <= c", "a / b > c", "a in [1, 2, 3] or b != c")
+EXPRESSIONS = ("a >= b - 0.5", "a ** 2 > b", "a * 2 > b + c", "(a - b) ** 2 <= c", "a > b and not c < 0",
+               "abs(a - b) < c or a == b", "min(a, b) <= c", "a / b > c", "a in [1, 2, 3] or b != c")
 numbers = st.one_of(st.integers(-1000, 1000), st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False))
 
 
