@@ -24,14 +24,19 @@ class SequenceExplainer(Explainer):
         candidates = case.events_before(case.fire)
         used: set[int] = set()
         for index, (step_spec, at) in enumerate(zip(spec.steps, times, strict=False)):
-            names = names_of(step_spec.condition)
+            condition = getattr(step_spec, "condition", None)
+            if not isinstance(condition, str):
+                # A step without a condition (an absence step, say): the generic listing covers it.
+                out.details.append(Detail(step_spec.name or f"step {index + 1}", f"at {format_local(at)} ICT"))
+                continue
+            names = names_of(condition)
             label = step_spec.name or f"step {index + 1}"
             chosen = fire if index == len(spec.steps) - 1 else None
             if chosen is None:
                 here = [s for s in candidates if s.at == at and s.stream == step_spec.stream and id(s) not in used]
                 marked = [s for s in here if s.event is not None
                           and str(s.event.get("id") or s.event.get("_pos")) in evidence]
-                holding = [s for s in (marked or here) if check("", step_spec.condition, values_of(s, names)).holds]
+                holding = [s for s in (marked or here) if check("", condition, values_of(s, names)).holds]
                 ranked = holding or marked or here
                 chosen = ranked[0] if ranked else None
             if chosen is None:
@@ -42,7 +47,7 @@ class SequenceExplainer(Explainer):
             ref = case.ref(chosen, label, names)
             if ref is not None:
                 out.events.append(ref)
-            out.checks.append(check(label, step_spec.condition, values_of(chosen, names),
+            out.checks.append(check(label, condition, values_of(chosen, names),
                                     f"{step_spec.stream} at {format_local(chosen.at)} ICT"))
         if times:
             out.details.append(Detail("within", f"{len(times)} steps from {format_local(times[0])} to "
