@@ -619,7 +619,7 @@ TWO_STEPS = (
     pytest.param(
         "    within: 1h\n    steps:\n      - {stream: reservoir, conditon: 'rain_mm_1h >= 50'}\n"
         "      - {stream: reservoir, condition: 'spill_m3s > 0'}\n",
-        "bad.yaml:5: rule 't.seq': steps: step 0: unknown key 'conditon' (allowed: condition, name, stream;"
+        "bad.yaml:5: rule 't.seq': steps: step 0: unknown key 'conditon' (allowed: absent, condition, name, stream, within;"
         " did you mean 'condition'?)",
         id="step-key-typo"),
     pytest.param(
