@@ -19,7 +19,9 @@
 >>> #     - {stream: reservoir, condition: "source_id == 'kim-long' and level_m >= bd2_m"}
 >>> #     - {stream: camera, condition: "event_type == 'road_flooding' and gauge == 'kim-long'"}
 
-Fields: `steps` (2 to `MAX_STEPS`, each `stream`, `condition`, optional `name`), `by`
+Fields: `steps` (2 to `MAX_STEPS`, each `stream`, `condition`, optional `name`; `absent: true`
+with an optional own `within` makes it an absence step, evaluated by
+`ioc.rules.kinds.sequence_absent`), `by`
 (default `source_id`), `within` (required), `resolve_after` (default 5m), and the common
 fields except `key` and `value`; `stream` may be left out (it is the first step's).
 The analysts' page is docs/kinds/sequence.md.
