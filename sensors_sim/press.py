@@ -1158,9 +1158,9 @@ class PressSimulator:
             sentiment = float(stories[story]["sentiment"]) + 0.05 * float(rng.standard_normal())
             event_id = f"{self.outlets[i].source_id}-{incident_id}-{k:03d}"
             engagement = self._engagement[i] * 2.0 * math.exp(0.5 * float(rng.standard_normal()))
+            u = rng.random(_N_UNIFORMS).tolist()
             planned.append((t, self._event(t, i, event_id, title, " ".join(sentences), list(topics),
-                                           max(-0.4, min(0.95, sentiment)), engagement, rng.random(_N_UNIFORMS).tolist(),
-                                           "incident")))
+                                           max(-0.4, min(0.95, sentiment)), engagement, u, "incident")))
         resolved = {"outlets": [self.outlets[i].source_id for i in chosen], "story": story}
         return {"lang": "vi"}, planned, resolved
 

@@ -109,7 +109,8 @@ def test_the_same_outlet_twice_counts_once_with_distinct(tmp_path: Path) -> None
 
 def test_text_typed_differently_is_the_same_story(tmp_path: Path) -> None:
     from sensors_sim.press import retype
-    events = [item(0, "a.vn"), item(600, "b.vn", retype(STORY, nfd=True), title=retype("Huế: hồ Tả Trạch xả lũ", eth=True)),
+    title = retype("Huế: hồ Tả Trạch xả lũ", eth=True)
+    events = [item(0, "a.vn"), item(600, "b.vn", retype(STORY, nfd=True), title=title),
               item(1200, "c.vn", STORY.upper())]
     assert [a.value for a in run(rules_of(tmp_path), events)] == [3]
 
@@ -186,8 +187,8 @@ def test_snapshot_restore_continues(tmp_path: Path) -> None:
                           " shingles, e.g. 0.5)"),
     ({"within": 0}, "within: '0s' must be more than 0 (e.g. 6h)"),
     ({"min_count": 1}, "min_count: 1 must be at least 2 (a story needs two items)"),
-    ({"fields": ["titel"]}, "fields: unknown field 'titel' of stream 'press' (allowed: body, id, lang, source_id, title,"
-                            " topics, url; did you mean 'title'?)"),
+    ({"fields": ["titel"]}, "fields: unknown field 'titel' of stream 'press' (allowed: body, id, lang, source_id,"
+                            " title, topics, url; did you mean 'title'?)"),
     ({"fields": ["sentiment"]}, "fields: 'sentiment' is not a text field of stream 'press' (allowed: body, id, lang,"
                                 " source_id, title, topics, url)"),
     ({"distinct": "source"}, "distinct: unknown field 'source' of stream 'press' (allowed: body, engagement, id,"
