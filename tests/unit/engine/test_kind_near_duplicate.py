@@ -241,3 +241,27 @@ def test_batching_does_not_change_alerts(tmp_path_factory: pytest.TempPathFactor
     # And a sweep at the end forgets everything (the watermark is far past every item).
     engine.sweep()
     assert not engine.states["t.story"]
+
+
+def test_similarity_exactly_the_threshold_joins(tmp_path: Path) -> None:
+    # {a b c, b c d, c d e} and {a b c, b c d, c d f}: Jaccard 2/4 = 0.5, the rule's similarity.
+    rules = rules_of(tmp_path, fields=["body"], distinct=None, min_count=2)
+    alerts = run(rules, [item(0, "a.vn", "a b c d e"), item(60, "b.vn", "a b c d f")])
+    assert [a.value for a in alerts] == [2]
+
+
+def test_an_item_is_kept_until_the_watermark_is_within_past_it(tmp_path: Path) -> None:
+    # The 00:00 item's timer (06:00) fires at the 06:03 item; the 00:05 story item stays until 06:05.
+    rules = rules_of(tmp_path, distinct=None, min_count=2)
+    events = [item(0, "x.vn", OTHER, title="Giá xăng"), item(300, "a.vn"), item(6 * H + 180, "b.vn")]
+    assert [a.value for a in run(rules, events)] == [2]
+
+
+def test_with_lateness_the_count_is_still_over_the_last_within(tmp_path: Path) -> None:
+    # a, b 4 h later, c 3 h after b: one story, but only b and c lie in c's last 6 h. With 3 h of
+    # lateness `a` is still kept (the watermark is at 04:00) and must not be counted.
+    rules = rules_of(tmp_path)
+    engine = engine_of(rules, lateness_s=3 * H)
+    alerts = feed(engine, [item(0, "a.vn"), item(4 * H, "b.vn"), item(7 * H, "c.vn")], stream="press")
+    assert alerts == []
+    assert len(engine.states["t.story"][("vi",)]["items"]) == 3

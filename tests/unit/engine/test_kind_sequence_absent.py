@@ -243,3 +243,10 @@ def test_batching_does_not_change_alerts(tmp_path_factory: pytest.TempPathFactor
     assert per_fingerprint(batched) == per_fingerprint(one)
     engine.sweep()
     assert not engine.states[which["id"]]
+
+
+def test_a_remembered_notice_is_kept_while_a_later_window_can_hold_it(tmp_path: Path) -> None:
+    # Timers of the key (00:00, 00:15) fire before the 00:30 closed reading; the 00:01 notice must
+    # still be remembered then: it is within the 4 h before 00:30.
+    events = [ev(0, spill=0), ev(1, notice=True), ev(30, spill=0), ev(35, spill=200), ev(60, "kim-long")]
+    assert run(rules(tmp_path, BEFORE), events) == []
