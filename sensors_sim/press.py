@@ -25,6 +25,9 @@ Incidents (`incident_kinds`), each with the shipped rules of `rules/press.yaml` 
   "vỡ đập" rumour) -> `press.story.flood_wide`. The cross-stream rules
   (`press.flood.kim_long_bd2`, `press.dam.break_kim_long_bd2`) also need the reservoir stream's
   Kim Long gauge at or above BĐ2: pass `kim_long_above_bd2=True` when the scenario floods it.
+* `syndicated_story`: one story (text from `sensors_sim/data/press_stories.yaml`) re-published
+  by >= 5 outlets within 6 h with small edits (another title, a byline, a sentence left out)
+  -> `press.story.syndicated` (near-duplicate text), key `lang` (and the story).
 * `topic_spike`: storm/disaster articles far above the trailing week ->
   `press.topic.flood.spike`. That rule (spike, window 1h, baseline 7d, bucket 6 min) judges its
   key only once the key's history covers a whole baseline: the first flood-topic article (the
@@ -90,13 +93,18 @@ HUE_ALIASES: tuple[str, ...] = ("Thừa Thiên Huế", "Thừa Thiên - Huế", 
 # The shipped rules (rules/press.yaml) that catch each incident kind, main rule first. The
 # others are rules its articles set off as well, so that their alerts score as true positives:
 # a negative wave's per-outlet alerts (its keys are {}: those alerts are keyed by source_id,
-# the wide-story alert by lang), a dense flood coverage's topic spike.
+# the wide-story alert by lang), a dense flood coverage's topic spike, and the near-duplicate
+# story of a flood coverage or topic spike (their articles are composed from few sentences, as
+# copies of one official bulletin are).
 INCIDENT_RULES: dict[str, tuple[str, ...]] = {
     "negative_national": ("press.hue.negative_national",),
     "negative_wave": ("press.story.negative_wide", "press.hue.negative_national", "press.hue.negative_official"),
-    "flood_coverage": ("press.story.flood_wide", "press.topic.flood.spike"),
-    "topic_spike": ("press.topic.flood.spike",),
+    "flood_coverage": ("press.story.flood_wide", "press.topic.flood.spike", "press.story.syndicated"),
+    "topic_spike": ("press.topic.flood.spike", "press.story.syndicated"),
+    "syndicated_story": ("press.story.syndicated",),
 }
+# Texts of the syndicated stories (corpora live in data files).
+SYNDICATED_PATH = Path(__file__).resolve().parent / "data" / "press_stories.yaml"
 _CROSS_STREAM_RULES = ("press.flood.kim_long_bd2",)
 _DAM_BREAK_RULE = "press.dam.break_kim_long_bd2"
 
@@ -790,6 +798,8 @@ class PressSimulator:
         (default outlets + 1 per hour), dam_rumour (bool), kim_long_above_bd2 (bool: the
         scenario floods Kim Long above BĐ2 meanwhile; adds the cross-stream rules, keys {}).
         `topic_spike`: articles (>= 6, default 12; the first 6 within 40 min).
+        `syndicated_story`: outlets (>= 5, default 6), story (an index into the data file's
+        stories, default drawn).
         """
         if kind not in INCIDENT_RULES:
             raise ValueError(f"unknown press incident {kind!r} (allowed: {', '.join(INCIDENT_RULES)})")
@@ -1120,3 +1130,48 @@ class PressSimulator:
             planned.append((t, self._incident_event(rng, t, i, event_id, _SPIKE_TITLES, _SPIKE_LEADS, (), topics,
                                                     s, 2.0)))
         return {"lang": "vi"}, planned, {"articles": articles}
+
+    def _plan_syndicated_story(self, rng: np.random.Generator, incident_id: str, at: float, duration: float,
+                               params: dict[str, Any]) -> tuple[dict[str, Any], list[Any], dict[str, Any]]:
+        kind = "syndicated_story"
+        self._check_params(kind, params, {"outlets", "story"})
+        bylines, stories = _syndicated_stories()
+        count = self._int_param(kind, "outlets", params.get("outlets", min(6, len(self.outlets))), _STORY_OUTLETS,
+                                len(self.outlets))
+        story = self._int_param(kind, "story", params.get("story", int(rng.integers(len(stories)))), 0,
+                                len(stories) - 1)
+        chosen = self._pick_outlets(rng, count)
+        span = min(duration, _STORY_WINDOW_S - 3600.0)
+        offsets = [0.0, *sorted(float(x) for x in rng.uniform(0.0, span, size=count - 1))]
+        titles, body, topics = stories[story]["titles"], stories[story]["body"], stories[story]["topics"]
+        planned = []
+        for k, (i, offset) in enumerate(zip(chosen, offsets, strict=True)):
+            t = at + round(offset)
+            sentences = list(body)
+            title = titles[0]
+            if k > 0:  # the first outlet publishes the original; the others edit it a little
+                title = titles[int(rng.integers(len(titles)))]
+                if len(sentences) > 3 and rng.random() < 0.5:
+                    del sentences[2 + int(rng.integers(len(sentences) - 2))]
+                if rng.random() < 0.6:
+                    sentences.insert(0, bylines[int(rng.integers(len(bylines)))])
+            sentiment = float(stories[story]["sentiment"]) + 0.05 * float(rng.standard_normal())
+            event_id = f"{self.outlets[i].source_id}-{incident_id}-{k:03d}"
+            engagement = self._engagement[i] * 2.0 * math.exp(0.5 * float(rng.standard_normal()))
+            u = rng.random(_N_UNIFORMS).tolist()
+            planned.append((t, self._event(t, i, event_id, title, " ".join(sentences), list(topics),
+                                           max(-0.4, min(0.95, sentiment)), engagement, u, "incident")))
+        resolved = {"outlets": [self.outlets[i].source_id for i in chosen], "story": story}
+        return {"lang": "vi"}, planned, resolved
+
+
+def _syndicated_stories(path: Path = SYNDICATED_PATH) -> tuple[list[str], list[dict[str, Any]]]:
+    """Bylines and stories of the data file (read once)."""
+    cached = _SYNDICATED.get(path)
+    if cached is None:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        cached = _SYNDICATED[path] = (list(data["bylines"]), list(data["stories"]))
+    return cached
+
+
+_SYNDICATED: dict[Path, tuple[list[str], list[dict[str, Any]]]] = {}

@@ -129,7 +129,9 @@ class BaseEvent(BaseModel):
 
 
 class ReservoirEvent(BaseEvent):
-    """Dam sensors and downstream gauges; gauges send `level_m` only."""
+    """Dam sensors and downstream gauges; gauges send `level_m` only. A dam's operator also
+    reports its notices to downstream (`event_type: spill_notice`, with the level at the time:
+    docs/domain.md §1, sirens and river bans before spilling); readings leave `event_type` out."""
 
     # Below-datum gauge readings exist, hence the small negative floor.
     level_m: Annotated[float, Ge(-10), Le(1000)]
@@ -141,6 +143,7 @@ class ReservoirEvent(BaseEvent):
     piezo_kpa: NonNegFloat | None = None
     seepage_lps: NonNegFloat | None = None
     turbidity_ntu: NonNegFloat | None = None
+    event_type: Literal["spill_notice"] | None = None
 
 
 class VesselEvent(BaseEvent):

@@ -19,7 +19,9 @@
 >>> #     - {stream: reservoir, condition: "source_id == 'kim-long' and level_m >= bd2_m"}
 >>> #     - {stream: camera, condition: "event_type == 'road_flooding' and gauge == 'kim-long'"}
 
-Fields: `steps` (2 to `MAX_STEPS`, each `stream`, `condition`, optional `name`), `by`
+Fields: `steps` (2 to `MAX_STEPS`, each `stream`, `condition`, optional `name`; `absent: true`
+with an optional own `within` makes it an absence step, evaluated by
+`ioc.rules.kinds.sequence_absent`), `by`
 (default `source_id`), `within` (required), `resolve_after` (default 5m), and the common
 fields except `key` and `value`; `stream` may be left out (it is the first step's).
 The analysts' page is docs/kinds/sequence.md.
@@ -76,6 +78,7 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from ioc.events.schemas import STREAMS, stream_fields
 from ioc.rules.exceptions import did_you_mean
 from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Runtime, State
+from ioc.rules.kinds.sequence_absent import AbsentSteps
 from ioc.rules.model import Duration, Stream
 from ioc.timeutil import format_ts
 
@@ -96,6 +99,9 @@ class SequenceStep(BaseModel):
     stream: Stream
     condition: str
     name: str | None = None
+    # An absence step (ioc.rules.kinds.sequence_absent): no such event within its window.
+    absent: bool = False
+    within: Duration | None = None
 
 
 class SequenceSpec(InstantSpec):
@@ -209,6 +215,7 @@ class SequenceRule(InstantRule):
                 (i, conditions[i].test) for i in range(len(steps) - 1, 0, -1) if steps[i].stream == stream
             )
             self._plans[stream] = (start, later)
+        self._absent = _absent_steps(spec, [c.test for c in conditions], MAX_PARTIALS)
 
     @property
     def streams(self) -> tuple[str, ...]:
@@ -232,6 +239,9 @@ class SequenceRule(InstantRule):
     def on_event(
         self, rt: Runtime, key: Key, state: State, event: Mapping[str, Any], ref: Mapping[str, Any], ts: float
     ) -> None:
+        if self._absent is not None:
+            self._absent.on_event(rt, key, state, event, ref, ts)
+            return
         plan = self._plans.get(rt.stream)
         if plan is None:
             return
@@ -301,12 +311,17 @@ class SequenceRule(InstantRule):
             state.pop("_evidence", None)
 
     def expired(self, state: State, watermark: float) -> bool:
+        if self._absent is not None:
+            return self._absent.expired(state, watermark)
         # A partial match nothing can advance any more changes nothing: it is dropped first
         # when the list is full, before any live one (it is older).
         within = self.within
         return all(partial[1][0] + within < watermark for partial in state.get("partials") or ())
 
     def on_timer(self, rt: Runtime, key: Key, state: State, deadline: float) -> None:
+        if self._absent is not None:
+            self._absent.on_timer(rt, key, state, deadline)
+            return
         rt.instant_timer(key, state, deadline, self.resolve_after)
         partials = state.get("partials")
         if partials:
@@ -317,6 +332,25 @@ class SequenceRule(InstantRule):
                 del state["partials"]
             elif len(kept) < len(partials):
                 state["partials"] = kept
+
+
+def _absent_steps(spec: SequenceSpec, tests: list[Test], max_partials: int) -> AbsentSteps | None:
+    """The evaluation of a sequence with absence steps; None for one without (the plain one)."""
+    steps = spec.steps
+    for i, step in enumerate(steps):
+        if step.within is not None and not step.absent:
+            raise KindProblem(f"steps.{i}.within", "only an absence step (`absent: true`) has its own `within`;"
+                                                   " a present step is bounded by the rule's `within`")
+        if step.within is not None and step.within <= 0:
+            raise KindProblem(f"steps.{i}.within", "must be more than 0 (e.g. 2h)")
+    if not any(step.absent for step in steps):
+        return None
+    AbsentSteps.check([step.absent for step in steps])
+    return AbsentSteps(
+        [step.stream for step in steps], tests,
+        [(step.within if step.within is not None else spec.within) if step.absent else None for step in steps],
+        spec.within, spec.resolve_after, max_partials,
+    )
 
 
 def _first_ts(partial: list[Any]) -> float:

@@ -41,8 +41,17 @@ def test_backtest_equals_the_streaming_engine_on_the_same_events(ruleset, flood)
     streamed = []
     for start in range(0, len(flood), 37):  # batches as a worker might fetch them
         streamed += engine.process("reservoir", [decode("reservoir", e) for e in flood[start:start + 37]])
-    key = [(a.alert_id, a.status, a.starts_at, a.ends_at) for a in result.alerts]
-    assert key == [(a.alert_id, a.status, a.starts_at, a.ends_at) for a in streamed]
+    # Per fingerprint, in order: alerts of different keys decided at one event time may come in
+    # any order (the backtest runs each partition and key space apart, then merges by detected_at;
+    # e.g. reservoir.spill.without_notice, decided by a timer, and a `by: null` sequence).
+    def per_fingerprint(alerts):  # type: ignore[no-untyped-def]
+        out = {}
+        for a in alerts:
+            out.setdefault(a.fingerprint, []).append((a.alert_id, a.status, a.starts_at, a.ends_at))
+        return out
+
+    assert per_fingerprint(result.alerts) == per_fingerprint(streamed)
+    assert len(result.alerts) == len(streamed)
     assert any(a.rule_id == "gauge.level.above_bd3" for a in result.alerts)
     assert result.events == len(flood)
 

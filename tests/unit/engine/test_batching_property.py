@@ -32,6 +32,15 @@ rules:
   - {id: p.sequence, stream: cyber, kind: sequence, by: src_ip, within: 20m,
      steps: [{stream: cyber, condition: "event_outcome == 'failure'"},
              {stream: cyber, condition: "event_outcome == 'success'"}]}
+  - {id: p.sequence_absent, stream: cyber, kind: sequence, by: src_ip, within: 20m,
+     steps: [{stream: cyber, condition: "event_outcome == 'failure'"},
+             {stream: cyber, condition: "event_outcome == 'success'", absent: true, within: 10m}]}
+  - {id: p.sequence_absent_before, stream: cyber, kind: sequence, by: src_ip, within: 20m,
+     steps: [{stream: cyber, condition: "event_outcome == 'success'", absent: true, within: 15m},
+             {stream: cyber, condition: "event_outcome == 'failure'"},
+             {stream: cyber, condition: "user == 'minh'"}]}
+  - {id: p.near_duplicate, stream: cyber, kind: near_duplicate, fields: [url, user], similarity: 0.6,
+     within: 20m, distinct: src_ip, min_count: 2, resolve_after: 10m}
 """
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

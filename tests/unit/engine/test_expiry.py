@@ -194,6 +194,24 @@ CASES: dict[str, Case] = {
      steps: [{stream: cyber, condition: "event_outcome == 'failure'"},
              {stream: cyber, condition: "event_outcome == 'failure' and dst_port == 22"},
              {stream: cyber, condition: "event_outcome == 'success'"}]}
+  - {id: q.not_after, kind: sequence, by: src_ip, within: 20m, resolve_after: 10m,
+     steps: [{stream: cyber, condition: "event_outcome == 'failure'"},
+             {stream: cyber, condition: "event_outcome == 'success'", absent: true, within: 10m}]}
+  - {id: q.not_before, kind: sequence, by: src_ip, within: 20m, realert: 30m,
+     steps: [{stream: cyber, condition: "event_outcome == 'success'", absent: true, within: 30m},
+             {stream: cyber, condition: "event_outcome == 'failure'"},
+             {stream: cyber, condition: "event_outcome == 'failure' and dst_port == 22"}]}
+""",
+        cyber,
+        key="src_ip",
+    ),
+    "near_duplicate": Case(
+        "cyber",
+        """
+  - {id: d.users, kind: near_duplicate, key: [src_ip], fields: [url, user], similarity: 0.5, within: 20m,
+     distinct: user, min_count: 2, resolve_after: 10m, realert: 15m}
+  - {id: d.items, kind: near_duplicate, key: [src_ip], fields: [url], similarity: 1, within: 30m, min_count: 3,
+     max_items: 4}
 """,
         cyber,
         key="src_ip",

@@ -619,7 +619,8 @@ TWO_STEPS = (
     pytest.param(
         "    within: 1h\n    steps:\n      - {stream: reservoir, conditon: 'rain_mm_1h >= 50'}\n"
         "      - {stream: reservoir, condition: 'spill_m3s > 0'}\n",
-        "bad.yaml:5: rule 't.seq': steps: step 0: unknown key 'conditon' (allowed: condition, name, stream;"
+        "bad.yaml:5: rule 't.seq': steps: step 0: unknown key 'conditon' (allowed: absent, condition, name, stream,"
+        " within;"
         " did you mean 'condition'?)",
         id="step-key-typo"),
     pytest.param(
@@ -641,9 +642,9 @@ TWO_STEPS = (
         id="within-not-duration"),
     pytest.param(
         TWO_STEPS + "    within: 1h\n    by: district\n",
-        "bad.yaml:8: rule 't.seq': by: unknown field 'district' of stream 'reservoir' (step 0; allowed: gates_open,"
-        " id, inflow_m3s, level_m, piezo_kpa, rain_mm_1h, seepage_lps, source_id, spill_m3s, ts, turbidity_ntu,"
-        " turbine_m3s)",
+        "bad.yaml:8: rule 't.seq': by: unknown field 'district' of stream 'reservoir' (step 0; allowed: event_type,"
+        " gates_open, id, inflow_m3s, level_m, piezo_kpa, rain_mm_1h, seepage_lps, source_id, spill_m3s, ts,"
+        " turbidity_ntu, turbine_m3s)",
         id="by-unknown-field"),
     pytest.param(
         TWO_STEPS + "    within: 1h\n    by: [source_id]\n",
@@ -679,7 +680,8 @@ TWO_STEPS = (
         "    within: 1h\n    by: null\n    where: 'level_m > 0'\n    steps:\n"
         "      - {stream: reservoir, condition: 'level_m > 2'}\n"
         "      - {stream: camera, condition: \"event_type == 'road_flooding'\"}\n",
-        "bad.yaml:6: rule 't.seq': where: unknown field 'level_m' (known: id, source_id, ts) in 'level_m > 0':"
+        "bad.yaml:6: rule 't.seq': where: unknown field 'level_m' (known: event_type, id, source_id, ts) in"
+        " 'level_m > 0':"
         " `where` is tested on the events of every step (reservoir, camera), so it may only read fields they all"
         " have; put stream-specific tests in the step conditions",
         id="cross-stream-where"),

@@ -62,6 +62,7 @@ FULL: dict[str, dict[str, Any]] = {
         "piezo_kpa": 310.0,
         "seepage_lps": 2.5,
         "turbidity_ntu": 15.0,
+        "event_type": "spill_notice",
     },
     "vessel": {
         **MINIMAL["vessel"],

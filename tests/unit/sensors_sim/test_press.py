@@ -348,7 +348,7 @@ def test_flood_coverage_is_caught_by_the_flood_story_rule() -> None:
     at = START + 4 * DAY + 2 * HOUR
     incident, events, alerts = run_with("flood_coverage", at=at, duration=10 * HOUR, dam_rumour=True)
     assert incident.keys == {"lang": "vi"}
-    assert incident.rules == ("press.story.flood_wide", "press.topic.flood.spike")
+    assert incident.rules == ("press.story.flood_wide", "press.topic.flood.spike", "press.story.syndicated")
     mine = [e for e in events if incident.id in e["id"]]
     assert len(mine) == 7 + 10 and len({e["source_id"] for e in mine}) == 7
     assert all(FLOOD_WORDS.search(fold(e["title"] + " " + e["body"])) for e in mine)
@@ -411,15 +411,33 @@ def test_topic_spike_needs_a_week_of_history_and_is_then_caught() -> None:
         sim.add_incident("topic_spike", at=START + 5 * DAY, duration=HOUR)
     at = sim.spike_ready_at
     incident = sim.add_incident("topic_spike", at=at, duration=2 * HOUR)
-    assert incident.keys == {"lang": "vi"} and incident.rules == ("press.topic.flood.spike",)
+    assert incident.keys == {"lang": "vi"} and incident.rules == ("press.topic.flood.spike", "press.story.syndicated")
     events = list(sim.events(at + DAY))
     mine = [e for e in events if incident.id in e["id"]]
     assert len(mine) == 12
     assert all(FLOOD_TOPICS.search(fold(" ".join(e["topics"]))) for e in mine)
     assert not any(FLOOD_WORDS.search(fold(e["title"] + " " + e["body"])) for e in mine)
     alerts = backtest(events)
-    caught = [a for a in alerts if catches(a, incident)]
+    caught = [a for a in alerts if catches(a, incident, ["press.topic.flood.spike"])]
     assert len(caught) == 1 and caught[0].value["current"] == 6
+    # Its articles, composed from few sentences, are also one near-duplicate story (INCIDENT_RULES).
+    assert [a.rule_id for a in firing(alerts) if a not in caught] == ["press.story.syndicated"]
+    assert all(catches(a, incident) for a in firing(alerts))
+
+
+@pytest.mark.parametrize("story", [0, 1, 2])
+def test_syndicated_story_is_caught_by_the_near_duplicate_rule(story: int) -> None:
+    at = START + 2 * DAY + 9 * HOUR
+    incident, events, alerts = run_with("syndicated_story", at=at, duration=5 * HOUR, outlets=6, story=story)
+    assert incident.keys == {"lang": "vi"} and incident.rules == ("press.story.syndicated",)
+    mine = [e for e in events if incident.id in e["id"]]
+    assert len({e["source_id"] for e in mine}) == 6 and incident.end - incident.start <= 5 * HOUR
+    # The copies are edited: not all the same text (titles, bylines, a sentence left out).
+    assert len({(e["title"], e["body"]) for e in mine}) > 1
+    caught = [a for a in alerts if catches(a, incident)]
+    assert len(caught) == 1 and caught[0].value == 5 and caught[0].key == {"lang": "vi", "story": mine[0]["id"]}
+    assert caught[0].evidence == [e["id"] for e in mine[:5]]
+    # Nothing else fires in the run (6 days of background).
     assert firing(alerts) == caught
 
 
@@ -430,17 +448,19 @@ def test_every_kind_in_one_run_scores_recall_and_precision_one() -> None:
         sim.add_incident("negative_wave", at=START + 2 * DAY + 9 * HOUR, duration=5 * HOUR),
         sim.add_incident("flood_coverage", at=START + 3 * DAY + 9 * HOUR, duration=12 * HOUR),
         sim.add_incident("topic_spike", at=sim.spike_ready_at + 2 * HOUR, duration=HOUR),
+        sim.add_incident("syndicated_story", at=sim.spike_ready_at + 2 * DAY, duration=5 * HOUR),
         sim.add_incident("negative_national", at=sim.spike_ready_at + DAY, duration=0, outlet="vtv.vn"),
     ]
-    assert tuple(i.kind for i in incidents[:4]) == sim.incident_kinds == tuple(INCIDENT_RULES)
+    assert tuple(i.kind for i in incidents[:5]) == sim.incident_kinds == tuple(INCIDENT_RULES)
     assert all(i.rules == INCIDENT_RULES[i.kind] for i in incidents)
     assert len({i.id for i in incidents}) == len(incidents)
-    alerts = backtest(sim.events(sim.spike_ready_at + 2 * DAY))
+    alerts = backtest(sim.events(sim.spike_ready_at + 3 * DAY))
     truth = [TruthIncident.from_record(orjson.loads(orjson.dumps(i.to_record()))) for i in incidents]
     score = score_alerts(alerts, truth, slack_s=SLACK_S)
     assert score.recall == 1.0, score.missed
     assert {rule: s.precision for rule, s in score.rules.items()} == dict.fromkeys(score.rules, 1.0)
     assert "press.story.negative_wide" in score.rules and "press.topic.flood.spike" in score.rules
+    assert "press.story.syndicated" in score.rules
 
 
 # --- parameters -------------------------------------------------------------------------------
