@@ -89,6 +89,8 @@ class EpisodeRuntime:
             # Kept while firing, so that a reload that changes only the texts can render them again.
             _values=values,
         )
+        if rule.annotations:
+            state["_annotations"] = _render_annotations(rule, values)
         self.out.append(self.alert_of(rule, key, state, "firing", None))
 
     def render_again(self, rule: CompiledRule, state: State) -> None:
@@ -101,6 +103,10 @@ class EpisodeRuntime:
         values.update({"rule_id": rule.id, "severity": rule.spec.severity, "stream": rule.spec.stream})
         state["_summary"] = rule.summary.render(values)
         state["_description"] = rule.description.render(values)
+        if rule.annotations:
+            state["_annotations"] = _render_annotations(rule, values)
+        else:
+            state.pop("_annotations", None)
 
     def resolve(self, key: Key, state: State, *, ends_at: float) -> None:
         rule = self.rule
@@ -112,7 +118,7 @@ class EpisodeRuntime:
         state["_resolved_at"] = ends_at
         state["_last_starts_at"] = state["_starts_at"]
         for name in ("_starts_at", "_value", "_summary", "_description", "_values", "_evidence", "_last_match",
-                     "false_since"):
+                     "false_since", "_annotations"):
             state.pop(name, None)
         self.out.append(alert)
 
@@ -210,4 +216,18 @@ class EpisodeRuntime:
             rule_version=rule.version,
             rule_source=rule.place,
             received_at=event.get("_received") if event is not None else None,
+            annotations=_annotations_of(rule, state),
         )
+
+
+def _render_annotations(rule: CompiledRule, values: Mapping[str, Any]) -> dict[str, str]:
+    return {name: template.render(values) for name, template in rule.annotations}
+
+
+def _annotations_of(rule: CompiledRule, state: State) -> dict[str, str]:
+    """The record's annotations: the rule's, rendered when the episode fired, and its runbook link."""
+    rendered = state.get("_annotations")
+    annotations = dict(rendered) if rendered else {}
+    if rule.spec.runbook_url is not None:
+        annotations["runbook_url"] = rule.spec.runbook_url
+    return annotations
