@@ -54,6 +54,7 @@ class EpisodeRuntime:
     def fire(
         self, key: Key, state: State, *, starts_at: float, value: Any,
         event: Mapping[str, Any] | None, ref: Mapping[str, Any], retry: bool = True,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
         rule = self.rule
         if rule is None or state.get("firing"):
@@ -76,7 +77,11 @@ class EpisodeRuntime:
             # alert id differs and consumers deduplicating on it keep both.
             starts_at = resolved_at
         values = self.project(event or {}, ref)
-        values.update({"value": value, "rule_id": rule.id, "severity": rule.spec.severity,
+        if details:
+            values.update(details)
+        alias = rule.kind.VALUE_ALIAS
+        shown = value if value is not None or alias is None or not details else details.get(alias)
+        values.update({"value": shown, "rule_id": rule.id, "severity": rule.spec.severity,
                        "stream": rule.spec.stream})
         if event is not None:
             self.note(state, event)
@@ -89,6 +94,8 @@ class EpisodeRuntime:
             # Kept while firing, so that a reload that changes only the texts can render them again.
             _values=values,
         )
+        if details:
+            state["_details"] = dict(details)
         if rule.annotations:
             state["_annotations"] = _render_annotations(rule, values)
         self.out.append(self.alert_of(rule, key, state, "firing", None))
@@ -118,14 +125,14 @@ class EpisodeRuntime:
         state["_resolved_at"] = ends_at
         state["_last_starts_at"] = state["_starts_at"]
         for name in ("_starts_at", "_value", "_summary", "_description", "_values", "_evidence", "_last_match",
-                     "false_since", "_annotations"):
+                     "false_since", "_annotations", "_details"):
             state.pop(name, None)
         self.out.append(alert)
 
     def match(
         self, key: Key, state: State, *, ts: float, value: Any,
         event: Mapping[str, Any] | None, ref: Mapping[str, Any], resolve_after: float,
-        starts_at: float | None = None,
+        starts_at: float | None = None, details: Mapping[str, Any] | None = None,
     ) -> None:
         if state.get("firing"):
             if event is not None:
@@ -133,11 +140,13 @@ class EpisodeRuntime:
             last = max(state.get("_last_match", ts), ts)
             state["_last_match"] = last
             state["_value"] = value
+            if details:
+                state["_details"] = dict(details)
             self.schedule(last + resolve_after, key)
             return
         # A match inside `realert` after the last episode is dropped (fire() says no).
         self.fire(key, state, starts_at=ts if starts_at is None else starts_at, value=value, event=event, ref=ref,
-                  retry=False)
+                  retry=False, details=details)
         if state.get("firing"):
             state["_last_match"] = ts
             self.schedule(ts + resolve_after, key)
@@ -217,6 +226,7 @@ class EpisodeRuntime:
             rule_source=rule.place,
             received_at=event.get("_received") if event is not None else None,
             annotations=_annotations_of(rule, state),
+            details=dict(state.get("_details") or ()),
         )
 
 

@@ -532,7 +532,9 @@ def _build_rule(
                     "key",
                     f"unknown field '{key_field}' of stream '{stream}' (allowed: {', '.join(sorted(stream_known))})",
                 ))
-    known = fields | ref_fields | RUNTIME_NAMES | (kind.template_names if kind else frozenset({"value"}))
+    # A kind that failed to build still names what its templates may use (its details).
+    kind_names = kind.template_names if kind else getattr(kind_cls, "TEMPLATE_NAMES", frozenset({"value"}))
+    known = fields | ref_fields | RUNTIME_NAMES | kind_names
     for other in kind.streams if kind is not None else ():
         # Cross-stream kinds: templates may use any step stream's fields.
         known = known | stream_fields(other) | reference.fields(other)

@@ -150,3 +150,33 @@ def test_runbook_links_that_do_not_load(tmp_path: Path, link: str) -> None:
     error = kindtest.rule_error(tmp_path, text, REFERENCE)
     (problem,) = error.problems
     assert problem.field == "runbook_url" and "(allowed: an http(s) URL" in str(problem), str(problem)
+
+
+# -- the measured value ---------------------------------------------------------------------------
+
+CROWD = """
+rules:
+  - id: test.crowd
+    stream: camera
+    kind: threshold
+    condition: "event_type == 'crowd' and count > 200"
+    summary: "{source_id}: {value} người"
+"""
+
+
+def cam(t: float, **fields: Any) -> dict[str, Any]:
+    return decode("camera", {"source_id": "cam-008", "ts": T0 + t, **fields})
+
+
+def test_threshold_value_defaults_to_the_first_numeric_field_of_the_condition(tmp_path: Path) -> None:
+    # `event_type` comes first but is text: the measured quantity is `count`.
+    engine = engine_of(load(tmp_path, CROWD))
+    (alert,) = engine.process("camera", [cam(0, event_type="crowd", count=270)])
+    assert alert.value == 270 and alert.summary == "cam-008: 270 người"
+    assert alert.details == {}
+
+
+def test_a_value_expression_that_gives_no_number_gives_null(tmp_path: Path) -> None:
+    engine = engine_of(load(tmp_path, CROWD.replace("    summary:", "    value: \"lower(event_type)\"\n    summary:")))
+    (alert,) = engine.process("camera", [cam(0, event_type="crowd", count=270)])
+    assert alert.value is None and alert.summary == "cam-008: ? người"
