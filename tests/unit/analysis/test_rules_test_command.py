@@ -164,3 +164,36 @@ def test_a_key_written_twice_is_an_error(tmp_path):
     test.write_text("rule_files: [x.yaml]\ntests:\n  - name: t\n    expect: []\n    expect: [1]\n", encoding="utf-8")
     with pytest.raises(RuleTestError, match="twice.test.yaml:5"):
         run_test_file(test)
+
+
+MATCH_RULE = """\
+rules:
+  - id: demo.flood_words
+    stream: press
+    kind: match
+    fields: [title]
+    any: [xả lũ, ngập]
+"""
+
+
+@pytest.mark.parametrize(("details", "problems"), [
+    ("{matched: [xả lũ, ngập]}", []),
+    ("{matched: [ngập]}", ["transition 1: details.matched: expected ['ngập'], got ['xả lũ', 'ngập']"]),
+    ("{zone: x}", ["transition 1: details.zone: expected 'x', got None"]),
+])
+def test_details_are_compared_name_by_name(tmp_path, details, problems):
+    (tmp_path / "demo.yaml").write_text(MATCH_RULE, encoding="utf-8")
+    test = tmp_path / "demo.test.yaml"
+    test.write_text(textwrap.dedent(f"""\
+        rule_files: [demo.yaml]
+        tests:
+          - name: flood words
+            start: "2025-10-27T08:00:00+07:00"
+            events:
+              - {{stream: press, at: 0m, source_id: tuoitre, url: "https://x.vn/1", title: "Thủy điện XẢ LŨ, ngập"}}
+            expect:
+              - {{rule: demo.flood_words, status: firing, value: null, details: {details}}}
+        """), encoding="utf-8")
+    [result] = run_test_file(test)
+    assert result.problems == problems
+    assert result.passed is (not problems)
