@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     if args.report is not None:
         from ioc.analysis.report import write_report
 
-        write_report(args.report, result, ruleset, score)
+        write_report(args.report, result, ruleset, score, events=read_events(args.events))
         console.print(f"report written to {args.report}")
     return 0
 
