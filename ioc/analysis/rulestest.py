@@ -42,7 +42,7 @@ from ioc.refdata import load_reference
 from ioc.rules.exceptions import closest
 from ioc.rules.loader import RuleSet, load_rules
 from ioc.rules.yamlload import LineList, YamlProblems, load_yaml
-from ioc.timeutil import format_ts, parse_duration, parse_ts
+from ioc.timeutil import format_ts, parse_duration, parse_ts, shown_local
 
 __all__ = ["RuleTestError", "CaseResult", "run_test_file", "test_files"]
 
@@ -256,8 +256,8 @@ def _show_time(ts: float | None, start: float | None) -> str:
         return "null"
     if start is not None and ts >= start:
         offset = ts - start
-        return f"{_short(offset)} ({format_ts(ts)})"
-    return format_ts(ts)
+        return f"{_short(offset)} ({shown_local(ts)})"
+    return shown_local(ts)
 
 
 def _short(seconds: float) -> str:

@@ -48,7 +48,7 @@ def test_a_failing_case_explains_the_difference(tmp_path, capsys):
     [result] = run_test_file(test)
     assert not result.passed
     assert result.problems == [
-        "transition 1: starts_at: expected 5m, got 0s (2025-10-27T01:00:00Z)",
+        "transition 1: starts_at: expected 5m, got 0s (2025-10-27 08:00 ICT)",
         "expected transition 2 did not happen: demo.high resolved",
     ]
     code = main(["rules", "test", str(test)])
@@ -63,7 +63,7 @@ def test_a_failing_case_explains_the_difference(tmp_path, capsys):
 def test_unexpected_transitions_are_reported(tmp_path):
     test = _files(tmp_path, "[]")
     [result] = run_test_file(test)
-    assert result.problems == ["unexpected transition: demo.high firing [source_id=a] starts 0s (2025-10-27T01:00:00Z)"]
+    assert result.problems == ["unexpected transition: demo.high firing [source_id=a] starts 0s (2025-10-27 08:00 ICT)"]
 
 
 def test_malformed_test_files_are_errors_not_failures(tmp_path):
