@@ -75,6 +75,10 @@ class Alert:
     rule_source: str | None = None
     # The rule's condition as it fired: reference fields and constants put in (`level_m >= 44.5`).
     condition: str | None = None
+    # The rule's annotations, rendered (`runbook_url` among them), and what the kind found
+    # besides the measured `value` (matched keywords, the zone, the new value...).
+    annotations: dict[str, str] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
     # Wall time the triggering event reached the broker, for event-to-alert latency; not published.
     received_at: float | None = None
 
@@ -103,6 +107,8 @@ class Alert:
             "rule_version": self.rule_version,
             "rule_source": self.rule_source,
             "condition": self.condition,
+            "annotations": self.annotations,
+            "details": self.details,
         }
 
     def to_json(self) -> bytes:

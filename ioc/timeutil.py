@@ -19,7 +19,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 
 __all__ = ["parse_ts", "format_ts", "format_local", "parse_duration", "format_duration", "EPOCH_MS_THRESHOLD",
-           "LOCAL_TZ"]
+           "LOCAL_TZ", "parse_local", "LOCAL_TIME_HELP", "shown_local"]
 
 # A number above this is taken as epoch milliseconds: 1e11 s is the year 5138, while
 # 1e11 ms is 1973, so the two ranges never overlap for real sensor data.
@@ -71,6 +71,47 @@ def format_local(seconds: float) -> str:
     '2025-10-27 08:00'
     """
     return datetime.fromtimestamp(seconds, tz=LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+# What a command's --help says of a time a person types (parse_local).
+LOCAL_TIME_HELP = "e.g. '2025-10-27 08:00' in Huế's time (ICT, UTC+7) when no offset is given, or RFC 3339"
+
+
+def parse_local(text: str) -> float:
+    """A time typed by a person: RFC 3339 with an offset (`2025-10-27T01:00:00Z`) as written,
+    and a date and time without one (`2025-10-27 08:00`, `2025-10-27T08:00:30`) in Huế's
+    time (ICT, UTC+7). ValueError saying what is expected otherwise.
+
+    >>> parse_local("2025-10-27 08:00") == parse_local("2025-10-27T01:00:00Z") == 1761526800.0
+    True
+    """
+    try:
+        return parse_ts(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{text[:60]!r} is not a time ({LOCAL_TIME_HELP})") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=LOCAL_TZ)
+    return moment.timestamp()
+
+
+def shown_local(value: float | str | None) -> str:
+    """A time for a person to read, in Huế's time with its zone: `2025-10-27 08:00 ICT` (a
+    record's RFC 3339 text too); `-` for None, text that is no time as it is.
+
+    >>> shown_local("2025-10-27T01:00:00Z"), shown_local(None)
+    ('2025-10-27 08:00 ICT', '-')
+    """
+    if value is None:
+        return "-"
+    try:
+        seconds = parse_ts(value)
+    except ValueError:
+        return str(value)
+    return f"{format_local(seconds)} ICT"
 
 
 def format_ts(seconds: float) -> str:

@@ -14,8 +14,10 @@
 Labels say *which* alert it is (Alertmanager's identity of an alert is its label set, as
 Prometheus' is): `alertname` (the rule id), `rule_id`, `severity`, `stream`, `kind`, `domain`,
 the key fields (`source_id`...), and the rule's labels (`escalation` on escalation records).
-Annotations say what to know about it: `summary`, `description`, `value`, `alert_id`,
-`fingerprint`, `rule` (its file:line), `runbook_url` (from a template). Times: `startsAt` is
+Annotations say what to know about it: `summary`, `description`, `value` (the measured
+number), `alert_id`, `fingerprint`, `rule` (its file:line), then the record's own `annotations`
+(the rule's `annotations:` as rendered, and its `runbook_url`); a rule's `runbook_url` wins over
+the configured `alertmanager.runbook_url` template, which fills it for rules that give none. Times: `startsAt` is
 the alert's start; a firing alert's `endsAt` is `valid_s` from now (sent again before then, so
 an engine that stops lets Alertmanager resolve it by itself, as Prometheus does); a resolved
 one's is its end. `startsAt` and a resolved alert's `endsAt` are never later than `now`:
@@ -91,6 +93,9 @@ def am_alert(
         "rule": rule_source,
         "runbook_url": _template(runbook_url, record),
     }
+    for name, value in (record.get("annotations") or {}).items():
+        if isinstance(value, str) and value:
+            annotations[label_name(str(name))] = value
     starts_at = min(parse_ts(record["starts_at"]), now)
     if record.get("status") == "resolved":
         ended = record.get("ends_at")

@@ -8,11 +8,13 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from ioc.analysis.backtest import BacktestResult
+from ioc.analysis.backtest import BacktestResult, RawEvent
 from ioc.analysis.scoring import Score
+from ioc.analysis.value_plot import trace_rules, value_svg
 from ioc.rules.loader import RuleSet
 from ioc.timeutil import LOCAL_TZ, format_duration, format_local
 
@@ -126,8 +128,35 @@ def _score_html(score: Score | None, result: BacktestResult) -> str:
             f"<th>precision</th></tr>{precision}</table>")
 
 
-def write_report(path: Path, result: BacktestResult, ruleset: RuleSet, score: Score | None = None) -> None:
-    """Write a self-contained HTML file (plots embedded as PNG; detection scores when given)."""
+def _values_html(result: BacktestResult, ruleset: RuleSet, score: Score | None,
+                 events: Iterable[RawEvent] | None) -> str:
+    """Per rule that alerted: its value against its threshold over time (ioc.analysis.value_plot)."""
+    marks: dict[str, list[tuple[float, str, str]]] = {}
+    if score is not None:
+        detected: dict[str, float] = {}
+        for alert in result.alerts:
+            if alert.status == "firing":
+                detected.setdefault(alert.alert_id, alert.detected_at)
+        for incident in score.incidents:
+            alert_id = score.caught.get(incident.id)
+            delay = (f"detected after {format_duration(max(0.0, detected[alert_id] - incident.start))}"
+                     if alert_id in detected else "missed")
+            for rule_id in incident.rules:
+                marks.setdefault(rule_id, []).append((incident.start, incident.id, delay))
+    sections = []
+    for trace in trace_rules(ruleset, result.alerts, events, result.last_ts, marks):
+        what = {"events": "the value expression at each event of the keys that alerted, and the threshold",
+                "alerts": "the value of each alert record",
+                "none": "no measured value: its episodes only"}[trace.source]
+        sections.append(f"<h3>{html.escape(trace.rule_id)}</h3><p>{what}; shaded: episodes; dashed lines: "
+                        f"labelled incidents.</p>{value_svg(trace)}")
+    return ("<h2>Values against thresholds</h2>" + "".join(sections)) if sections else ""
+
+
+def write_report(path: Path, result: BacktestResult, ruleset: RuleSet, score: Score | None = None,
+                 events: Iterable[RawEvent] | None = None) -> None:
+    """Write a self-contained HTML file (plots embedded as PNG and SVG; detection scores when given).
+    `events`, the backtest's events read again, give threshold rules their value series."""
     rows = []
     for row in result.summary(ruleset):
         rows.append(
@@ -153,6 +182,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}img{{max-width:100
 <th>last start (ICT)</th><th>time firing</th></tr>{''.join(rows)}</table>
 {_score_html(score, result)}
 {images}
+{_values_html(result, ruleset, score, events)}
 </body></html>
 """
     path.parent.mkdir(parents=True, exist_ok=True)

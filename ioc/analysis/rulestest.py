@@ -22,8 +22,9 @@ tests:
 ```
 
 Expected fields: `rule` (required), `status` (required), and any of `key` (a subset),
-`starts_at`, `ends_at` (a duration from `start`, or RFC 3339), `severity`, `value`,
-`summary` (exact), `summary_contains`.
+`starts_at`, `ends_at` (a duration from `start`, or RFC 3339), `severity`, `value` (the
+measured number, or null), `details` (a subset of the record's details, e.g.
+`{matched: [xả lũ]}`), `summary` (exact), `summary_contains`.
 """
 
 from __future__ import annotations
@@ -41,12 +42,13 @@ from ioc.refdata import load_reference
 from ioc.rules.exceptions import closest
 from ioc.rules.loader import RuleSet, load_rules
 from ioc.rules.yamlload import LineList, YamlProblems, load_yaml
-from ioc.timeutil import format_ts, parse_duration, parse_ts
+from ioc.timeutil import format_ts, parse_duration, parse_ts, shown_local
 
 __all__ = ["RuleTestError", "CaseResult", "run_test_file", "test_files"]
 
 CASE_KEYS = {"name", "rules", "start", "events", "advance_to", "expect", "lateness", "order"}
-EXPECT_KEYS = {"rule", "status", "key", "starts_at", "ends_at", "severity", "value", "summary", "summary_contains"}
+EXPECT_KEYS = {"rule", "status", "key", "starts_at", "ends_at", "severity", "value", "details", "summary",
+               "summary_contains"}
 
 
 class RuleTestError(IocError):
@@ -229,6 +231,9 @@ def _compare(want: dict[str, Any], got: Alert, start: float | None, where: str) 
     for name, value in (want.get("key") or {}).items():
         if got.key.get(name) != value:
             problems.append(f"key.{name}: expected {value!r}, got {got.key.get(name)!r}")
+    for name, value in (want.get("details") or {}).items():
+        if got.details.get(name) != value:
+            problems.append(f"details.{name}: expected {value!r}, got {got.details.get(name)!r}")
     for name in ("starts_at", "ends_at"):
         if name in want:
             expected_ts = None if want[name] is None else _time(want[name], start, f"{where}: {name}")
@@ -251,8 +256,8 @@ def _show_time(ts: float | None, start: float | None) -> str:
         return "null"
     if start is not None and ts >= start:
         offset = ts - start
-        return f"{_short(offset)} ({format_ts(ts)})"
-    return format_ts(ts)
+        return f"{_short(offset)} ({shown_local(ts)})"
+    return shown_local(ts)
 
 
 def _short(seconds: float) -> str:

@@ -14,7 +14,7 @@ from ioc.alerts import fingerprint_of
 from ioc.cli.common import console, fail, publish_one, settings_from
 from ioc.cli.display import alert_line
 from ioc.kafka.clients import bootstrap_servers, client_options
-from ioc.timeutil import format_ts, parse_ts
+from ioc.timeutil import LOCAL_TIME_HELP, format_ts, parse_local, shown_local
 
 __all__ = ["register"]
 
@@ -40,7 +40,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         act.add_argument("--note", help="a note kept with the action")
         if verb == "assign":
             act.add_argument("--to", required=True, dest="assignee", help="who the alert is assigned to")
-        act.add_argument("--at", help="when (RFC 3339; default: now)")
+        act.add_argument("--at", help=f"when ({LOCAL_TIME_HELP}; default: now)")
         act.add_argument("--config", help="settings file (default: config/ioc.yaml, or $IOC_CONFIG)")
         act.add_argument("--broker", help="Kafka URL, e.g. kafka://127.0.0.1:PORT as printed by ioc demo "
                                           "(default: $IOC_BROKER)")
@@ -77,7 +77,7 @@ def run_action(args: argparse.Namespace) -> int:
     if not args.by.strip():
         return fail("--by: say who acts (an operator or an agency)")
     try:
-        at = parse_ts(args.at) if args.at else time.time()
+        at = parse_local(args.at) if args.at else time.time()
     except ValueError as exc:
         return fail(f"--at: {exc}")
     settings = settings_from(args)
@@ -90,7 +90,7 @@ def run_action(args: argparse.Namespace) -> int:
     sent = publish_one(settings, topic, key.encode(), orjson.dumps(record), "ioc-alerts-action")
     if isinstance(sent, str):
         return fail(sent)
-    console.print(f"{args.verb} of {args.alert_id} by {record['by']} published to {topic} "
+    console.print(f"{args.verb} of {args.alert_id} by {record['by']} at {shown_local(at)} published to {topic} "
                   f"(partition {sent[0]}, offset {sent[1]})", soft_wrap=True, highlight=False)
     return 0
 

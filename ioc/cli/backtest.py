@@ -19,7 +19,7 @@ from ioc.refdata import load_reference
 from ioc.rules.exceptions import RuleError
 from ioc.rules.loader import RuleSet, load_rules
 from ioc.runtime.shards import SHARD_LIMITS
-from ioc.timeutil import format_duration, format_local, parse_duration, parse_ts
+from ioc.timeutil import LOCAL_TIME_HELP, format_duration, format_local, parse_duration, parse_local
 
 __all__ = ["register"]
 
@@ -36,7 +36,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--reference", type=Path, default=REPO_ROOT / "config" / "reference",
                         help="reference data folder joined to events by source_id (default config/reference)")
     parser.add_argument("--lateness", default="0s", help="allowed lateness (default 0s)")
-    parser.add_argument("--until", help="at the end, move every watermark to this RFC 3339 time")
+    parser.add_argument("--until", help=f"at the end, move every watermark to this time ({LOCAL_TIME_HELP})")
     parser.add_argument("--partitions", type=int,
                         help="partitions per topic, as live (default: topics.partitions of the configuration, 4): "
                              "watermarks are per partition, so the live alerts need the live number")
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return fail(f"--lateness: {exc}")
     try:
-        until = parse_ts(args.until) if args.until else None
+        until = parse_local(args.until) if args.until else None
     except ValueError as exc:
         return fail(f"--until: {exc}")
     partitions = args.partitions if args.partitions is not None else settings.topics.partitions
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     if args.report is not None:
         from ioc.analysis.report import write_report
 
-        write_report(args.report, result, ruleset, score)
+        write_report(args.report, result, ruleset, score, events=read_events(args.events))
         console.print(f"report written to {args.report}")
     return 0
 

@@ -15,7 +15,7 @@ from ioc.cli.common import console, fail, publish_one, settings_from
 from ioc.config import Settings
 from ioc.kafka.clients import bootstrap_servers, client_options
 from ioc.sla.silences import SilenceRecordError, expire_record, silence_record
-from ioc.timeutil import format_ts, parse_duration, parse_ts
+from ioc.timeutil import LOCAL_TIME_HELP, parse_duration, parse_local, shown_local
 
 __all__ = ["register"]
 
@@ -36,9 +36,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add.add_argument("--by", required=True, help="who adds it")
     add.add_argument("--comment", default="", help="why")
     add.add_argument("--maintenance", action="store_true", help="a maintenance window rather than a silence")
-    add.add_argument("--starts-at", help="from when (RFC 3339; default: now)")
+    add.add_argument("--starts-at", help=f"from when ({LOCAL_TIME_HELP}; default: now)")
     end = add.add_argument_group("when it ends (one or more; the first to come ends it)")
-    end.add_argument("--ends-at", help="at this time (RFC 3339)")
+    end.add_argument("--ends-at", help=f"at this time ({LOCAL_TIME_HELP})")
     end.add_argument("--for", dest="duration", help="this long after its start (30m, 2h, 1d)")
     end.add_argument("--until-resolved", nargs="?", const="", metavar="MATCHER",
                      help="when the incident matching these matchers (comma separated; default: --match "
@@ -49,7 +49,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     expire = actions.add_parser("expire", help="end a silence now (or --at)")
     expire.add_argument("silence_id")
     expire.add_argument("--by", required=True, help="who ends it")
-    expire.add_argument("--at", help="when (RFC 3339; default: now)")
+    expire.add_argument("--at", help=f"when ({LOCAL_TIME_HELP}; default: now)")
     _common(expire)
     expire.set_defaults(run=run_expire)
     listing = actions.add_parser("list", help="the silences published, latest record of each")
@@ -62,7 +62,7 @@ def _time(value: str | None, flag: str, default: float) -> float:
     if value is None:
         return default
     try:
-        return parse_ts(value)
+        return parse_local(value)
     except ValueError as exc:
         raise SilenceRecordError(f"{flag}: {exc}") from None
 
@@ -125,8 +125,8 @@ def run_add(args: argparse.Namespace) -> int:
     sent = publish_one(settings, topic, silence_id.encode(), orjson.dumps(record), "ioc-silences")
     if isinstance(sent, str):
         return fail(sent)
-    start = record["starts_at"] or "now (the worker's clock)"
-    ends = [text for text in (record["ends_at"] and f"at {record['ends_at']}",
+    start = shown_local(record["starts_at"]) if record["starts_at"] else "now (the worker's clock)"
+    ends = [text for text in (record["ends_at"] and f"at {shown_local(record['ends_at'])}",
                               span and f"after {args.duration}",
                               record["until_resolved"] and f"when {', '.join(record['until_resolved'])} resolves")
             if text]
@@ -156,7 +156,7 @@ def run_expire(args: argparse.Namespace) -> int:
     sent = publish_one(settings, topic, args.silence_id.encode(), orjson.dumps(record), "ioc-silences")
     if isinstance(sent, str):
         return fail(sent)
-    when = format_ts(at) if at is not None else "now (the worker's clock)"
+    when = shown_local(at) if at is not None else "now (the worker's clock)"
     console.print(f"silence {args.silence_id} ends {when}; published to {topic}",
                   soft_wrap=True, highlight=False, markup=False)
     return 0
@@ -227,13 +227,14 @@ def run_list(args: argparse.Namespace) -> int:
         if args.json:
             print(orjson.dumps(record).decode())
             continue
-        ends = [text for text in (record.get("expired_at") and f"expired {record['expired_at']}",
-                                  record.get("ends_at") and f"ends {record['ends_at']}",
+        ends = [text for text in (record.get("expired_at") and f"expired {shown_local(record['expired_at'])}",
+                                  record.get("ends_at") and f"ends {shown_local(record['ends_at'])}",
                                   record.get("for_s") and f"lasts {record['for_s']:g} s",
                                   record.get("until_resolved")
                                   and f"ends when {', '.join(record['until_resolved'])} resolves") if text]
         console.print(f"{silence_id}  {record.get('kind')}  {', '.join(record.get('matchers', []))}  from "
-                      f"{record.get('starts_at') or 'when the worker took it'}, {'; '.join(ends)}  by "
+                      f"{shown_local(record['starts_at']) if record.get('starts_at') else 'when the worker took it'}, "
+                      f"{'; '.join(ends)}  by "
                       f"{record.get('created_by')}{'  ' + record['comment'] if record.get('comment') else ''}",
                       soft_wrap=True, highlight=False, markup=False)
     if not latest and not args.json:

@@ -55,6 +55,7 @@ class EpisodeRuntime:
     def fire(
         self, key: Key, state: State, *, starts_at: float, value: Any,
         event: Mapping[str, Any] | None, ref: Mapping[str, Any], retry: bool = True,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
         rule = self.rule
         if rule is None or state.get("firing"):
@@ -77,7 +78,11 @@ class EpisodeRuntime:
             # alert id differs and consumers deduplicating on it keep both.
             starts_at = resolved_at
         values = self.project(event or {}, ref)
-        values.update({"value": value, "rule_id": rule.id, "severity": rule.spec.severity,
+        if details:
+            values.update(details)
+        alias = rule.kind.VALUE_ALIAS
+        shown = value if value is not None or alias is None or not details else details.get(alias)
+        values.update({"value": shown, "rule_id": rule.id, "severity": rule.spec.severity,
                        "stream": rule.spec.stream})
         if event is not None:
             self.note(state, event)
@@ -91,6 +96,10 @@ class EpisodeRuntime:
             _values=values,
             _condition=rendered_condition(rule, key, ref),
         )
+        if details:
+            state["_details"] = dict(details)
+        if rule.annotations:
+            state["_annotations"] = _render_annotations(rule, values)
         self.out.append(self.alert_of(rule, key, state, "firing", None))
 
     def render_again(self, rule: CompiledRule, state: State) -> None:
@@ -103,6 +112,10 @@ class EpisodeRuntime:
         values.update({"rule_id": rule.id, "severity": rule.spec.severity, "stream": rule.spec.stream})
         state["_summary"] = rule.summary.render(values)
         state["_description"] = rule.description.render(values)
+        if rule.annotations:
+            state["_annotations"] = _render_annotations(rule, values)
+        else:
+            state.pop("_annotations", None)
 
     def resolve(self, key: Key, state: State, *, ends_at: float) -> None:
         rule = self.rule
@@ -114,14 +127,14 @@ class EpisodeRuntime:
         state["_resolved_at"] = ends_at
         state["_last_starts_at"] = state["_starts_at"]
         for name in ("_starts_at", "_value", "_summary", "_description", "_values", "_evidence", "_last_match",
-                     "false_since", "_condition"):
+                     "false_since", "_condition", "_annotations", "_details"):
             state.pop(name, None)
         self.out.append(alert)
 
     def match(
         self, key: Key, state: State, *, ts: float, value: Any,
         event: Mapping[str, Any] | None, ref: Mapping[str, Any], resolve_after: float,
-        starts_at: float | None = None,
+        starts_at: float | None = None, details: Mapping[str, Any] | None = None,
     ) -> None:
         if state.get("firing"):
             if event is not None:
@@ -129,11 +142,13 @@ class EpisodeRuntime:
             last = max(state.get("_last_match", ts), ts)
             state["_last_match"] = last
             state["_value"] = value
+            if details:
+                state["_details"] = dict(details)
             self.schedule(last + resolve_after, key)
             return
         # A match inside `realert` after the last episode is dropped (fire() says no).
         self.fire(key, state, starts_at=ts if starts_at is None else starts_at, value=value, event=event, ref=ref,
-                  retry=False)
+                  retry=False, details=details)
         if state.get("firing"):
             state["_last_match"] = ts
             self.schedule(ts + resolve_after, key)
@@ -213,6 +228,8 @@ class EpisodeRuntime:
             rule_source=rule.place,
             condition=state.get("_condition"),
             received_at=event.get("_received") if event is not None else None,
+            annotations=_annotations_of(rule, state),
+            details=dict(state.get("_details") or ()),
         )
 
 
@@ -241,3 +258,16 @@ def _row_of(rule: CompiledRule, key: Key) -> Mapping[str, Any]:
         return {}
     join = dict(zip(rule.key_names, key, strict=False)).get(table.key)
     return table.rows.get(join, {}) if isinstance(join, str) else {}
+
+
+def _render_annotations(rule: CompiledRule, values: Mapping[str, Any]) -> dict[str, str]:
+    return {name: template.render(values) for name, template in rule.annotations}
+
+
+def _annotations_of(rule: CompiledRule, state: State) -> dict[str, str]:
+    """The record's annotations: the rule's, rendered when the episode fired, and its runbook link."""
+    rendered = state.get("_annotations")
+    annotations = dict(rendered) if rendered else {}
+    if rule.spec.runbook_url is not None:
+        annotations["runbook_url"] = rule.spec.runbook_url
+    return annotations

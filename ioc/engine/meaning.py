@@ -11,7 +11,8 @@ what can change an id or a decision is meaning; what only shows in a record is p
   data of the rule's streams that it can read (the listed keys, and the columns its meaning
   names: a column only a template shows is presentation) and what the kind loaded from files
   (zones).
-* Presentation: `summary`, `description`, `severity`, `labels` (and so the domain), `sla`
+* Presentation: `summary`, `description`, `annotations`, `runbook_url`, `severity`, `labels` (and so
+  the domain), `sla`
   (deadlines are computed when a record is made). `enabled` is not part of either: a disabled
   rule is not loaded at all.
 * Neither: the state bounds `max_keys` and `key_ttl` (a tighter bound applies to what is kept).
@@ -34,7 +35,7 @@ from ioc.rules.loader import CompiledRule
 
 __all__ = ["NOT_MEANING", "PRESENTATION", "meaning", "presentation"]
 
-PRESENTATION = frozenset({"summary", "description", "severity", "labels", "sla"})
+PRESENTATION = frozenset({"summary", "description", "severity", "labels", "sla", "annotations", "runbook_url"})
 NOT_MEANING = PRESENTATION | {"enabled", "max_keys", "key_ttl"}
 
 _MEANINGS: weakref.WeakKeyDictionary[CompiledRule, str] = weakref.WeakKeyDictionary()

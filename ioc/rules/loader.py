@@ -65,6 +65,8 @@ class CompiledRule:
     description: Template
     template_fields: tuple[str, ...]
     source: str
+    # The rule's `annotations` as templates, in the order written (rendered like `summary`).
+    annotations: tuple[tuple[str, Template], ...] = ()
 
     @functools.cached_property
     def id(self) -> str:  # read for every rule an event meets: a plain attribute after the first time
@@ -101,12 +103,12 @@ class CompiledRule:
         # Fields added since versions were first saved are left out while unset, so that a
         # checkpoint of the earlier release (compared by version) stays valid for an unchanged rule.
         spec = {name: value for name, value in self.spec.model_dump(mode="json").items()
-                if not (name in _LATER_FIELDS and value is None)}
+                if not (name in _LATER_FIELDS and value in (None, {}))}
         text = orjson.dumps([spec, tables], option=orjson.OPT_SORT_KEYS, default=str)
         return hashlib.sha256(text).hexdigest()[:16]
 
 
-_LATER_FIELDS = frozenset({"max_keys", "key_ttl"})
+_LATER_FIELDS = frozenset({"max_keys", "key_ttl", "annotations", "runbook_url"})
 
 
 def _rows(table: Any) -> Any:
@@ -454,8 +456,8 @@ def _merge_defaults(raw: LineDict, defaults: LineDict) -> tuple[dict[str, Any], 
     for key, value in defaults.items():
         merged[key], lines[key] = value, defaults.line_of(key)
     for key, value in raw.items():
-        if key == "labels" and isinstance(value, dict) and isinstance(merged.get("labels"), dict):
-            value = {**merged["labels"], **value}
+        if key in ("labels", "annotations") and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            value = {**merged[key], **value}
         merged[key], lines[key] = value, raw.line_of(key)
     return merged, lines
 
@@ -530,7 +532,9 @@ def _build_rule(
                     "key",
                     f"unknown field '{key_field}' of stream '{stream}' (allowed: {', '.join(sorted(stream_known))})",
                 ))
-    known = fields | ref_fields | RUNTIME_NAMES | (kind.template_names if kind else frozenset({"value"}))
+    # A kind that failed to build still names what its templates may use (its details).
+    kind_names = kind.template_names if kind else getattr(kind_cls, "TEMPLATE_NAMES", frozenset({"value"}))
+    known = fields | ref_fields | RUNTIME_NAMES | kind_names
     for other in kind.streams if kind is not None else ():
         # Cross-stream kinds: templates may use any step stream's fields.
         known = known | stream_fields(other) | reference.fields(other)
@@ -541,11 +545,18 @@ def _build_rule(
                                        max_chars=limits.alert_text_chars)
         except TemplateError as exc:
             problems.append(problem(name, str(exc)))
+    annotations: list[tuple[str, Template]] = []
+    for name, text in spec.annotations.items():
+        try:
+            annotations.append((name, Template(text, known, max_width=limits.template_width,
+                                               max_chars=limits.alert_text_chars)))
+        except TemplateError as exc:
+            problems.append(problem(f"annotations.{name}", str(exc), _nested_line(raw, ("annotations", name))))
     if problems or kind is None:
         return None, problems
-    needed = (templates["summary"].names | templates["description"].names) & (
-        known - RUNTIME_NAMES - {"value"}
-    )
+    used = frozenset().union(*(t.names for t in (templates["summary"], templates["description"],
+                                                 *(t for _, t in annotations))))
+    needed = used & (known - RUNTIME_NAMES - {"value"})
     return CompiledRule(
         spec=spec,
         kind=kind,
@@ -555,6 +566,7 @@ def _build_rule(
         description=templates["description"],
         template_fields=tuple(sorted(needed | set(spec.key))),
         source=f"{file}:{raw.line}",
+        annotations=tuple(annotations),
     ), []
 
 

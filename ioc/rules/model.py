@@ -10,14 +10,19 @@ as float seconds.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from ioc.config import REPO_ROOT
 from ioc.events.schemas import STREAMS
 from ioc.timeutil import parse_duration
 
-__all__ = ["Duration", "RuleSpec", "SlaSpec", "SEVERITIES", "Severity", "Stream"]
+__all__ = ["Duration", "RESERVED_ANNOTATIONS", "RuleSpec", "SlaSpec", "SEVERITIES", "Severity", "Stream",
+           "check_runbook_url"]
 
 SEVERITIES = ("info", "warning", "critical", "emergency")
 Severity = Literal["info", "warning", "critical", "emergency"]
@@ -35,6 +40,39 @@ def _duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(_duration)]
+
+# Annotation names the record fills from other fields of the rule.
+RESERVED_ANNOTATIONS = frozenset({"summary", "description", "runbook_url"})
+_ANNOTATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+
+
+def check_runbook_url(text: str) -> str:
+    """A runbook link as a rule may give it: an http(s) URL with a host, or a path under `docs/`
+    of this repository that exists (an `#anchor` may follow); ValueError otherwise.
+
+    >>> check_runbook_url("docs/kinds/absence.md#fields")
+    'docs/kinds/absence.md#fields'
+    >>> check_runbook_url("ftp://wiki/x")           # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: 'ftp://wiki/x' is not a runbook link (allowed: an http(s) URL such as ...)
+    """
+    allowed = ("(allowed: an http(s) URL such as https://wiki.example/runbooks/x, or a path under docs/ of this "
+               "repository such as docs/runbooks/reservoir.md)")
+    shown = repr(text[:120])
+    parts = urlsplit(text)
+    if parts.scheme in ("http", "https"):
+        if not parts.netloc or any(ch.isspace() for ch in text):
+            raise ValueError(f"{shown} is not a valid URL {allowed}")
+        return text
+    if parts.scheme or parts.netloc:
+        raise ValueError(f"{shown} is not a runbook link {allowed}")
+    path = Path(parts.path)
+    if path.is_absolute() or ".." in path.parts or not path.parts or path.parts[0] != "docs":
+        raise ValueError(f"{shown} is not a runbook link {allowed}")
+    if not (REPO_ROOT / path).is_file():
+        raise ValueError(f"{shown}: no such file in this repository {allowed}")
+    return text
 
 
 class SlaSpec(BaseModel):
@@ -60,6 +98,10 @@ class RuleSpec(BaseModel):
     labels: dict[str, str] = {}
     summary: str = ""
     description: str = ""
+    # Alert annotations (templates like `summary`) and the runbook link: records carry them as
+    # `annotations` (with `runbook_url` inside, as Prometheus and Alertmanager do).
+    annotations: dict[str, str] = {}
+    runbook_url: str | None = None
     value: str | None = None
     sla: SlaSpec | None = None
     realert: Duration = 0.0
@@ -86,6 +128,23 @@ class RuleSpec(BaseModel):
         if isinstance(value, dict):
             return {k: v if isinstance(v, str) else str(v) for k, v in value.items()}
         return value
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotation_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if name in RESERVED_ANNOTATIONS:
+                raise ValueError(f"'{name}' is not allowed as an annotation name (the rule's own `{name}` field "
+                                 f"fills it; allowed: other names such as action, dashboard)")
+            if not _ANNOTATION_NAME.match(name):
+                raise ValueError(f"{name[:60]!r} is not an annotation name (allowed: letters, digits and '_', "
+                                 "not starting with a digit, as in Alertmanager)")
+        return value
+
+    @field_validator("runbook_url")
+    @classmethod
+    def _runbook_link(cls, value: str | None) -> str | None:
+        return check_runbook_url(value) if value is not None else None
 
     @property
     def domain(self) -> str:

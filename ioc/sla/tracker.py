@@ -107,6 +107,8 @@ class AlertState:
     revision: int = 0                 # reopen count: outcomes of a later revision supersede
     rule_version: str | None = None   # of the alert record: escalations carry them on
     rule_source: str | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+    value: Any = None
 
     def record(self) -> dict[str, Any]:
         """The `alert_state` record of `ioc.alert-state` (times as epoch seconds)."""
@@ -297,6 +299,8 @@ class AlertTracker:
             plan=plan, updated_at=updated,
             rule_version=_text_or_none(record.get("rule_version")),
             rule_source=_text_or_none(record.get("rule_source")),
+            annotations=_annotations(record.get("annotations")),
+            value=record.get("value"),
         )
 
     def _apply(self, state: AlertState, action: Action, at: float, out: Output) -> str | None:
@@ -408,11 +412,21 @@ class AlertTracker:
             description=f"Alert {state.alert_id}: {kind} deadline {format_ts(deadline)} passed; "
                         f"escalation level {level} to {agency}.",
             starts_at=due_at, ends_at=None, detected_at=now,
-            value={"of_alert_id": state.alert_id, "of_fingerprint": state.fingerprint, "deadline": kind,
-                   "deadline_at": format_ts(deadline), "level": level, "escalated_to": agency},
+            # The escalated alert's measured value, as its kind gives it; what escalated is a detail.
+            value=state.value,
+            details={"escalation": {"of_alert_id": state.alert_id, "of_fingerprint": state.fingerprint,
+                                    "deadline": kind, "deadline_at": format_ts(deadline), "level": level,
+                                    "escalated_to": agency}},
             evidence=[state.alert_id], rule_version=state.rule_version, rule_source=state.rule_source,
+            annotations=dict(state.annotations),
         )
         return alert.to_record()
+
+
+def _annotations(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(name): str(text) for name, text in value.items()}
 
 
 def _text_or_none(value: Any) -> str | None:

@@ -139,7 +139,8 @@ def _check_tracker(url: str, prefix: str, fired: set[str]) -> None:
 
     def escalations() -> dict[str, tuple[str, str, str]]:
         records = read(url, f"{prefix}alerts", expect=0, timeout=5, escalations=True)
-        return {v["alert_id"]: (v["value"]["of_alert_id"], v["value"]["deadline"], v["labels"]["escalation"])
+        return {v["alert_id"]: (v["details"]["escalation"]["of_alert_id"], v["details"]["escalation"]["deadline"],
+                                v["labels"]["escalation"])
                 for _, v in records if v["labels"].get("escalation") and v["status"] == "firing"}
 
     found = wait_for(lambda: (e := escalations()) and set(e.values()) >= want and e, 120, interval=2) or {}

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -107,8 +108,7 @@ def test_tracker_in_the_worker_states_ack_rejection_escalations_and_a_crash(
     # its level-1 resolve escalation, and none for its ack (acked on time).
     send(broker_url, f"{prefix}raw.reservoir", [_event("binh-dien", 90, 45.5)])
     escalations = _escalations(broker_url, prefix, 1)
-    assert [(e["value"]["of_alert_id"], e["value"]["deadline"], e["labels"]["escalation"]) for e in escalations] \
-        == [(ta_trach, "resolve", "1")], escalations
+    assert [_what(e) for e in escalations] == [(ta_trach, "resolve", "1")], escalations
     # Acceptance 4: a checkpoint is taken (checkpoint_s 1), then the worker crashes.
     time.sleep(4)
     worker.kill()
@@ -121,8 +121,7 @@ def test_tracker_in_the_worker_states_ack_rejection_escalations_and_a_crash(
     escalations = _escalations(broker_url, prefix, 1 + 2 + 5, timeout=120)
     time.sleep(3)  # anything doubled would come now
     escalations = _escalations(broker_url, prefix, 8)
-    seen = sorted((e["value"]["of_alert_id"], e["value"]["deadline"], e["labels"]["escalation"])
-                  for e in escalations)
+    seen = sorted(_what(e) for e in escalations)
     assert seen == sorted([(ta_trach, "resolve", level) for level in "123"]
                           + [(binh_dien, "ack", level) for level in "123"]
                           + [(binh_dien, "resolve", level) for level in "12"]), (seen, second.output())
@@ -133,3 +132,9 @@ def test_tracker_in_the_worker_states_ack_rejection_escalations_and_a_crash(
     assert latest[-1]["operator_status"] == "acked" and latest[-1]["acked_at"] == format_ts(T0 + 300)
     assert latest[-1]["escalation_level"] == 3 and latest[-1]["ends_at"] == format_ts(T0 + 240 * 60)
     assert worker.alive() is False and second.alive(), second.output()
+
+
+def _what(escalation: dict[str, Any]) -> tuple[str, str, str]:
+    """(escalated alert id, deadline, level) of an escalation record."""
+    what = escalation["details"]["escalation"]
+    return what["of_alert_id"], what["deadline"], escalation["labels"]["escalation"]

@@ -5,7 +5,9 @@ Per key, in event time:
 * `last_seen` is the `ts` of the key's latest event that passed the rule's `where`;
 * it **fires** when the watermark of the key's stream partition passes (strictly)
   `last_seen + timeout` with no newer event of the key, so an event exactly at that time is
-  still in time; `starts_at = last_seen + timeout`, `value` = `last_seen` as RFC 3339 text;
+  still in time; `starts_at = last_seen + timeout`; `value` = the seconds the key had been
+  silent when it was detected (the watermark's deadline minus `last_seen`: `timeout`, or more
+  when a `realert` interval held the alert back), `details.last_seen` = `last_seen` as RFC 3339;
 * it **resolves** at the key's next event (`ends_at` = that event's `ts`); the next silence
   is a new episode (subject to `realert`, which delays it but keeps its `starts_at`).
 
@@ -22,8 +24,8 @@ Which keys are watched (`expect`):
 * `reference+seen`: both, the listed keys from the start and any other key from its first event.
 
 Templates may use `last_seen` (RFC 3339), `silent_for` (e.g. `2h`: the silence when it was
-detected), `value`, key and reference fields, and event fields (taken from the key's latest
-event).
+detected), `value` (the same silence in seconds), key and reference fields, and event fields
+(taken from the key's latest event).
 
 >>> # rules/vessel.yaml
 >>> # - id: vessel.vms.late
@@ -79,6 +81,7 @@ class AbsenceRule(RuleKind):
     """Evaluator of an `absence` rule (see the module docstring for the exact semantics)."""
 
     Spec = AbsenceSpec
+    TEMPLATE_NAMES = TEMPLATE_NAMES
     IDLE_TTL: ClassVar[bool] = False  # a silent key is the point: see the module docstring
 
     def __init__(self, spec: AbsenceSpec, ctx: BuildContext) -> None:  # type: ignore[override]
@@ -88,7 +91,7 @@ class AbsenceRule(RuleKind):
         if spec.value is not None:
             raise KindProblem(
                 "value", f"{spec.value!r} is not allowed: an absence has no event to compute it from "
-                "(its value is the last-seen time)",
+                "(its value is the seconds silent)",
             )
         self.timeout = spec.timeout
         self.realert = spec.realert
@@ -195,7 +198,9 @@ class AbsenceRule(RuleKind):
             return
         event = self._last_event(key, state, deadline)
         ref = self._lookup(event) if self._lookup is not None else EMPTY_ROW
-        rt.fire(key, state, starts_at=silent_at, value=event["last_seen"], event=event, ref=ref)
+        # The measured quantity is the silence when it was detected, in seconds.
+        rt.fire(key, state, starts_at=silent_at, value=deadline - last, event=event, ref=ref,
+                details={"last_seen": event["last_seen"]})
         if state.get("firing"):
             state["due"] = None
             state["since"] = silent_at

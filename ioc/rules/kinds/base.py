@@ -6,10 +6,28 @@ with a `RuleSpec` subclass and a `RuleKind` subclass, plus one line in `RULE_KIN
 
 Per-key state is a plain dict (JSON-able) so that it can be snapshotted and restored;
 the runtime keeps its own entries in it under keys starting with `_`.
+
+What a kind reports when it fires (`Runtime.fire` / `Runtime.match`), one convention for
+every kind so that a record reader knows what it gets:
+
+* `value` is the **measured quantity**, a number (int or float, never a bool) or None, one
+  meaning per kind: threshold the `value` expression (default: the first numeric field the
+  condition reads), window the aggregate, rate the change per `per`, absence the seconds
+  silent, spike the ratio current/baseline, geofence its `value` expression if it has one.
+  A kind with nothing measured (match, new_value, sequence, geofence without `value`) passes
+  None. Use `number_or_none` on anything an expression computed.
+* `details` is a small JSON-able mapping of what the kind found besides that number: the
+  matched keywords and an excerpt (`matched`, `excerpt`), the zone (`zone`, `zone_id`), the
+  new value (`new_value`), the steps' times (`steps`), the windows (`current`, `baseline`,
+  `ratio`), the last event's time (`last_seen`). Records carry it as `details`; templates may
+  use its names (list them in `template_names`).
+* `VALUE_ALIAS`: for a kind with nothing measured, the detail that `{value}` renders in
+  templates (rule files written when `value` held that detail keep rendering it).
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,10 +40,22 @@ from ioc.refdata import Reference
 from ioc.rules.expr import Expression, ExpressionError, compile_expression
 from ioc.rules.model import Duration, RuleSpec
 
-__all__ = ["BuildContext", "InstantSpec", "InstantRule", "KindProblem", "Runtime", "RuleKind", "Key", "State"]
+__all__ = ["BuildContext", "InstantSpec", "InstantRule", "KindProblem", "Runtime", "RuleKind", "Key", "State",
+           "number_or_none"]
 
 Key = tuple[Any, ...]
 State = dict[str, Any]
+
+
+def number_or_none(x: Any) -> float | int | None:
+    """`x` if it is a finite number (not a bool), else None: what a record's `value` may hold.
+
+    >>> number_or_none(44.6), number_or_none("44.6"), number_or_none(True), number_or_none(float("nan"))
+    (44.6, None, None, None)
+    """
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    return x if isinstance(x, int) or math.isfinite(x) else None
 
 
 class KindProblem(Exception):  # noqa: N818 - carries one analyst-facing problem to the loader
@@ -89,9 +119,11 @@ class Runtime(Protocol):
     def fire(
         self, key: Key, state: State, *, starts_at: float, value: Any,
         event: Mapping[str, Any] | None, ref: Mapping[str, Any], retry: bool = True,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
         """Open an episode (unless one is firing). Inside `realert` after the last episode the
-        call is refused; with `retry` the runtime calls `on_timer` again when realert is over."""
+        call is refused; with `retry` the runtime calls `on_timer` again when realert is over.
+        `value` and `details` as the module docstring says."""
 
     def resolve(self, key: Key, state: State, *, ends_at: float) -> None: ...
 
@@ -112,7 +144,7 @@ class Runtime(Protocol):
     def match(
         self, key: Key, state: State, *, ts: float, value: Any,
         event: Mapping[str, Any] | None, ref: Mapping[str, Any], resolve_after: float,
-        starts_at: float | None = None,
+        starts_at: float | None = None, details: Mapping[str, Any] | None = None,
     ) -> None:
         """An instant match at `ts`: fire a new episode (starting at `starts_at`, default `ts`),
         or extend the current one; it resolves `resolve_after` after the last match."""
@@ -136,6 +168,8 @@ class RuleKind(ABC):
     Spec: ClassVar[type[RuleSpec]]
     # Spec fields holding expressions, checked even when other fields of the rule are invalid.
     EXPRESSION_FIELDS: ClassVar[tuple[str, ...]] = ()
+    # The detail `{value}` renders in templates when `value` is None (see the module docstring).
+    VALUE_ALIAS: ClassVar[str | None] = None
     # Whether an idle key may be forgotten after `key_ttl` (limits.key_idle_s). False for kinds
     # whose keys' silence is the signal (absence).
     IDLE_TTL: ClassVar[bool] = True

@@ -39,9 +39,11 @@ event, reference data and that zone's properties) is true for it.
   the episode resolves `resolve_after` after the last match. The first position of a key
   never counts as a crossing.
 * The alert's zone is the first matching zone in file order (`exits`: the zone left;
-  `outside`: the first selected zone containing the point, if any). `value` is that zone's
-  `name` (else its id), or the rule's `value` expression; the zone's properties are merged
-  into the event the templates render from.
+  `outside`: the first selected zone containing the point, if any): `details.zone` is its
+  `name` (else its id), `details.zone_id` its id (both also template names). `value` is the
+  rule's `value` expression when it gives a number (e.g. `sog_kn`), else null; in templates
+  a null `{value}` shows the zone, as it did when the value was the zone's name. The zone's
+  properties are merged into the event the templates render from.
 * Positions of a key older than its latest position (out of order, within the allowed
   lateness) are ignored: the geofence follows the latest position. Events without a position
   are ignored.
@@ -70,7 +72,16 @@ import orjson
 
 from ioc.geo import Zone, ZoneError, ZoneSet, load_zones
 from ioc.rules.expr import Expression
-from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Runtime, State
+from ioc.rules.kinds.base import (
+    BuildContext,
+    InstantRule,
+    InstantSpec,
+    Key,
+    KindProblem,
+    Runtime,
+    State,
+    number_or_none,
+)
 from ioc.rules.model import Duration
 from ioc.timeutil import format_duration
 
@@ -94,6 +105,8 @@ class GeofenceSpec(InstantSpec):
 
 class GeofenceRule(InstantRule):
     Spec = GeofenceSpec
+    VALUE_ALIAS = "zone"  # `{value}` in templates written when the value was the zone's name
+    TEMPLATE_NAMES = frozenset({"value", "zone", "zone_id"})  # and the zones' properties
     # condition and value read zone properties, unknown until the zones load: checked in __init__.
     EXPRESSION_FIELDS = ()
 
@@ -129,7 +142,7 @@ class GeofenceRule(InstantRule):
 
     @property
     def template_names(self) -> frozenset[str]:
-        return frozenset({"value"}) | self.zones.property_names
+        return self.TEMPLATE_NAMES | self.zones.property_names
 
     # -- build ----------------------------------------------------------------------------------
 
@@ -242,7 +255,8 @@ class GeofenceRule(InstantRule):
             zone = self.zones.get(state["last_zone"]) if state.get("last_zone") is not None else None
             event = state.get("last_event") or {}
             rt.fire(key, state, starts_at=pending, value=state.get("last_value"),
-                    event={**event, **zone.properties} if zone is not None else event, ref={})
+                    event={**event, **zone.properties} if zone is not None else event, ref={},
+                    details=_zone_details(zone))
             if state.get("firing"):
                 _forget_pending(state)
 
@@ -282,7 +296,8 @@ class GeofenceRule(InstantRule):
         rt.note(state, event)
         value = self._value(found, event, ref)
         if ts - pending >= self.dwell:
-            rt.fire(key, state, starts_at=pending, value=value, event=_with_zone(event, found), ref=ref)
+            rt.fire(key, state, starts_at=pending, value=value, event=_with_zone(event, found), ref=ref,
+                    details=_zone_details(found))
             if state.get("firing"):
                 _forget_pending(state)
                 return
@@ -314,7 +329,7 @@ class GeofenceRule(InstantRule):
             return
         zone = self.zones.get(crossed)
         rt.match(key, state, ts=ts, value=self._value(zone, event, ref), event=_with_zone(event, zone), ref=ref,
-                 resolve_after=self.spec.resolve_after)
+                 resolve_after=self.spec.resolve_after, details=_zone_details(zone))
 
     def _holds(self, zone: Zone, event: Mapping[str, Any], ref: Mapping[str, Any]) -> bool:
         condition = self.condition
@@ -323,12 +338,14 @@ class GeofenceRule(InstantRule):
         return condition.test(event, {**ref, **zone.properties} if self.merge_ref else zone.properties)
 
     def _value(self, zone: Zone | None, event: Mapping[str, Any], ref: Mapping[str, Any]) -> Any:
+        """The measured value: the rule's `value` expression if it has one and it gives a
+        number; the zone is a detail (`_zone_details`)."""
         expr: Expression | None = self.value
         if expr is None:
-            return zone.name if zone is not None else None
+            return None
         props: Mapping[str, Any] = zone.properties if zone is not None else {}
         try:
-            return expr(event, {**ref, **props} if self.merge_ref else props)
+            return number_or_none(expr(event, {**ref, **props} if self.merge_ref else props))
         except _SOFT_ERRORS:
             return None
 
@@ -338,6 +355,11 @@ def _template_names(text: str) -> frozenset[str]:
         return frozenset(name for _, name, _, _ in _FORMATTER.parse(text) if name)
     except ValueError:
         return frozenset()  # a malformed template is reported by the loader
+
+
+def _zone_details(zone: Zone | None) -> dict[str, Any]:
+    """The record's `details` of a geofence alert: the zone's name (else its id) and id."""
+    return {"zone": zone.name, "zone_id": zone.id} if zone is not None else {}
 
 
 def _with_zone(event: Mapping[str, Any], zone: Zone | None) -> Mapping[str, Any]:

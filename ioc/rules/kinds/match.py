@@ -26,10 +26,12 @@ not preceded or followed by a letter or digit. Regex patterns run against the pr
 as written (no word boundaries added; with `fold: true` they must be written without
 diacritics, which is checked when the rule loads).
 
-The alert's `value` is the list of matched keywords (as written in the rule, each once; `any`
-keywords in the order they first appear, where two start at one place the longer, then `all`
-keywords, then the matching patterns). Templates may use `{matched}`
-(and `{value}`): the matched keywords joined by ", ".
+The alert's `value` is null (a match measures nothing); its `details` are `matched`, the list
+of matched keywords (as written in the rule, each once; `any` keywords in the order they first
+appear, where two start at one place the longer, then `all` keywords, then the matching
+patterns), and `excerpt`, up to 160 characters of the first searched text holding a hit,
+around it. Templates may use `{matched}` (the matched keywords joined by ", "; `{value}` too, as
+rule files written when the value was that list do) and `{excerpt}`.
 
 A key's state is forgotten (`expired`) as soon as its episode is over (resolved, and any
 `realert` after it passed): a match remembers nothing else, so every event is judged alone.
@@ -49,13 +51,12 @@ A key's state is forgotten (`expired`) as soon as its episode is over (resolved,
 from __future__ import annotations
 
 import re
-import string
 import types
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from ioc.events.schemas import SCHEMAS
 from ioc.rules.exceptions import did_you_mean, shorten
@@ -68,7 +69,7 @@ from ioc.timeutil import format_duration
 
 __all__ = ["MatchSpec", "MatchRule", "Matched"]
 
-_FORMATTER = string.Formatter()
+EXCERPT_CHARS = 160  # of the searched text, in the record's details
 # Prepared text of the last event seen per (fold, field): rules reading the same field of the
 # same event (the engine runs them back to back) prepare it once. Keyed by the identity of
 # the raw string, which the entry keeps alive, so a hit is always the same text.
@@ -95,16 +96,11 @@ class MatchSpec(InstantSpec):
     whole_words: bool = True
     condition: str | None = None
 
-    @field_validator("summary", "description")
-    @classmethod
-    def _matched_is_value(cls, text: str) -> str:
-        # The runtime renders templates from event fields and `value` only, and `value` is a
-        # `Matched` list: `{matched}` is the same text, so it is rendered as `{value}`.
-        return _rename_field(text, "matched", "value")
-
 
 class MatchRule(InstantRule):
     Spec = MatchSpec
+    VALUE_ALIAS = "matched"  # `{value}` in templates written when the value was the matched keywords
+    TEMPLATE_NAMES = frozenset({"value", "matched", "excerpt"})
     EXPRESSION_FIELDS = ("condition",)
     spec: MatchSpec
 
@@ -114,8 +110,8 @@ class MatchRule(InstantRule):
             raise KindProblem("resolve_after", f"'{format_duration(spec.resolve_after)}' must be more than 0 "
                                                "(e.g. 5m, 1h)")
         if spec.value is not None:
-            raise KindProblem("value", f"{shorten(spec.value)} is not allowed: a match's value is the list of matched "
-                                       "keywords and patterns (use {matched} in templates)")
+            raise KindProblem("value", f"{shorten(spec.value)} is not allowed: a match measures nothing; the matched "
+                                       "keywords and patterns are its details (use {matched} in templates)")
         if spec.any_ is None and spec.all_ is None and spec.regex is None:
             raise KindProblem("any", "a match rule needs at least one of 'any', 'all' or 'regex'")
         self._prepare: Callable[[str], str] = fold_text if spec.fold else normalize_text
@@ -140,7 +136,7 @@ class MatchRule(InstantRule):
 
     @property
     def template_names(self) -> frozenset[str]:
-        return frozenset({"value", "matched"})
+        return self.TEMPLATE_NAMES
 
     # -- build -------------------------------------------------------------------------------
 
@@ -211,7 +207,8 @@ class MatchRule(InstantRule):
             return
         found = self._search(text)
         if found is not None:
-            rt.match(key, state, ts=ts, value=found, event=event, ref=ref, resolve_after=self._resolve_after)
+            rt.match(key, state, ts=ts, value=None, event=event, ref=ref, resolve_after=self._resolve_after,
+                     details={"matched": found, "excerpt": self._excerpt(event)})
 
     def expired(self, state: State, watermark: float) -> bool:
         # All a key's state is its episode's, which the engine judges.
@@ -241,6 +238,34 @@ class MatchRule(InstantRule):
                 _PREPARED[cache_key] = (raw, prepared)
                 parts.append(prepared)
         return parts[0] if len(parts) == 1 else "\n".join(parts)
+
+    def _excerpt(self, event: Mapping[str, Any]) -> str | None:
+        """Up to EXCERPT_CHARS of the first searched text (field or list item) where a keyword
+        or pattern is found, around the first hit, as the event wrote it when preparing kept
+        its length (else as prepared); None if no single text holds one (`all` across fields)."""
+        prepare = self._prepare
+        for name, many in self._fields:
+            raw = event.get(name)
+            for item in (raw if many and isinstance(raw, list) else (raw,)):
+                if not isinstance(item, str) or not item:
+                    continue
+                prepared = prepare(item)
+                start = self._first_hit(prepared)
+                if start is None:
+                    continue
+                source = item if len(item) == len(prepared) else prepared
+                lo = max(0, min(start - EXCERPT_CHARS // 3, len(source) - EXCERPT_CHARS))
+                hi = min(len(source), lo + EXCERPT_CHARS)
+                return ("…" if lo else "") + source[lo:hi] + ("…" if hi < len(source) else "")
+        return None
+
+    def _first_hit(self, text: str) -> int | None:
+        """Where the first keyword looked for is in `text` (0 for a pattern), None if none is."""
+        starts = [hit.start() for words in (self._any, *(each for each, _ in self._all))
+                  if words is not None and (hit := words.find(text, 0)) is not None]
+        if starts:
+            return min(starts)
+        return 0 if any(pattern.search(text) for pattern, _ in self._regexes) else None
 
     def _search(self, text: str) -> Matched | None:
         """The matched keywords and patterns, or None if the text does not match."""
@@ -391,24 +416,6 @@ def _text_kind(annotation: Any) -> bool | None:
     if hasattr(annotation, "__metadata__"):  # Annotated[str, ...]
         return _text_kind(args[0]) if args else None
     return None
-
-
-def _rename_field(text: str, old: str, new: str) -> str:
-    """`text` with the template field `{old...}` renamed `{new...}`; other text unchanged."""
-    if "{" + old not in text:
-        return text
-    try:
-        parsed = list(_FORMATTER.parse(text))
-    except ValueError:
-        return text  # the loader reports the broken template
-    out = []
-    for literal, name, spec, conversion in parsed:
-        out.append(literal.replace("{", "{{").replace("}", "}}"))
-        if name is None:
-            continue
-        field = new if name == old else name
-        out.append("{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}")
-    return "".join(out)
 
 
 KIND = MatchRule

@@ -21,10 +21,10 @@ Per key, in event time (an instant kind: see `InstantRule`):
   of order, before the value's last sighting, is never new;
 * a new value **matches** unless the key is still learning: the key learns from its first event
   (the earliest `ts` seen) until `first + learning`; from `first + learning` on, new values
-  match. A match fires an alert (`starts_at` = the event's `ts`, `value` = the value as the
-  event had it), or extends the key's current episode; the episode resolves `resolve_after`
-  (default 5m) after its last match. A match inside `realert` after the last episode is dropped
-  (the value is still learned);
+  match. A match fires an alert (`starts_at` = the event's `ts`, `value` null: nothing is
+  measured; `details.new_value` = the value as the event had it), or extends the key's current
+  episode; the episode resolves `resolve_after` (default 5m) after its last match. A match
+  inside `realert` after the last episode is dropped (the value is still learned);
 * every event with a value records `ts` as the value's last sighting (the latest one wins).
 
 Bounded state per key: `first` (the key's first `ts`) and `seen`, a dict `{str(value):
@@ -38,7 +38,8 @@ A key's state is forgotten (`expired`) once every value it remembers was last se
 episode is over; only without `learning`, since `first` ends a key's learning for ever and a
 forgotten key would come back learning.
 
-Templates may use `new_value` (the value) besides `value`.
+Templates may use `new_value` (the value; `{value}` shows it too, as in rule files written
+when it was the alert's value).
 """
 
 from __future__ import annotations
@@ -69,13 +70,15 @@ class NewValueRule(InstantRule):
     """Evaluates one `new_value` rule; see the module docstring for the exact semantics."""
 
     Spec = NewValueSpec
+    VALUE_ALIAS = "new_value"  # `{value}` in templates written when the value was the new value
     TEMPLATE_NAMES = frozenset({"value", "new_value"})
     spec: NewValueSpec
 
     def __init__(self, spec: NewValueSpec, ctx: BuildContext) -> None:  # type: ignore[override]
         super().__init__(spec, ctx)
         if spec.value is not None:
-            raise KindProblem("value", "is not used by kind 'new_value' (the value is the new value of field)")
+            raise KindProblem("value", "is not used by kind 'new_value' (the new value of field is in the alert's "
+                                       "details)")
         if spec.field not in ctx.fields:
             raise KindProblem("field", f"unknown field '{spec.field}' of stream '{ctx.stream}'"
                                        f" (allowed: {', '.join(sorted(ctx.fields))})")
@@ -131,8 +134,8 @@ class NewValueRule(InstantRule):
             new = False
         if new and ts - first >= self.learning:
             # The templates read `new_value` with the event's fields.
-            rt.match(key, state, ts=ts, value=value, event={**event, "new_value": value}, ref=ref,
-                     resolve_after=self.resolve_after)
+            rt.match(key, state, ts=ts, value=None, event={**event, "new_value": value}, ref=ref,
+                     resolve_after=self.resolve_after, details={"new_value": value})
 
     def expired(self, state: State, watermark: float) -> bool:
         if self.learning > 0:

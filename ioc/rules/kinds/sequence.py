@@ -42,7 +42,8 @@ Per key, in arrival order of the events evaluated (event time decides what may m
   matches, and also start a new one;
 * when the last step matches, the partial match is complete: an instant match (see
   `InstantRule`) with `starts_at` = the first step's `ts` (the earliest, when one event
-  completes several) and `value = {"steps": [RFC 3339 time of each step]}`. A new episode
+  completes several), `value` null (nothing is measured) and
+  `details = {"steps": [RFC 3339 time of each step]}`. A new episode
   fires, or the firing one is extended; it resolves `resolve_after` after the last
   completion (`ends_at` = that time; the timer fires once the watermark is past it).
   Completed partial matches are consumed; a completion dropped by `realert` too;
@@ -188,7 +189,8 @@ class SequenceRule(InstantRule):
         if "key" in spec.model_fields_set:
             raise KindProblem("key", "a sequence is keyed by its join field: use `by`, not `key`")
         if spec.value is not None:
-            raise KindProblem("value", "a sequence's value is the time of each step; remove `value`")
+            raise KindProblem("value", "a sequence measures nothing (its details are the time of each step); "
+                                       "remove `value`")
         conditions = [
             ctx.for_stream(step.stream).expression(f"steps.{i}.condition", step.condition)
             for i, step in enumerate(steps)
@@ -303,8 +305,8 @@ class SequenceRule(InstantRule):
         for evidence in best[2]:
             rt.note(state, {"id": evidence})
         rt.match(
-            key, state, ts=ts, value={"steps": [format_ts(t) for t in times]}, event=merged, ref=ref,
-            resolve_after=self.resolve_after, starts_at=times[0],
+            key, state, ts=ts, value=None, event=merged, ref=ref,
+            resolve_after=self.resolve_after, starts_at=times[0], details={"steps": [format_ts(t) for t in times]},
         )
         if not state.get("firing"):
             # Dropped inside `realert`: its evidence must not leak into a later episode.

@@ -55,8 +55,9 @@ Timing, per key, in event time:
   event or boundary where the condition does not hold (`ends_at` = that time). At the latest
   that is when the current window has emptied (`up`) or the baseline has (`down`).
 
-`value` = `{"current": ..., "baseline": ..., "ratio": current / baseline}` (ratio null when the
-baseline is 0 or empty); templates may also use `current`, `baseline` and `ratio`.
+`value` = `ratio` = current / baseline (null when the baseline is 0 or empty), and `details` =
+`{"current": ..., "baseline": ..., "ratio": ...}`; templates may also use `current`, `baseline`
+and `ratio`.
 
 Per-key state (plain data): `t` key time, `at` start of its current bucket, `since` start of
 the bucket of its first event, `b` the buckets with events as `[start, count, sum]` in
@@ -118,7 +119,7 @@ class SpikeRule(RuleKind):
     def __init__(self, spec: SpikeSpec, ctx: BuildContext) -> None:  # type: ignore[override]
         super().__init__(spec, ctx)
         if spec.value is not None:
-            raise KindProblem("value", "is not used by kind 'spike' (the value is {current, baseline, ratio})")
+            raise KindProblem("value", "is not used by kind 'spike' (the value is the ratio current/baseline)")
         if spec.window <= 0:
             raise KindProblem("window", f"{_dur(spec.window)!r} must be more than 0 (e.g. 1h)")
         if spec.baseline <= 0:
@@ -264,9 +265,11 @@ class SpikeRule(RuleKind):
         if not state.get("firing"):
             if event is None:
                 event = state.get("last_event")
-            value = self.value(state)
-            # The templates read current/baseline/ratio with the event's fields.
-            rt.fire(key, state, starts_at=now, value=value, event={**event, **value} if event else value, ref=ref)
+            windows = self.value(state)
+            # The templates read current/baseline/ratio with the event's fields; the record's value
+            # is the ratio, the windows are its details.
+            rt.fire(key, state, starts_at=now, value=windows["ratio"],
+                    event={**event, **windows} if event else windows, ref=ref, details=windows)
             if not state.get("firing"):
                 # A realert interval holds it back; the runtime retries at its end.
                 state["held"] = True

@@ -33,11 +33,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 
 from pydantic import Field
 
-from ioc.rules.kinds.base import BuildContext, Key, RuleKind, Runtime, State
+from ioc.events.schemas import SCHEMAS, base_type
+from ioc.rules.kinds.base import BuildContext, Key, RuleKind, Runtime, State, number_or_none
 from ioc.rules.model import Duration, RuleSpec
 
 __all__ = ["ThresholdSpec", "ThresholdRule"]
@@ -57,8 +58,9 @@ class ThresholdRule(RuleKind):
     def __init__(self, spec: ThresholdSpec, ctx: BuildContext) -> None:  # type: ignore[override]
         super().__init__(spec, ctx)
         self.condition = ctx.expression("condition", spec.condition)
-        # `value` of the alert: an explicit expression, else the first field the condition reads.
-        value_text = spec.value or _first_name(spec.condition, self.condition.names)
+        # `value` of the alert: an explicit expression, else the first field the condition reads
+        # that can hold a number (`event_type == 'crowd' and count > 200` measures `count`).
+        value_text = spec.value or _first_name(spec.condition, self.condition.names - _not_numeric(ctx))
         self.value = ctx.expression("value", value_text) if value_text else None
         self.hold = spec.for_
         self.keep = spec.keep_firing_for
@@ -85,7 +87,7 @@ class ThresholdRule(RuleKind):
             state["false_since"] = None
             if state.get("firing"):
                 return
-            value = _safe(self.value, event, ref)
+            value = _measure(self.value, event, ref)
             pending = state.get("pending_since")
             if pending is None:
                 pending = state["pending_since"] = ts
@@ -151,11 +153,28 @@ def _first_name(text: str, names: frozenset[str]) -> str | None:
     return min(found)[1] if found else None
 
 
-def _safe(expr: Any, event: Mapping[str, Any], ref: Mapping[str, Any]) -> Any:
+def _measure(expr: Any, event: Mapping[str, Any], ref: Mapping[str, Any]) -> Any:
+    """The alert's value: what the value expression gives, if it is a number (else None)."""
     if expr is None:
         return None
     try:
-        return expr(event, ref)
-    except (TypeError, ValueError, ZeroDivisionError, KeyError, IndexError):
+        return number_or_none(expr(event, ref))
+    except (TypeError, ValueError, ArithmeticError, KeyError, IndexError):
         return None
+
+
+def _not_numeric(ctx: BuildContext) -> frozenset[str]:
+    """Names the condition may read that never hold a number: event fields declared as text,
+    bools or lists, reference columns with no number in any row."""
+    found = set()
+    model = SCHEMAS.get(ctx.stream)
+    for name, info in (model.model_fields.items() if model is not None else ()):
+        annotation, _ = base_type(info.annotation)
+        if annotation in (str, bool, list) or get_origin(annotation) in (list, Literal):
+            found.add(name)
+    rows = ctx.reference.rows(ctx.stream)
+    for name in ctx.ref_fields:
+        if not any(number_or_none(row.get(name)) is not None for row in rows.values()):
+            found.add(name)
+    return frozenset(found)
 KIND = ThresholdRule

@@ -48,7 +48,7 @@ def test_a_failing_case_explains_the_difference(tmp_path, capsys):
     [result] = run_test_file(test)
     assert not result.passed
     assert result.problems == [
-        "transition 1: starts_at: expected 5m, got 0s (2025-10-27T01:00:00Z)",
+        "transition 1: starts_at: expected 5m, got 0s (2025-10-27 08:00 ICT)",
         "expected transition 2 did not happen: demo.high resolved",
     ]
     code = main(["rules", "test", str(test)])
@@ -63,7 +63,7 @@ def test_a_failing_case_explains_the_difference(tmp_path, capsys):
 def test_unexpected_transitions_are_reported(tmp_path):
     test = _files(tmp_path, "[]")
     [result] = run_test_file(test)
-    assert result.problems == ["unexpected transition: demo.high firing [source_id=a] starts 0s (2025-10-27T01:00:00Z)"]
+    assert result.problems == ["unexpected transition: demo.high firing [source_id=a] starts 0s (2025-10-27 08:00 ICT)"]
 
 
 def test_malformed_test_files_are_errors_not_failures(tmp_path):
@@ -164,3 +164,36 @@ def test_a_key_written_twice_is_an_error(tmp_path):
     test.write_text("rule_files: [x.yaml]\ntests:\n  - name: t\n    expect: []\n    expect: [1]\n", encoding="utf-8")
     with pytest.raises(RuleTestError, match="twice.test.yaml:5"):
         run_test_file(test)
+
+
+MATCH_RULE = """\
+rules:
+  - id: demo.flood_words
+    stream: press
+    kind: match
+    fields: [title]
+    any: [xả lũ, ngập]
+"""
+
+
+@pytest.mark.parametrize(("details", "problems"), [
+    ("{matched: [xả lũ, ngập]}", []),
+    ("{matched: [ngập]}", ["transition 1: details.matched: expected ['ngập'], got ['xả lũ', 'ngập']"]),
+    ("{zone: x}", ["transition 1: details.zone: expected 'x', got None"]),
+])
+def test_details_are_compared_name_by_name(tmp_path, details, problems):
+    (tmp_path / "demo.yaml").write_text(MATCH_RULE, encoding="utf-8")
+    test = tmp_path / "demo.test.yaml"
+    test.write_text(textwrap.dedent(f"""\
+        rule_files: [demo.yaml]
+        tests:
+          - name: flood words
+            start: "2025-10-27T08:00:00+07:00"
+            events:
+              - {{stream: press, at: 0m, source_id: tuoitre, url: "https://x.vn/1", title: "Thủy điện XẢ LŨ, ngập"}}
+            expect:
+              - {{rule: demo.flood_words, status: firing, value: null, details: {details}}}
+        """), encoding="utf-8")
+    [result] = run_test_file(test)
+    assert result.problems == problems
+    assert result.passed is (not problems)

@@ -479,7 +479,7 @@ def test_a_value_back_after_lookback_drops_stale_sightings_as_a_forgotten_key_wo
     alerts = _compare(rules, "cyber", [logon(0, IPS[0]) + logon(0, IPS[1]), 3601, logon(3601, IPS[0]),
                                        logon(7202, IPS[1]), logon(7201, IPS[0]), 9000], lateness=10.0)
     # The last episode starts with IPS[1] at 7202; IPS[0] at 7201 is new and extends it.
-    assert [(a.status, a.value, a.starts_at - T0) for a in alerts][-2:] == [
+    assert [(a.status, a.details["new_value"], a.starts_at - T0) for a in alerts][-2:] == [
         ("firing", IPS[1], 7202.0), ("resolved", IPS[0], 7202.0)]
 
 

@@ -62,7 +62,7 @@ RULE: dict[str, Any] = {
     "expect": "seen",
     "severity": "warning",
     "labels": {"domain": "fisheries"},
-    "summary": "Tàu {source_id} ({port}): không có vị trí VMS từ {value}",
+    "summary": "Tàu {source_id} ({port}): không có vị trí VMS từ {last_seen}",
 }
 
 
@@ -111,7 +111,8 @@ def test_fires_when_watermark_passes_last_seen_plus_timeout(tmp_path: Path) -> N
     assert feed(engine, [pos(A, 0), pos(B, 100), pos(B, 2 * H - 1), pos(B, 2 * H)]) == []
     alerts = feed(engine, [pos(B, 2 * H + 1)])
     assert brief(alerts) == [("firing", A, 2 * H, None)]
-    assert alerts[0].value == "2025-10-27T01:00:00Z"
+    # The measured quantity: seconds silent when detected (the timeout here); the time is a detail.
+    assert alerts[0].value == 2 * H and alerts[0].details == {"last_seen": "2025-10-27T01:00:00Z"}
     assert [a.alert_id for a in engine.firing()] == [alerts[0].alert_id]
 
 
@@ -183,7 +184,7 @@ def test_new_silence_after_resolve_is_a_new_episode(tmp_path: Path) -> None:
     ]
     assert alerts[0].fingerprint == alerts[2].fingerprint == fingerprint(RULE_ID, {"source_id": A})
     assert alerts[0].alert_id != alerts[2].alert_id
-    assert alerts[2].value == "2025-10-27T04:00:00Z"
+    assert alerts[2].details["last_seen"] == "2025-10-27T04:00:00Z"
 
 
 def test_two_rules_late_and_violation(tmp_path: Path) -> None:
@@ -223,7 +224,8 @@ def test_realert_delays_the_next_episode(tmp_path: Path) -> None:
     assert wm(engine, 9 * H) == []
     alerts = wm(engine, 9 * H + 1)
     assert brief(alerts) == [("firing", A, 5 * H, None)]
-    assert alerts[0].value == "2025-10-27T04:00:00Z"
+    # Held back by realert: detected (and measured) when the interval ended, 6h after last_seen.
+    assert alerts[0].details["last_seen"] == "2025-10-27T04:00:00Z" and alerts[0].value == 6 * H
 
 
 def test_realert_retry_cancelled_by_sign_of_life(tmp_path: Path) -> None:
@@ -287,7 +289,7 @@ def test_older_event_within_lateness_does_not_move_last_seen_back(tmp_path: Path
     assert feed(engine, [pos(B, 1000 + 2 * H + 600)]) == []      # watermark 2h + 1000 s: reached
     alerts = feed(engine, [pos(B, 1000 + 2 * H + 601)])
     assert brief(alerts) == [("firing", A, 1000 + 2 * H, None)]
-    assert alerts[0].value == "2025-10-27T01:16:40Z"
+    assert alerts[0].details["last_seen"] == "2025-10-27T01:16:40Z"
 
 
 def test_late_event_beyond_lateness_is_no_sign_of_life(tmp_path: Path) -> None:
@@ -349,7 +351,7 @@ def test_reference_keys_never_seen_count_from_first_watermark(tmp_path: Path) ->
     # C never reported: silent since the stream's first watermark (1000 s); A since 1000 s too.
     assert sorted(brief(alerts)) == [("firing", A, 1000 + 2 * H, None), ("firing", C, 1000 + 2 * H, None)]
     by_key = {a.key["source_id"]: a for a in alerts}
-    assert by_key[C].value == "2025-10-27T01:16:40Z"
+    assert by_key[C].details["last_seen"] == "2025-10-27T01:16:40Z"
     assert by_key[C].summary == f"Tàu {C} (Thuận An): không có vị trí VMS từ 2025-10-27T01:16:40Z"
     assert by_key[C].evidence == []
     resolved = feed(engine, [pos(C, 3 * H)])
@@ -450,7 +452,7 @@ def test_error_value_expression_not_allowed(tmp_path: Path) -> None:
     problems = load_problems(tmp_path, rule_yaml(value="sog_kn"))
     assert problems == [
         f"{tmp_path / 'rules.yaml'}:2: rule '{RULE_ID}': value: 'sog_kn' is not allowed: an absence has no "
-        "event to compute it from (its value is the last-seen time)"
+        "event to compute it from (its value is the seconds silent)"
     ]
 
 
@@ -474,7 +476,7 @@ def test_error_bad_where_and_bad_timeout_both_reported(tmp_path: Path) -> None:
 def test_alert_record_fields(tmp_path: Path) -> None:
     engine = engine_of(one_rule(
         tmp_path, severity="critical", sla={"ack": "15m", "resolve": "6h"},
-        summary="Tàu {source_id} ({port}): mất tín hiệu VMS, vị trí cuối {lat}, {lon} lúc {value}",
+        summary="Tàu {source_id} ({port}): mất tín hiệu VMS, vị trí cuối {lat}, {lon} lúc {last_seen}",
         description="{rule_id} {severity} {stream}",
     ))
     alerts = feed(engine, [pos(A, 0, id="p-1", lat=16.7, lon=107.9), pos(A, 600, id="p-2", lat=16.8, lon=108.0),
@@ -498,7 +500,7 @@ def test_alert_record_fields(tmp_path: Path) -> None:
     assert record["description"] == f"{RULE_ID} critical vessel"
     assert record["starts_at"] == "2025-10-27T03:10:00Z"
     assert record["ends_at"] is None
-    assert record["value"] == "2025-10-27T01:10:00Z"
+    assert record["value"] == 2 * H and record["details"] == {"last_seen": "2025-10-27T01:10:00Z"}
     assert record["evidence"] == ["p-2"]  # the last sign of life
     assert record["sla"] == {"ack_by": "2025-10-27T03:25:00Z", "resolve_by": "2025-10-27T09:10:00Z"}
     assert orjson.loads(alerts[0].to_json()) == record

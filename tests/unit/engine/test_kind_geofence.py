@@ -139,7 +139,7 @@ def test_inside_fires_at_first_position_inside_and_resolves_at_first_outside(tmp
     assert feed(engine, [vessel(V1, 0, OFFSHORE), vessel(V1, 600, NOWHERE)]) == []
     fired = feed(engine, [vessel(V1, 1200, FOREIGN)])
     assert brief(fired) == [("firing", V1, 1200.0, None)]
-    assert fired[0].value == FOREIGN_NAME
+    assert fired[0].details["zone"] == FOREIGN_NAME
     assert fired[0].summary == f"Tàu {V1} trong {FOREIGN_NAME}"
     assert feed(engine, [vessel(V1, 1800, FOREIGN)]) == []  # still inside: same episode
     resolved = feed(engine, [vessel(V1, 2400, NOWHERE)])
@@ -170,7 +170,7 @@ def test_without_zone_filter_every_zone_counts(tmp_path: Path) -> None:
     alerts = feed(engine, [vessel(V1, 0, LAND), vessel(V1, 60, PORT), vessel(V1, 120, NOWHERE)])
     # The port position is in the coastal band and the port box: the first in file order is reported.
     assert brief(alerts) == [("firing", V1, 60.0, None), ("resolved", V1, 60.0, 120.0)]
-    assert alerts[0].value == COASTAL_NAME
+    assert alerts[0].details["zone"] == COASTAL_NAME
 
 
 # -- dwell --------------------------------------------------------------------------------------------
@@ -197,7 +197,7 @@ def test_dwell_timer_fires_when_another_key_moves_the_watermark(tmp_path: Path) 
     assert feed(engine, [vessel(V1, 0, FOREIGN, id="p1"), vessel(V2, 1799, NOWHERE)]) == []
     alerts = feed(engine, [vessel(V2, 1801, NOWHERE)])
     assert brief(alerts) == [("firing", V1, 0.0, None)]
-    assert alerts[0].value == FOREIGN_NAME
+    assert alerts[0].details["zone"] == FOREIGN_NAME
     assert alerts[0].summary == f"Tàu {V1} trong {FOREIGN_NAME}"  # rendered from the remembered position
     assert alerts[0].evidence == ["p1"]
 
@@ -234,7 +234,7 @@ def test_dwell_continues_across_adjacent_matching_zones(tmp_path: Path) -> None:
     engine = engine_of(one_rule(tmp_path, zone_filter=BANDS, condition=LENGTH_MISMATCH, dwell="2h"))
     alerts = feed(engine, [vessel(V1, 0, COASTAL), vessel(V1, 3600, INSHORE), vessel(V1, 7200, INSHORE)])
     assert brief(alerts) == [("firing", V1, 0.0, None)]
-    assert alerts[0].value == INSHORE_NAME  # the zone of the position that fired it
+    assert alerts[0].details["zone"] == INSHORE_NAME  # the zone of the position that fired it
 
 
 # -- condition over zone properties ---------------------------------------------------------------------
@@ -253,7 +253,7 @@ def test_zone_not_allowed_for_length(
     engine = engine_of(one_rule(tmp_path, zone_filter=BANDS, condition=LENGTH_MISMATCH, severity="warning",
                                 summary="{source_id} ({length_m} m) trong {value}"))
     alerts = feed(engine, [vessel(V1, 0, pos, length=length)])
-    assert [a.value for a in alerts] == ([zone] if fires else [])
+    assert [a.details["zone"] for a in alerts] == ([zone] if fires else [])
     if fires:
         assert alerts[0].summary == f"{V1} ({length} m) trong {zone}"
 
@@ -286,7 +286,7 @@ def test_condition_reads_reference_data_and_zone_properties(tmp_path: Path) -> N
                            vessel(V2, 70, INSHORE), vessel(V1, 120, OFFSHORE)])
     assert brief(alerts) == [("firing", V1, 60.0, None), ("firing", V2, 70.0, None), ("resolved", V1, 60.0, 120.0)]
     assert alerts[0].summary == f"{V1} (Cảng cá Thuận An, offshore) trong {COASTAL_NAME}"
-    assert alerts[1].value == INSHORE_NAME
+    assert alerts[1].details["zone"] == INSHORE_NAME
 
 
 def test_zone_property_shared_with_a_reference_field_only_where_read(tmp_path: Path) -> None:
@@ -315,7 +315,7 @@ def test_outside_allowed_zones(tmp_path: Path) -> None:
         vessel(V1, 4000, COASTAL), vessel(V1, 7600, COASTAL),                        # an hour in coastal
     ])
     assert brief(alerts) == [("firing", V1, 4000.0, None)]
-    assert alerts[0].value == COASTAL_NAME  # the zone it is in without being allowed there
+    assert alerts[0].details["zone"] == COASTAL_NAME  # the zone it is in without being allowed there
     assert brief(feed(engine, [vessel(V1, 8000, PORT)])) == [("resolved", V1, 4000.0, 8000.0)]
 
 
@@ -324,7 +324,7 @@ def test_outside_every_selected_zone_has_no_zone_value(tmp_path: Path) -> None:
                                 summary="{source_id} ngoài vùng ({value})"))
     alerts = feed(engine, [vessel(V1, 0, OFFSHORE), vessel(V1, 60, NOWHERE), vessel(V1, 120, INSHORE)])
     assert brief(alerts) == [("firing", V1, 60.0, None), ("resolved", V1, 60.0, 120.0)]
-    assert alerts[0].value is None
+    assert alerts[0].value is None and alerts[0].details == {}
     assert alerts[0].summary == f"{V1} ngoài vùng (?)"
 
 
@@ -338,7 +338,7 @@ def test_enters_port(tmp_path: Path) -> None:
     assert alerts == []
     alerts = feed(engine, [vessel(V1, 1200, PORT, id="in")])
     assert brief(alerts) == [("firing", V1, 1200.0, None)]
-    assert alerts[0].value == THUAN_AN
+    assert alerts[0].details["zone"] == THUAN_AN
     assert alerts[0].summary == f"{V1} vào {THUAN_AN}"
     assert alerts[0].evidence == ["in"]
     assert feed(engine, [vessel(V1, 1800, PORT)]) == []  # staying is not entering again
@@ -367,8 +367,8 @@ def test_enters_is_per_zone_between_adjacent_bands(tmp_path: Path) -> None:
     engine = engine_of(one_rule(tmp_path, zone_filter=BANDS, mode="enters"))
     alerts = feed(engine, [vessel(V1, 0, COASTAL), vessel(V1, 60, INSHORE), vessel(V1, 120, OFFSHORE)])
     assert brief(alerts) == [("firing", V1, 60.0, None)]
-    assert alerts[0].value == INSHORE_NAME
-    assert alerts[0].to_record()["value"] == INSHORE_NAME  # extended by the second crossing: last value kept
+    assert alerts[0].details["zone"] == INSHORE_NAME
+    assert alerts[0].to_record()["details"]["zone"] == INSHORE_NAME  # extended by the second crossing: last value kept
 
 
 def test_crossing_inside_resolve_after_extends_the_episode(tmp_path: Path) -> None:
@@ -391,7 +391,7 @@ def test_exits_with_condition_counts_condition_turning_false(tmp_path: Path) -> 
     engine = engine_of(one_rule(tmp_path, zone_filter="zone_class == 'port'", mode="exits", condition="sog_kn < 1"))
     alerts = feed(engine, [vessel(V1, 0, PORT, sog_kn=0.0), vessel(V1, 60, PORT, sog_kn=3.0)])
     assert brief(alerts) == [("firing", V1, 60.0, None)]
-    assert alerts[0].value == THUAN_AN
+    assert alerts[0].details["zone"] == THUAN_AN
 
 
 # -- realert ---------------------------------------------------------------------------------------------
@@ -518,7 +518,8 @@ def test_alert_record(tmp_path: Path) -> None:
     assert (f["kind"], f["stream"], f["severity"], f["rule_id"]) == ("geofence", "vessel", "critical", RULE_ID)
     assert f["key"] == {"source_id": V1}
     assert f["labels"] == {"domain": "fisheries", "agency": "Chi cục Thủy sản"}
-    assert f["value"] == r["value"] == FOREIGN_NAME
+    assert f["value"] is r["value"] is None  # no `value` expression: nothing measured
+    assert f["details"] == r["details"] == {"zone": FOREIGN_NAME, "zone_id": f["details"]["zone_id"]}
     assert f["summary"] == f"Tàu {V1} trong {FOREIGN_NAME}"
     assert f["description"] == f"Tàu {V1} dài 20.0 m, vị trí 19.4, 108.3"
     assert (f["status"], f["starts_at"], f["ends_at"]) == ("firing", "2025-10-27T01:00:00Z", None)
@@ -579,7 +580,7 @@ def test_zone_properties_are_merged_into_the_event_given_to_the_runtime() -> Non
     rule.on_event(rt, (V1,), state, event, {}, event["ts"])
     (name, call), = rt.calls
     assert name == "fire"
-    assert call["value"] == COASTAL_NAME
+    assert call["value"] is None and call["details"]["zone"] == COASTAL_NAME
     assert call["event"]["zone_class"] == "coastal"
     assert call["event"]["max_length_m"] == 12
     assert call["event"]["source_id"] == V1 and call["event"]["length_m"] == 20.0
@@ -590,7 +591,7 @@ def test_zone_properties_are_merged_into_the_event_given_to_the_runtime() -> Non
         e = vessel(V1, t, pos)
         crossing.on_event(rt, (V1,), state, e, {}, e["ts"])
     (name, call), = rt.calls
-    assert (name, call["value"], call["event"]["zone_class"]) == ("match", THUAN_AN, "port")
+    assert (name, call["details"]["zone"], call["event"]["zone_class"]) == ("match", THUAN_AN, "port")
     assert call["resolve_after"] == 300.0
 
 

@@ -94,7 +94,7 @@ def cyber(source: str, t: float, url: str, **extra: Any) -> dict[str, Any]:
 def matches(tmp_path: Path, title: str, body: str | None = None, **fields: Any) -> list[Any]:
     """The value of the alert one event fires (or [] if it does not match)."""
     alerts = engine_of(one_rule(tmp_path, **fields)).process("press", [press("vnexpress", 0, title, body)])
-    return alerts[0].value if alerts else []
+    return alerts[0].details["matched"] if alerts else []
 
 
 # -- firing and the alert record ----------------------------------------------------------------
@@ -113,7 +113,9 @@ def test_fires_on_a_keyword_with_the_alert_record(tmp_path: Path) -> None:
     alerts = engine.process("press", [event])
     assert brief(alerts) == [("firing", "tuoitre", 60.0, None)]
     alert = alerts[0]
-    assert alert.value == ["xả lũ", "ngập"]
+    # Nothing measured: the matched keywords and where they are in the text are details.
+    assert alert.value is None
+    assert alert.details == {"matched": ["xả lũ", "ngập"], "excerpt": "Thủy điện Bình Điền XẢ LŨ, hạ du ngập sâu"}
     assert alert.summary == "tuoitre: xả lũ, ngập (Thủy điện Bình Điền XẢ LŨ, hạ du ngập sâu)"
     assert alert.description == "Từ khóa: xả lũ, ngập. Bài: https://tuoitre.vn/a1"
     assert alert.key == {"source_id": "tuoitre"}
@@ -124,9 +126,9 @@ def test_fires_on_a_keyword_with_the_alert_record(tmp_path: Path) -> None:
     assert alert.alert_id == f"{alert.fingerprint}-{round((T0 + 60) * 1000)}"
     assert alert.sla == {"ack_by": T0 + 60 + 900, "resolve_by": T0 + 60 + 7200}
     record = alert.to_record()
-    assert record["value"] == ["xả lũ", "ngập"]
+    assert record["value"] is None and record["details"]["matched"] == ["xả lũ", "ngập"]
     assert record["starts_at"] == "2025-10-27T01:01:00Z" and record["ends_at"] is None
-    assert json.loads(alert.to_json())["value"] == ["xả lũ", "ngập"]
+    assert json.loads(alert.to_json())["details"]["matched"] == ["xả lũ", "ngập"]
 
 
 def test_value_is_a_plain_list_that_renders_joined(tmp_path: Path) -> None:
@@ -213,7 +215,7 @@ def test_keyword_never_spans_two_fields(tmp_path: Path) -> None:
 def test_list_field_is_searched_item_by_item(tmp_path: Path) -> None:
     rules = one_rule(tmp_path, fields=["topics"], any=["lũ lụt", "lụt huế"])
     engine = engine_of(rules)
-    assert engine.process("press", [press("a", 0, topics=["Lũ lụt", "Huế"])])[0].value == ["lũ lụt"]
+    assert engine.process("press", [press("a", 0, topics=["Lũ lụt", "Huế"])])[0].details["matched"] == ["lũ lụt"]
     assert engine.process("press", [press("b", 0, topics=["mưa lụt", "Huế"])]) == []
     assert engine.process("press", [press("c", 0, topics=None)]) == []
 
@@ -262,7 +264,7 @@ def test_regex_on_cyber_urls_unfolded(tmp_path: Path) -> None:
         cyber("waf-1", 1, "/news?id=1%20UNION  ALL SELECT user,pass FROM users", src_ip=ip),
         cyber("waf-1", 2, "/login?u=admin' OR 1=1--", src_ip="198.51.100.2"),
     ])
-    assert [(a.key, a.value) for a in alerts] == [
+    assert [(a.key, a.details["matched"]) for a in alerts] == [
         ({"src_ip": ip}, ["union\\s+(all\\s+)?select"]),
         ({"src_ip": "198.51.100.2"}, ["'\\s*or\\s+1\\s*=\\s*1"]),
     ]
@@ -329,7 +331,7 @@ def test_later_matches_extend_and_it_resolves_after_the_last(tmp_path: Path) -> 
     resolved = engine.advance("press", T0 + 899 + 600.001)
     assert brief(resolved) == [("resolved", "a", 0.0, 1499.0)]
     # The resolved record shows the last match's keywords and the evidence of the episode.
-    assert resolved[0].value == ["vỡ đập"]
+    assert resolved[0].details["matched"] == ["vỡ đập"]
     assert resolved[0].evidence == ["e1", "e2", "e4"]
     assert resolved[0].alert_id == out[0].alert_id
 
@@ -381,7 +383,7 @@ def test_realert_drops_matches_too_soon_after_an_episode(tmp_path: Path) -> None
         press("a", 2100, "Vỡ đập"),  # realert over: a new episode
     ])
     assert brief(out) == [("firing", "a", 0.0, None), ("resolved", "a", 0.0, 300.0), ("firing", "a", 2100.0, None)]
-    assert out[2].value == ["vỡ đập"]
+    assert out[2].details["matched"] == ["vỡ đập"]
 
 
 def test_resolve_after_is_per_rule(tmp_path: Path) -> None:
@@ -408,10 +410,10 @@ def test_worked_example_of_the_docs(tmp_path: Path) -> None:
         out = engine.process("press", [press("tuoitre.vn", at * minute, title)])
         assert brief(out) == expected, title
         alerts.extend(out)
-    assert alerts[0].value == ["xả lũ", "ngập"]
+    assert alerts[0].details["matched"] == ["xả lũ", "ngập"]
     assert alerts[0].summary == "tuoitre.vn: xả lũ, ngập (Thủy điện Bình Điền XẢ LŨ, hạ du ngập sâu)"
-    assert alerts[1].value == ["vỡ đập"]
-    assert alerts[2].value == ["xả lũ"] and alerts[2].alert_id != alerts[0].alert_id
+    assert alerts[1].details["matched"] == ["vỡ đập"]
+    assert alerts[2].details["matched"] == ["xả lũ"] and alerts[2].alert_id != alerts[0].alert_id
     exact = engine_of(one_rule(tmp_path, fold=False))
     assert exact.process("press", [press("tuoitre.vn", 0, "Nguy co VO DAP o Ta Trach?")]) == []
 
@@ -421,7 +423,7 @@ def test_docs_example_rules_load_and_work(tmp_path: Path) -> None:
     block = page.split("```yaml\n", 1)[1].split("```", 1)[0]
     engine = engine_of(make_rules(tmp_path, block))
     article = press("vnexpress.net", 0, "Ngập sâu ở TP Huế", "Người dân cố đô vất vả", sentiment=-0.8)
-    assert sorted((a.rule_id, tuple(a.value)) for a in engine.process("press", [article])) == [
+    assert sorted((a.rule_id, tuple(a.details["matched"])) for a in engine.process("press", [article])) == [
         ("press.flood.keywords", ("ngập",)),
         ("press.hue.negative", ("TP Huế", "cố đô")),
     ]
@@ -502,8 +504,8 @@ def test_state_is_plain_data_and_restores(tmp_path: Path) -> None:
                             "for and excluded"),
     ({"resolve_after": "0s"}, "resolve_after: '0s' must be more than 0 (e.g. 5m, 1h)"),
     ({"resolve_after": "soon"}, "resolve_after: 'soon' is not a duration (e.g. 30s, 5m, 2h, 1d, 1h30m)"),
-    ({"value": "title"}, "value: 'title' is not allowed: a match's value is the list of matched keywords and "
-                         "patterns (use {matched} in templates)"),
+    ({"value": "title"}, "value: 'title' is not allowed: a match measures nothing; the matched keywords and "
+                         "patterns are its details (use {matched} in templates)"),
     ({"condition": "sentimnt <= -0.5"}, "condition: unknown field 'sentimnt'"),
     ({"exlude": ["x"]}, "exlude: unknown key (allowed: "),
     ({"fold": "yes please"}, "fold: 'yes please': Input should be a valid boolean"),
@@ -576,7 +578,7 @@ def per_fingerprint(alerts: Sequence[Alert]) -> dict[str, list[tuple[str, str, f
     """As `kindtest.per_fingerprint`, with each alert's value (the matched words)."""
     out: dict[str, list[tuple[str, str, float, float | None, Any]]] = {}
     for a in alerts:
-        out.setdefault(a.fingerprint, []).append((a.alert_id, a.status, a.starts_at, a.ends_at, a.value))
+        out.setdefault(a.fingerprint, []).append((a.alert_id, a.status, a.starts_at, a.ends_at, a.details))
     return out
 
 

@@ -90,8 +90,9 @@ def logon(t: float, user: str | None = ALICE, ip: str | None = IP1, outcome: str
 
 
 def brief(alerts: Sequence[Alert]) -> list[tuple[str, str, float, float | None, Any]]:
-    """(status, user, starts_at - T0, ends_at - T0, value) of each alert."""
-    return [(a.status, a.key["user"], *span(a), a.value) for a in alerts]
+    """(status, user, starts_at - T0, ends_at - T0, the new value) of each alert."""
+    assert all(a.value is None for a in alerts)  # nothing measured: the new value is a detail
+    return [(a.status, a.key["user"], *span(a), a.details["new_value"]) for a in alerts]
 
 
 def state_of(engine: Engine, user: str = ALICE, rule_id: str = RULE_ID) -> dict[str, Any]:
@@ -209,7 +210,7 @@ def test_max_values_evicts_the_least_recently_seen(tmp_path: Path) -> None:
     assert list(state_of(engine)["seen"]) == [IP1, IP3]
     # IP2 was evicted: it is new again; IP1 was kept: not new.
     assert [a for a in feed(engine, [logon(40, ip=IP1)]) if a.status == "firing"] == []
-    assert [a.value for a in feed(engine, [logon(50, ip=IP2)]) if a.status == "firing"] == [IP2]
+    assert [a.details["new_value"] for a in feed(engine, [logon(50, ip=IP2)]) if a.status == "firing"] == [IP2]
     assert len(state_of(engine)["seen"]) == 2
 
 
@@ -221,7 +222,7 @@ def test_values_are_compared_as_text_and_reported_as_sent(tmp_path: Path) -> Non
     engine = engine_of(make_rules(tmp_path, text))
     alerts = feed(engine, [decode("cyber", {"source_id": "fw-1", "ts": T0, "event_action": "connection",
                                             "host": "db01", "dst_port": 5432})])
-    assert alerts[0].value == 5432
+    assert alerts[0].details["new_value"] == 5432
     assert alerts[0].summary == "Máy db01: cổng mới 5432"
     assert engine.states["cyber.port.new"][("db01",)]["seen"] == {"5432": T0}
 
@@ -285,14 +286,14 @@ def test_alert_record(tmp_path: Path) -> None:
     assert f["key"] == {"user": ALICE}
     assert f["labels"] == {"domain": "cyber", "agency": "Sở TT&TT"}
     assert f["severity"] == "critical" and f["status"] == "firing"
-    assert f["value"] == IP3
+    assert f["value"] is None and f["details"] == {"new_value": IP3}
     assert f["summary"] == f"Tài khoản {ALICE} đăng nhập vào mail.thuathienhue.gov.vn từ địa chỉ mới {IP3}"
     assert f["starts_at"] == "2025-10-28T01:00:00.500Z" and f["ends_at"] is None
     assert f["sla"] == {"ack_by": "2025-10-28T01:30:00.500Z", "resolve_by": "2025-10-28T05:00:00.500Z"}
     assert f["evidence"] == ["evt-1"]
     assert (r["status"], r["ends_at"]) == ("resolved", "2025-10-28T01:06:00Z")  # last match + 5m
     assert r["alert_id"] == f["alert_id"] and r["summary"] == f["summary"]
-    assert r["value"] == IP4 and r["evidence"] == ["evt-1", "evt-2"]
+    assert r["details"] == {"new_value": IP4} and r["evidence"] == ["evt-1", "evt-2"]
     assert orjson.loads(fired[0].to_json()) == f
 
 
@@ -316,7 +317,8 @@ def test_user_agent_keyed_by_host(tmp_path: Path) -> None:
 
     assert feed(engine, [web(0, "Mozilla/5.0"), web(3600, "Zalo/23.09")]) == []
     alerts = feed(engine, [web(DAY, "sqlmap/1.7.2#stable")])
-    assert [(a.key, a.value) for a in alerts] == [({"host": "dichvucong.thuathienhue.gov.vn"}, "sqlmap/1.7.2#stable")]
+    assert [(a.key, a.details["new_value"]) for a in alerts] == [
+        ({"host": "dichvucong.thuathienhue.gov.vn"}, "sqlmap/1.7.2#stable")]
 
 
 # -- build-time validation -------------------------------------------------------------------
@@ -333,7 +335,8 @@ def test_user_agent_keyed_by_host(tmp_path: Path) -> None:
         ({"learning": "7 days"}, "learning: '7 days' is not a duration"),
         ({"max_values": 0}, "max_values: 0 must be between 1 and 100000"),
         ({"max_values": "many"}, "max_values: 'many'"),
-        ({"value": "src_ip"}, "value: is not used by kind 'new_value' (the value is the new value of field)"),
+        ({"value": "src_ip"},
+         "value: is not used by kind 'new_value' (the new value of field is in the alert's details)"),
         ({"lookbak": "7d"}, "lookbak: unknown key (allowed: "),
         ({"summary": "{new_valu}"}, "summary: unknown field 'new_valu'"),
     ],

@@ -203,7 +203,7 @@ def test_fires_when_all_steps_happen_in_order(rules: RuleSet) -> None:
     assert feed(engine, [rain(A, 0, "r1"), res(A, 1800), level(A, 2 * H, "l1")]) == []
     alerts = feed(engine, [spill(A, 3 * H, "s1")])
     assert brief(alerts) == [("firing", A, 0.0, None)]
-    assert alerts[0].value == {"steps": ["2025-10-27T01:00:00Z", "2025-10-27T03:00:00Z", "2025-10-27T04:00:00Z"]}
+    assert alerts[0].details == {"steps": ["2025-10-27T01:00:00Z", "2025-10-27T03:00:00Z", "2025-10-27T04:00:00Z"]}
     assert alerts[0].evidence == ["r1", "l1", "s1"]
     assert partials(engine, (A,)) == []  # the completed partial match is consumed
 
@@ -248,7 +248,7 @@ def test_steps_at_the_same_time_are_in_order(rules: RuleSet) -> None:
     engine = engine_of(rules)
     alerts = feed(engine, [rain(A, 0), level(A, 0), spill(A, 0)])
     assert brief(alerts) == [("firing", A, 0.0, None)]
-    assert alerts[0].value == {"steps": ["2025-10-27T01:00:00Z"] * 3}
+    assert alerts[0].details == {"steps": ["2025-10-27T01:00:00Z"] * 3}
 
 
 def test_keys_are_independent(rules: RuleSet) -> None:
@@ -387,7 +387,7 @@ def test_completion_while_firing_extends_the_episode(rules: RuleSet) -> None:
     # A second full sequence inside the episode: no new record, the episode lasts longer.
     assert feed(engine, [rain(A, 200, "r1"), level(A, 250, "l1"), spill(A, 400, "s1")]) == []
     assert [a.alert_id for a in engine.firing()] == [fired[0].alert_id]
-    assert engine.firing()[0].value["steps"][0] == "2025-10-27T01:03:20Z"
+    assert engine.firing()[0].details["steps"][0] == "2025-10-27T01:03:20Z"
     resolved = engine.advance("reservoir", T0 + 400 + 301)
     assert brief(resolved) == [("resolved", A, 0.0, 700.0)]
     assert resolved[0].evidence == ["r0", "l0", "s0", "r1", "l1"]
@@ -450,7 +450,7 @@ def test_cross_stream_gauge_then_camera_fires(tmp_path: Path) -> None:
     assert record["evidence"] == ["g1", "c1"]
     # Fields of the completing (camera) event win; the gauge's fill in what it lacks.
     assert record["summary"] == "Trạm Kim Long 2.20 m trên BĐ2 2.0; camera cam-026 báo ngập"
-    assert record["value"] == {"steps": ["2025-10-27T01:10:00Z", "2025-10-27T01:30:00Z"]}
+    assert record["details"] == {"steps": ["2025-10-27T01:10:00Z", "2025-10-27T01:30:00Z"]}
 
 
 def test_cross_stream_camera_before_gauge_does_not_fire(tmp_path: Path) -> None:
@@ -543,7 +543,7 @@ def test_alert_record(rules: RuleSet) -> None:
     assert record["summary"] == "Hồ Tả Trạch: mưa 72.5 mm/h, mực nước 44.80 m, xả 400.0 m³/s"
     assert record["starts_at"] == "2025-10-27T01:00:00Z"
     assert record["ends_at"] is None
-    assert record["value"] == {"steps": ["2025-10-27T01:00:00Z", "2025-10-27T03:00:00Z", "2025-10-27T04:00:00Z"]}
+    assert record["details"] == {"steps": ["2025-10-27T01:00:00Z", "2025-10-27T03:00:00Z", "2025-10-27T04:00:00Z"]}
     assert record["evidence"] == ["r1", "l1", "s1"]
     assert record["sla"] == {"ack_by": "2025-10-27T01:15:00Z", "resolve_by": "2025-10-27T03:00:00Z"}
     assert orjson.loads(alerts[0].to_json()) == record
@@ -588,7 +588,7 @@ def test_worked_example_of_the_docs(tmp_path: Path) -> None:
     assert feed(engine, [res(A, -50 * 60, 44.5, spill_m3s=0.0)]) == []
     fired = feed(engine, [res(A, 0, 44.7, spill_m3s=600.0)])
     assert brief(fired) == [("firing", A, -6 * H, None)]
-    assert fired[0].value == {"steps": ["2025-10-26T19:00:00Z", "2025-10-26T23:30:00Z", "2025-10-27T01:00:00Z"]}
+    assert fired[0].details == {"steps": ["2025-10-26T19:00:00Z", "2025-10-26T23:30:00Z", "2025-10-27T01:00:00Z"]}
     assert fired[0].summary == "Hồ Tả Trạch: mực nước 44.70 m (MNDBT 45.0 m), bắt đầu xả 600.0 m³/s sau mưa lớn"
     assert feed(engine, [res(A, 30 * 60, 44.8, spill_m3s=1200.0)]) == []
     assert brief(feed(engine, [res(B, H + 5 * 60, 80.2)])) == [("resolved", A, -6 * H, H)]
@@ -674,7 +674,8 @@ TWO_STEPS = (
         id="key-instead-of-by"),
     pytest.param(
         TWO_STEPS + "    within: 1h\n    value: level_m\n",
-        "bad.yaml:8: rule 't.seq': value: a sequence's value is the time of each step; remove `value`",
+        "bad.yaml:8: rule 't.seq': value: a sequence measures nothing (its details are the time of each step); "
+        "remove `value`",
         id="value-not-allowed"),
     pytest.param(
         "    within: 1h\n    by: null\n    where: 'level_m > 0'\n    steps:\n"

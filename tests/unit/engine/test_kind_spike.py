@@ -107,7 +107,8 @@ def test_fires_when_current_reaches_ratio_times_baseline(tmp_path: Path) -> None
     alerts = feed(engine, [cam(NOW + 2)])
     # current 3 >= 3 * (6 * 10/60 = 1): equality fires; starts_at is the event's time.
     assert brief(alerts) == [("firing", A, NOW + 2.0, None)]
-    assert alerts[0].value == {"current": 3, "baseline": 1.0, "ratio": 3.0}
+    assert alerts[0].details == {"current": 3, "baseline": 1.0, "ratio": 3.0}
+    assert alerts[0].value == 3.0  # the measured quantity: the ratio
 
 
 def test_does_not_fire_below_ratio(tmp_path: Path) -> None:
@@ -141,7 +142,8 @@ def test_alert_on_new_data_judges_new_keys_with_an_empty_baseline(tmp_path: Path
     alerts = feed(engine, [cam(20)])
     # Baseline 0: min_count events are a spike; the ratio is undefined (null).
     assert brief(alerts) == [("firing", A, 20.0, None)]
-    assert alerts[0].value == {"current": 3, "baseline": 0.0, "ratio": None}
+    assert alerts[0].details == {"current": 3, "baseline": 0.0, "ratio": None}
+    assert alerts[0].value is None  # no ratio to an empty baseline
 
 
 def test_an_old_key_with_an_empty_baseline_fires_on_min_count(tmp_path: Path) -> None:
@@ -149,7 +151,7 @@ def test_an_old_key_with_an_empty_baseline_fires_on_min_count(tmp_path: Path) ->
     feed(engine, [cam(-7200)])  # seen two hours before: its history covers the baseline
     assert feed(engine, [cam(NOW), cam(NOW + 1)]) == []
     alerts = feed(engine, [cam(NOW + 2)])
-    assert alerts[0].value == {"current": 3, "baseline": 0.0, "ratio": None}
+    assert alerts[0].details == {"current": 3, "baseline": 0.0, "ratio": None}
 
 
 def test_keys_are_separate(tmp_path: Path) -> None:
@@ -236,7 +238,7 @@ def test_down_fires_on_a_drop_and_resolves_when_the_baseline_drains(tmp_path: Pa
     # One event where four are normal: 1 <= 4 / 4 fires (equality).
     alerts = feed(engine, [cam(NOW, id="low")])
     assert brief(alerts) == [("firing", A, float(NOW), None)]
-    assert alerts[0].value == {"current": 1, "baseline": 4.0, "ratio": 0.25}
+    assert alerts[0].details == {"current": 1, "baseline": 4.0, "ratio": 0.25}
     # At 70m the bucket T0 leaves the baseline: 1 * 4 > 23 * 10/60: resolved.
     assert engine.advance("camera", T0 + 4200) == []
     assert brief(engine.advance("camera", T0 + 4201)) == [("resolved", A, float(NOW), 4200.0)]
@@ -267,7 +269,7 @@ def test_avg_of_a_field(tmp_path: Path) -> None:
     assert state_of(engine)["cur"] == [1, 90.0]
     alerts = feed(engine, [cam(NOW + 2, event_type="speeding", speed_kmh=60.0)])
     assert brief(alerts) == [("firing", A, NOW + 2.0, None)]
-    assert alerts[0].value == {"current": 75.0, "baseline": 40.0, "ratio": 1.875}
+    assert alerts[0].details == {"current": 75.0, "baseline": 40.0, "ratio": 1.875}
 
 
 def test_avg_never_fires_without_a_baseline(tmp_path: Path) -> None:
@@ -284,7 +286,7 @@ def test_sum_of_a_field_is_normalised(tmp_path: Path) -> None:
     assert feed(engine, crowd) == []
     assert feed(engine, [cam(NOW, event_type="crowd", count=179)]) == []
     alerts = feed(engine, [cam(NOW + 10, event_type="crowd", count=1)])
-    assert alerts[0].value == {"current": 180, "baseline": 60.0, "ratio": 3.0}
+    assert alerts[0].details == {"current": 180, "baseline": 60.0, "ratio": 3.0}
 
 
 # -- realert ---------------------------------------------------------------------------------
@@ -302,7 +304,7 @@ def test_realert_holds_back_a_new_episode_and_retries_at_its_end(tmp_path: Path)
     alerts = feed(engine, [cam(5041, B)])
     assert brief(alerts) == [("firing", A, 5040.0, None)]
     base = 7 * 600.0 / 3600.0
-    assert alerts[0].value == {"current": 10, "baseline": base, "ratio": 10 / base}
+    assert alerts[0].details == {"current": 10, "baseline": base, "ratio": 10 / base}
     # Rendered from the last held event of A (its district), not from B's event.
     assert alerts[0].summary.startswith(f"Camera {A} (Phú Nhuận)")
     assert alerts[0].alert_id != first[0].alert_id
@@ -390,10 +392,10 @@ def test_alert_record(tmp_path: Path) -> None:
     assert f["rule_id"] == RULE_ID and f["kind"] == "spike" and f["stream"] == "camera"
     assert f["key"] == {"source_id": A}
     assert f["severity"] == "critical" and f["labels"] == {"domain": "traffic"}
-    assert f["value"] == {"current": 3, "baseline": 1.0, "ratio": 3.0}
-    assert f["summary"] == (
-        f"Camera {A} (Phú Nhuận): vi phạm tăng đột biến, {{'current': 3, 'baseline': 1.0, 'ratio': 3.0}}"
-    )
+    assert f["details"] == {"current": 3, "baseline": 1.0, "ratio": 3.0}
+    assert f["value"] == 3.0
+    # `{value}` is the ratio (it rendered the whole mapping when the value was the mapping).
+    assert f["summary"] == f"Camera {A} (Phú Nhuận): vi phạm tăng đột biến, 3.0"
     assert f["starts_at"] == "2025-10-27T02:09:02Z" and f["ends_at"] is None
     assert f["sla"] == {"ack_by": "2025-10-27T02:24:02Z"}
     assert f["evidence"] == ["s3"]
@@ -450,7 +452,7 @@ def test_realert_retry_renders_the_templates_at_its_time(tmp_path: Path) -> None
         ({"direction": "sideways"}, "direction: 'sideways' is not allowed (allowed: up, down)"),
         ({"window": None}, "window: required field is missing"),
         ({"baseline": "a week"}, "baseline: 'a week' is not a duration (e.g. 30s, 5m, 2h, 1d, 1h30m)"),
-        ({"value": "count"}, "value: is not used by kind 'spike' (the value is {current, baseline, ratio})"),
+        ({"value": "count"}, "value: is not used by kind 'spike' (the value is the ratio current/baseline)"),
         ({"summary": "{curent}"}, "summary: unknown field 'curent'"),
     ],
 )
@@ -485,7 +487,7 @@ def test_press_topic_mentions_keyed_by_a_topic(tmp_path: Path) -> None:
         out += engine.process("press", [decode("press", {"source_id": "huengaynay.vn", "ts": T0 + 89640 + 60 * i,
                                                          "lang": "vi", "topics": ["lũ lụt", "thời tiết"]})])
     assert [(a.status, a.key) for a in out] == [("firing", {"source_id": "huengaynay.vn", "lang": "vi"})]
-    assert out[0].value == {"current": 5, "baseline": 1.0, "ratio": 5.0}
+    assert out[0].details == {"current": 5, "baseline": 1.0, "ratio": 5.0}
 
 
 # -- determinism: snapshots and batching -----------------------------------------------------

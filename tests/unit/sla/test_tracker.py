@@ -197,7 +197,8 @@ def test_escalation_exactly_once_per_level_and_deadline():
         ("ack", "1", "Trực ban IOC"), ("ack", "2", "Lãnh đạo Trung tâm IOC")]
     assert len({e["alert_id"] for e in seen}) == 2 and all(e["status"] == "firing" for e in seen)
     assert all(fingerprint_of(e["alert_id"]) == e["fingerprint"] != a["fingerprint"] for e in seen)
-    assert seen[0]["value"]["of_alert_id"] == a["alert_id"] and seen[0]["labels"]["domain"] == "traffic"
+    assert seen[0]["details"]["escalation"]["of_alert_id"] == a["alert_id"]
+    assert seen[0]["labels"]["domain"] == "traffic"
     assert t.state(a["alert_id"])["escalation_level"] == 2   # type: ignore[index]
     # The ack ends the ack escalations (resolved transitions), and no ack level 3 follows.
     closed = t.on_action(act(a, "ack", T0 + 40 * M)).escalations
@@ -378,7 +379,7 @@ def test_simulated_operators_over_backtest_alerts_are_late_about_late_share():
     assert ids and len(ids) == len(set(ids))
     assert len([e for e in out.escalations if e["status"] == "resolved"]) == len(ids)   # all handled in the end
     late_ids = {o["alert_id"] for o in late}
-    assert {e["value"]["of_alert_id"] for e in out.escalations} <= late_ids
+    assert {e["details"]["escalation"]["of_alert_id"] for e in out.escalations} <= late_ids
 
 
 def test_state_records_of_an_alert_never_go_back_in_updated_at():
