@@ -54,6 +54,17 @@ class Case:
         return self.record.get("value")
 
     @property
+    def fired_details(self) -> dict[str, Any]:
+        """What the kind found besides the value when it fired (`details` of the record)."""
+        step = self.fire_step
+        alert_id = self.record.get("alert_id")
+        for alert in step.alerts if step is not None else ():
+            if alert.alert_id == alert_id and alert.status == "firing":
+                return dict(alert.details)
+        details = self.record.get("details")
+        return dict(details) if isinstance(details, dict) else {}
+
+    @property
     def steps(self) -> list[Step]:
         return self.trace.steps
 

@@ -93,7 +93,8 @@ class GeofenceExplainer(Explainer):
         lat, lon = trigger.event.get(spec.lat_field), trigger.event.get(spec.lon_field)
         here = [zone for zone in kind.zones.zones_at(lon, lat)] if lat is not None and lon is not None else []
         ids = [zone.id for zone in here]
-        zone = next((z for z in here if z.name == case.record.get("value") or z.id == case.record.get("value")), None)
+        named = case.fired_details.get("zone_id") or case.fired_details.get("zone")
+        zone = next((z for z in here if named in (z.name, z.id)), None)
         if zone is None and here:
             zone = here[0]
         out.details.append(Detail("position", f"({lat}, {lon}) at {format_local(trigger.at)} ICT, in zones: "
@@ -105,8 +106,8 @@ class GeofenceExplainer(Explainer):
             out.checks.append(check("position", "zone in zones_here", {"zone": zone.id, "zones_here": ids},
                                     f"mode {spec.mode}: the point is inside the zone (from the zones' geometry)"))
         elif spec.mode == "exits":
-            value = case.record.get("value")
-            gone = next((z for z in kind.zones if value in (z.name, z.id)), None)
+            named = case.fired_details.get("zone_id") or case.fired_details.get("zone")
+            gone = next((z for z in kind.zones if named in (z.name, z.id)), None)
             if gone is not None:
                 out.checks.append(check("position", "zone not in zones_here", {"zone": gone.id, "zones_here": ids},
                                         "mode exits: the point is no longer inside the zone (zones' geometry)"))

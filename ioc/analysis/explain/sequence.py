@@ -18,7 +18,7 @@ class SequenceExplainer(Explainer):
             super().fired(case, out)
             return
         spec = case.spec
-        value = case.fired_value if isinstance(case.fired_value, dict) else {}
+        value = case.fired_details
         times = [parse_ts(text) for text in value.get("steps") or ()]
         evidence = {str(item) for item in case.record.get("evidence") or ()}
         candidates = case.events_before(case.fire)

@@ -101,7 +101,7 @@ class SpikeExplainer(Explainer):
         samples = _samples(case, now - spec.window, now, False, case.fire,
                            lambda event, ref: _spike_sample(kind, event, ref))
         _list(case, out, samples, spec.field)
-        value = case.fired_value or {}
+        value = case.fired_details
         out.details.append(Detail(
             "spike", f"current window {format_duration(spec.window)}: {show(value.get('current'))}, baseline "
                      f"{format_duration(spec.baseline)} (scaled to the window): {show(value.get('baseline'))}, "

@@ -219,7 +219,7 @@ class AbsentSteps:
         merged: dict[str, Any] = dict(best[3] or ())
         if event is not None:
             merged.update((name, value) for name, value in event.items() if value is not None)
-        rt.match(key, state, ts=ts, value={"steps": [format_ts(t) for t in times]}, event=merged, ref={},
-                 resolve_after=self.resolve_after, starts_at=times[self.first])
+        rt.match(key, state, ts=ts, value=None, event=merged, ref={}, resolve_after=self.resolve_after,
+                 starts_at=times[self.first], details={"steps": [format_ts(t) for t in times]})
         if not state.get("firing"):
             state.pop("_evidence", None)

@@ -88,7 +88,7 @@ def run(ruleset: RuleSet, events: list[dict[str, Any]]) -> list[Alert]:
 
 def brief(alerts: list[Alert]) -> list[tuple[str, str, float, float | None, Any]]:
     return [(a.status, a.key["source_id"], (a.starts_at - T0) / M, None if a.ends_at is None else (a.ends_at - T0) / M,
-             a.value) for a in alerts]
+             a.details) for a in alerts]
 
 
 def steps(*minutes: float) -> dict[str, list[str]]:
