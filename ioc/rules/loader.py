@@ -593,7 +593,7 @@ def _expression_problems(
         text = data.get(name)
         if isinstance(text, str) and name not in failed:
             try:
-                ctx.expression(name, text)
+                ctx.expression(name, text, previous=name in kind_cls.PREVIOUS_FIELDS)
             except KindProblem as exc:
                 found.append((exc.field, exc.message))
     return found

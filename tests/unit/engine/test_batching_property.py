@@ -23,6 +23,8 @@ rules:
      condition: "value >= 40"}
   - {id: p.tumbling, stream: reservoir, kind: window, type: tumbling, agg: count, window: 20m,
      where: "rain_mm_1h >= 30", condition: "value >= 2"}
+  - {id: p.previous, stream: reservoir, kind: threshold, condition: "abs(level_m - previous.level_m) >= 0.3",
+     for: 10m}
   - {id: p.rate, stream: reservoir, kind: rate, field: level_m, window: 30m, per: 1h, condition: "value > 1"}
   - {id: p.absence, stream: reservoir, kind: absence, timeout: 25m}
   - {id: p.spike, stream: cyber, kind: spike, key: [src_ip], window: 10m, baseline: 40m, ratio: 3,
