@@ -25,8 +25,9 @@ in the last ~45 min of the crossing, so the shipped `vessel.zone.length_not_allo
 `sog_kn` its speed (+3 % noise).
 
 Incident kinds (see `add_incident`): `vms_loss`, `foreign_waters`, `wrong_zone`,
-`loitering`, `storm_recall`. Every incident vessel sails there without teleporting, except
-`foreign_waters` with `approach="report"` (positions simply reported in the box).
+`loitering`, `storm_recall`, `position_jump`. Every incident vessel sails there without
+teleporting, except `foreign_waters` with `approach="report"` (positions simply reported in the
+box) and `position_jump` (positions reported far away: the jump is the incident).
 
 >>> sim = VesselSimulator(seed=1, start=1761526800.0)            # 2025-10-27 08:00 +07
 >>> lost = sim.add_incident("vms_loss", at=1761526800.0 + 6 * 3600, duration=3 * 3600)
@@ -85,6 +86,7 @@ RULE_LOST_10D = "vessel.vms.lost_10d"
 RULE_FOREIGN = "vessel.zone.foreign_waters"
 RULE_LENGTH = "vessel.zone.length_not_allowed"
 RULE_LOITERING = "vessel.behaviour.loitering"
+RULE_JUMP = "vessel.vms.position_jump"
 
 # Track segment modes.
 _PORT, _TRANSIT, _FISH, _LOITER = 0, 1, 2, 3
@@ -307,7 +309,7 @@ class VesselSimulator:
     """
 
     stream = "vessel"
-    incident_kinds = ("vms_loss", "foreign_waters", "wrong_zone", "loitering", "storm_recall")
+    incident_kinds = ("vms_loss", "foreign_waters", "wrong_zone", "loitering", "storm_recall", "position_jump")
 
     def __init__(
         self,
@@ -364,6 +366,11 @@ class VesselSimulator:
           `at` for `duration` (> 1 h).
         * `storm_recall`: from `at` every vessel at sea heads home (within 45 min) and no
           vessel leaves port until `at + duration`. No rule can see a storm ban yet: rules ().
+        * `position_jump` (`source_id`, `km`): spoofing or a transponder moved to another vessel
+          (docs/domain.md §2: "position jump > 50 km between fixes"): from `at` the vessel's
+          positions are reported `km` (default 80, at least 60) to `km` + 40 km away, in its own
+          band, until `at + duration`, then back where it was: two jumps, at `at` and at `at +
+          duration` (both reported at those times). Rule: position_jump.
         """
         if kind not in self.incident_kinds:
             raise ValueError(f"unknown vessel incident {kind!r} (allowed: {', '.join(self.incident_kinds)})")
@@ -372,7 +379,8 @@ class VesselSimulator:
         if at < self.start:
             raise ValueError("an incident cannot start before the simulation")
         allowed = {"vms_loss": {"source_id", "hours"}, "foreign_waters": {"source_id", "approach"},
-                   "wrong_zone": {"source_id", "zone"}, "loitering": {"source_id"}, "storm_recall": set()}[kind]
+                   "wrong_zone": {"source_id", "zone"}, "loitering": {"source_id"}, "storm_recall": set(),
+                   "position_jump": {"source_id", "km"}}[kind]
         unknown = set(params) - allowed
         if unknown:
             raise ValueError(f"{kind}: unknown parameter(s) {', '.join(sorted(unknown))}"
@@ -413,6 +421,15 @@ class VesselSimulator:
             end = at + duration
             rules = (RULE_LOITERING,)
             window = _Window(kind, at, end, self._ground(vessel, rng))
+        elif kind == "position_jump":
+            km = float(params.get("km", 80.0))
+            if not km >= 60.0:
+                raise ValueError(f"position_jump: km {km:g} must be >= 60 (the rule looks for > 50 km)")
+            ground = self._ground(vessel, rng)
+            end = at + duration
+            rules = (RULE_JUMP,)
+            window = _Window(kind, at, end, ground, self._far_point(band, ground, km, rng))
+            out_params["km"] = km
         elif kind == "wrong_zone":
             zone = str(params.get("zone", "inshore" if band == "coastal" else "coastal"))
             if zone not in self.sea.bands or zone == band:
@@ -468,7 +485,7 @@ class VesselSimulator:
             if not free(vessel):
                 raise ValueError(f"{kind}: {vessel.source_id} already has an incident within a day of this one")
             return vessel
-        if kind in ("vms_loss", "foreign_waters", "wrong_zone", "loitering"):
+        if kind in ("vms_loss", "foreign_waters", "wrong_zone", "loitering", "position_jump"):
             candidates = [v for v in self.fleet if self._band[v.source_id] == "offshore" and v.vms_required]
         else:  # pragma: no cover - storm_recall takes no vessel
             candidates = list(self.fleet)
@@ -480,6 +497,20 @@ class VesselSimulator:
 
     def _ground(self, vessel: Vessel, rng: np.random.Generator) -> tuple[float, float]:
         return self._fishing_centre(vessel, self._band[vessel.source_id], rng)
+
+    def _far_point(self, band: str, origin: tuple[float, float], km: float,
+                   rng: np.random.Generator) -> tuple[float, float]:
+        """A point of `band` (kept off its edges, not in foreign waters) `km` to `km` + 40 km
+        from `origin`."""
+        region = self.sea.shrunk[band]
+        x0, y0, x1, y1 = region.bounds
+        for _ in range(2000):
+            lon, lat = float(rng.uniform(x0, x1)), float(rng.uniform(y0, y1))
+            away = _nm(*origin, lat, lon) * 1.852
+            if km <= away <= km + 40.0 and shapely.intersects_xy(region, lon, lat) \
+                    and not shapely.intersects_xy(self.sea.foreign, lon, lat):
+                return lat, lon
+        raise ValueError(f"position_jump: no point of the {band} band {km:g}-{km + 40:g} km from the vessel's ground")
 
     # --- background -----------------------------------------------------------------------
 
@@ -685,6 +716,18 @@ class VesselSimulator:
                 self._fish_leg(track, target_region, w.target, heading, float(rng.uniform(2.4, 4.0)),
                                max(dt, 1.0), _FISH)
             track.go(*w.rendezvous, w.speed_kn, _TRANSIT)
+        elif w.kind == "position_jump":
+            # The reports jump (no track between): spoofed positions wander around the far point.
+            region = self.sea.shrunk[band]
+            back = (track.lat, track.lon)
+            track.jump(*w.target)
+            heading = float(rng.uniform(0.0, 360.0))
+            while track.t < w.we:
+                heading = self._wander(track, w.target, heading, prof.ground_nm, rng)
+                dt = min(float(rng.uniform(20.0, 40.0)) * _MIN, w.we - track.t)
+                self._fish_leg(track, region, w.target, heading, float(rng.uniform(*prof.fish_kn)), max(dt, 1.0),
+                               _FISH)
+            track.jump(*back)
         else:  # foreign_waters
             box = self.sea.foreign.buffer(-0.05)
             shapely.prepare(box)
@@ -754,7 +797,8 @@ class VesselSimulator:
                 return float(rng.uniform(hi, max(hi, 100.0 * _MIN)))
             return float(rng.uniform(lo, hi))
 
-        forced = sorted(w.ws for w in windows)
+        # A jump is reported when it happens, both ways.
+        forced = sorted([w.ws for w in windows] + [w.we for w in windows if w.kind == "position_jump"])
         reconnect = {w.we: w for w in windows if w.kind == "vms_loss"}
         forced = sorted(forced + list(reconnect))
         out: list[float] = []

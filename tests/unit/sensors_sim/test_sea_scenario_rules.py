@@ -1,0 +1,44 @@
+"""The `sea` scenario replayed through rules/vessel.yaml: each rule that needed a new part of the
+rule language (issue 18: `previous`, `proximity`, `active`) catches its labelled incident and
+fires nowhere else in the scenario (pure: backtest, no broker)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pytest
+
+from ioc.alerts import Alert
+from ioc.analysis.backtest import RawEvent, run_backtest
+from ioc.config import REPO_ROOT
+from ioc.refdata import load_reference
+from ioc.rules.loader import load_rules
+from ioc.timeutil import parse_ts
+from sensors_sim.base import Incident
+from sensors_sim.scenario import build, load_scenario
+
+START = parse_ts("2025-10-27T00:00:00+07:00")  # `ioc simulate`'s default start
+
+
+@cache
+def sea() -> tuple[list[Incident], list[Alert]]:
+    run = build(load_scenario("sea"), seed=0, start=START)
+    rules = load_rules([REPO_ROOT / "rules" / "vessel.yaml"], load_reference(REPO_ROOT / "config" / "reference"))
+    result = run_backtest(rules, (RawEvent(stream, event, "sea") for stream, event in run.events()))
+    return run.incidents, [a for a in result.alerts if a.status == "firing"]
+
+
+def overlaps(alert: Alert, incident: Incident) -> bool:
+    return (all(alert.key.get(name) == value for name, value in incident.keys.items())
+            and incident.start <= alert.starts_at <= incident.end)
+
+
+@pytest.mark.parametrize(("kind", "rule", "episodes"), [
+    ("position_jump", "vessel.vms.position_jump", 2),   # the jump away and the jump back
+])
+def test_the_rule_catches_its_incident_and_fires_nowhere_else(kind: str, rule: str, episodes: int) -> None:
+    incidents, alerts = sea()
+    (incident,) = [i for i in incidents if i.kind == kind]
+    assert rule in incident.rules
+    fired = [a for a in alerts if a.rule_id == rule]
+    assert len(fired) == episodes and all(overlaps(a, incident) for a in fired), fired
