@@ -14,7 +14,8 @@ __all__ = ["RULE_KINDS", "KIND_MODULES", "BuildContext", "InstantRule", "Instant
            "Runtime"]
 
 # Registry order is the order kinds are listed in error messages.
-KIND_MODULES = ("threshold", "window", "rate", "absence", "geofence", "match", "spike", "new_value", "sequence")
+KIND_MODULES = ("threshold", "window", "rate", "absence", "geofence", "match", "spike", "new_value", "sequence",
+                "proximity")
 
 
 def _load(names: tuple[str, ...]) -> dict[str, type[RuleKind]]:
