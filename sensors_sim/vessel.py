@@ -87,6 +87,9 @@ RULE_FOREIGN = "vessel.zone.foreign_waters"
 RULE_LENGTH = "vessel.zone.length_not_allowed"
 RULE_LOITERING = "vessel.behaviour.loitering"
 RULE_JUMP = "vessel.vms.position_jump"
+RULE_ENCOUNTER = "vessel.behaviour.encounter"
+_STATION_KN = 2.2                     # a vessel holding station alongside another (above loitering's 2 kn)
+_STATION_KM = 0.3                     # ... shuttling along this much of a line through the meeting point
 
 # Track segment modes.
 _PORT, _TRANSIT, _FISH, _LOITER = 0, 1, 2, 3
@@ -309,7 +312,8 @@ class VesselSimulator:
     """
 
     stream = "vessel"
-    incident_kinds = ("vms_loss", "foreign_waters", "wrong_zone", "loitering", "storm_recall", "position_jump")
+    incident_kinds = ("vms_loss", "foreign_waters", "wrong_zone", "loitering", "storm_recall", "position_jump",
+                      "rendezvous")
 
     def __init__(
         self,
@@ -368,9 +372,17 @@ class VesselSimulator:
           vessel leaves port until `at + duration`. No rule can see a storm ban yet: rules ().
         * `position_jump` (`source_id`, `km`): spoofing or a transponder moved to another vessel
           (docs/domain.md §2: "position jump > 50 km between fixes"): from `at` the vessel's
-          positions are reported `km` (default 80, at least 60) to `km` + 40 km away, in its own
-          band, until `at + duration`, then back where it was: two jumps, at `at` and at `at +
+          positions are reported `km` (default 80, at least 60) to `km` + 40 km away (or, where
+          the band has no such point, as far as it goes, at least 70 km), in its own band, until `at + duration`, then back where it was: two jumps, at `at` and at `at +
           duration` (both reported at those times). Rule: position_jump.
+        * `rendezvous` (`source_id`, `other_id`): two vessels >= 15 m meet at a point of the first
+          one's fishing ground (docs/domain.md §2: "encounter of two vessels <= 500 m for >= 2 h",
+          e.g. a catch transfer): they sail there for `at`, then until `at + duration` (>= 4 h)
+          the one whose id sorts first drifts (< 0.1 km in all) and the other holds station
+          alongside, shuttling 0.3 km across the point at 2.2 kn. Rules: encounter (the pair,
+          keyed {source_id: first, other_id: second}) and loitering (the drifting one; the
+          other keeps above 2 kn). The ground truth names the first vessel (`keys`) and the
+          other in `params`.
         """
         if kind not in self.incident_kinds:
             raise ValueError(f"unknown vessel incident {kind!r} (allowed: {', '.join(self.incident_kinds)})")
@@ -380,7 +392,7 @@ class VesselSimulator:
             raise ValueError("an incident cannot start before the simulation")
         allowed = {"vms_loss": {"source_id", "hours"}, "foreign_waters": {"source_id", "approach"},
                    "wrong_zone": {"source_id", "zone"}, "loitering": {"source_id"}, "storm_recall": set(),
-                   "position_jump": {"source_id", "km"}}[kind]
+                   "position_jump": {"source_id", "km"}, "rendezvous": {"source_id", "other_id"}}[kind]
         unknown = set(params) - allowed
         if unknown:
             raise ValueError(f"{kind}: unknown parameter(s) {', '.join(sorted(unknown))}"
@@ -421,6 +433,31 @@ class VesselSimulator:
             end = at + duration
             rules = (RULE_LOITERING,)
             window = _Window(kind, at, end, self._ground(vessel, rng))
+        elif kind == "rendezvous":
+            if duration < 4 * _HOUR:
+                raise ValueError("rendezvous: duration must be >= 4 h (the encounter rule needs 2 h alongside, "
+                                 "after sailing there and with fixes up to 100 min apart)")
+            self._windows.setdefault(sid, []).append(_Window(kind, at, at + duration, (0.0, 0.0)))
+            try:
+                partner = self._pick(kind, params.get("other_id"), at, duration)
+            finally:
+                self._windows[sid].pop()
+            if partner.source_id == sid or self._band[partner.source_id] != band:
+                raise ValueError(f"rendezvous: {partner.source_id} must be another vessel of the {band} band")
+            first, second = sorted((sid, partner.source_id))
+            meet = self._ground(self._by_id[first], rng)
+            heading = float(rng.uniform(0.0, 360.0))
+            drift_to = _move(*meet, heading, 0.08 / 1.852)
+            end = at + duration
+            for vessel_id in (first, second):
+                approach = "drift" if vessel_id == first else "station"
+                self._windows.setdefault(vessel_id, []).append(_Window(kind, at, end, meet, drift_to, 0.0, approach))
+                self._windows[vessel_id].sort(key=lambda w: w.ws)
+            self._count[kind] = number
+            return Incident(incident_id, self.stream, kind, {"source_id": first}, at, end,
+                            (RULE_ENCOUNTER, RULE_LOITERING),
+                            {"source_id": first, "other_id": second,
+                             "length_m": self._by_id[first].length_m})
         elif kind == "position_jump":
             km = float(params.get("km", 80.0))
             if not km >= 60.0:
@@ -485,7 +522,7 @@ class VesselSimulator:
             if not free(vessel):
                 raise ValueError(f"{kind}: {vessel.source_id} already has an incident within a day of this one")
             return vessel
-        if kind in ("vms_loss", "foreign_waters", "wrong_zone", "loitering", "position_jump"):
+        if kind in ("vms_loss", "foreign_waters", "wrong_zone", "loitering", "position_jump", "rendezvous"):
             candidates = [v for v in self.fleet if self._band[v.source_id] == "offshore" and v.vms_required]
         else:  # pragma: no cover - storm_recall takes no vessel
             candidates = list(self.fleet)
@@ -504,12 +541,20 @@ class VesselSimulator:
         from `origin`."""
         region = self.sea.shrunk[band]
         x0, y0, x1, y1 = region.bounds
+        farthest, best = 0.0, origin
         for _ in range(2000):
             lon, lat = float(rng.uniform(x0, x1)), float(rng.uniform(y0, y1))
+            if not shapely.intersects_xy(region, lon, lat) or shapely.intersects_xy(self.sea.foreign, lon, lat):
+                continue
             away = _nm(*origin, lat, lon) * 1.852
-            if km <= away <= km + 40.0 and shapely.intersects_xy(region, lon, lat) \
-                    and not shapely.intersects_xy(self.sea.foreign, lon, lat):
+            if km <= away <= km + 40.0:
                 return lat, lon
+            if away > farthest:
+                farthest, best = away, (lat, lon)
+        if farthest >= 70.0:
+            # A ground near the middle of the band: the farthest point found (>= 70 km, so that
+            # the spoofed fixes, wandering ~9 km around it, stay > 50 km from the real ones).
+            return best
         raise ValueError(f"position_jump: no point of the {band} band {km:g}-{km + 40:g} km from the vessel's ground")
 
     # --- background -----------------------------------------------------------------------
@@ -716,6 +761,23 @@ class VesselSimulator:
                 self._fish_leg(track, target_region, w.target, heading, float(rng.uniform(2.4, 4.0)),
                                max(dt, 1.0), _FISH)
             track.go(*w.rendezvous, w.speed_kn, _TRANSIT)
+        elif w.kind == "rendezvous":
+            track.go(*w.rendezvous, prof.transit_kn[1], _TRANSIT)
+            if w.approach == "drift":
+                if track.t < w.we:
+                    track.go_for(*w.target, w.we - track.t, _LOITER)
+            else:  # hold station: shuttle across the meeting point (north-south), above 2 kn
+                half = _STATION_KM / 2 / 1.852
+                ends = [_move(*w.rendezvous, 0.0, half), _move(*w.rendezvous, 180.0, half)]
+                leg = _STATION_KM / 1.852 / _STATION_KN * _HOUR
+                track.go(*ends[0], _STATION_KN, _FISH)
+                turn = 1
+                while track.t < w.we:
+                    dt = min(leg, w.we - track.t)
+                    a, b = ends[1 - turn], ends[turn]
+                    f = dt / leg
+                    track.go_for(a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1]), max(dt, 1.0), _FISH)
+                    turn = 1 - turn
         elif w.kind == "position_jump":
             # The reports jump (no track between): spoofed positions wander around the far point.
             region = self.sea.shrunk[band]

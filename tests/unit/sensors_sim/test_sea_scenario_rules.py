@@ -35,6 +35,7 @@ def overlaps(alert: Alert, incident: Incident) -> bool:
 
 @pytest.mark.parametrize(("kind", "rule", "episodes"), [
     ("position_jump", "vessel.vms.position_jump", 2),   # the jump away and the jump back
+    ("rendezvous", "vessel.behaviour.encounter", 1),
 ])
 def test_the_rule_catches_its_incident_and_fires_nowhere_else(kind: str, rule: str, episodes: int) -> None:
     incidents, alerts = sea()
