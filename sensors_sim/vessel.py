@@ -25,7 +25,7 @@ in the last ~45 min of the crossing, so the shipped `vessel.zone.length_not_allo
 `sog_kn` its speed (+3 % noise).
 
 Incident kinds (see `add_incident`): `vms_loss`, `foreign_waters`, `wrong_zone`,
-`loitering`, `storm_recall`, `position_jump`. Every incident vessel sails there without
+`loitering`, `storm_recall`, `position_jump`, `rendezvous`, `ban_violation`. Every incident vessel sails there without
 teleporting, except `foreign_waters` with `approach="report"` (positions simply reported in the
 box) and `position_jump` (positions reported far away: the jump is the incident).
 
@@ -88,6 +88,7 @@ RULE_LENGTH = "vessel.zone.length_not_allowed"
 RULE_LOITERING = "vessel.behaviour.loitering"
 RULE_JUMP = "vessel.vms.position_jump"
 RULE_ENCOUNTER = "vessel.behaviour.encounter"
+RULE_BAN = "vessel.storm_ban.at_sea"
 _STATION_KN = 2.2                     # a vessel holding station alongside another (above loitering's 2 kn)
 _STATION_KM = 0.3                     # ... shuttling along this much of a line through the meeting point
 
@@ -313,7 +314,7 @@ class VesselSimulator:
 
     stream = "vessel"
     incident_kinds = ("vms_loss", "foreign_waters", "wrong_zone", "loitering", "storm_recall", "position_jump",
-                      "rendezvous")
+                      "rendezvous", "ban_violation")
 
     def __init__(
         self,
@@ -369,11 +370,13 @@ class VesselSimulator:
         * `loitering` (`source_id`): a vessel >= 12 m drifts at < 2 kn in its band from
           `at` for `duration` (> 1 h).
         * `storm_recall`: from `at` every vessel at sea heads home (within 45 min) and no
-          vessel leaves port until `at + duration`. No rule can see a storm ban yet: rules ().
+          vessel leaves port until `at + duration` (but incident vessels with an incident
+          within 12 h of it). The recall is no ban: the ban the rules watch is a calendar
+          (config/calendars/storm-bans.yaml, rule storm_ban.at_sea): rules ().
         * `position_jump` (`source_id`, `km`): spoofing or a transponder moved to another vessel
           (docs/domain.md §2: "position jump > 50 km between fixes"): from `at` the vessel's
           positions are reported `km` (default 80, at least 60) to `km` + 40 km away (or, where
-          the band has no such point, as far as it goes, at least 70 km), in its own band, until `at + duration`, then back where it was: two jumps, at `at` and at `at +
+          the band has no such point, as far as it goes, at least 65 km), in its own band, until `at + duration`, then back where it was: two jumps, at `at` and at `at +
           duration` (both reported at those times). Rule: position_jump.
         * `rendezvous` (`source_id`, `other_id`): two vessels >= 15 m meet at a point of the first
           one's fishing ground (docs/domain.md §2: "encounter of two vessels <= 500 m for >= 2 h",
@@ -383,6 +386,10 @@ class VesselSimulator:
           keyed {source_id: first, other_id: second}) and loitering (the drifting one; the
           other keeps above 2 kn). The ground truth names the first vessel (`keys`) and the
           other in `params`.
+        * `ban_violation` (`source_id`): a vessel >= 15 m stays at sea, fishing, from `at` until
+          `at + duration`, ignoring a storm recall that covers that time (the other vessels go
+          home). The shipped rule watches the periods of config/calendars/storm-bans.yaml: the
+          scenario must put the incident inside one. Rule: storm_ban.at_sea.
         """
         if kind not in self.incident_kinds:
             raise ValueError(f"unknown vessel incident {kind!r} (allowed: {', '.join(self.incident_kinds)})")
@@ -392,7 +399,8 @@ class VesselSimulator:
             raise ValueError("an incident cannot start before the simulation")
         allowed = {"vms_loss": {"source_id", "hours"}, "foreign_waters": {"source_id", "approach"},
                    "wrong_zone": {"source_id", "zone"}, "loitering": {"source_id"}, "storm_recall": set(),
-                   "position_jump": {"source_id", "km"}, "rendezvous": {"source_id", "other_id"}}[kind]
+                   "position_jump": {"source_id", "km"}, "rendezvous": {"source_id", "other_id"},
+                   "ban_violation": {"source_id"}}[kind]
         unknown = set(params) - allowed
         if unknown:
             raise ValueError(f"{kind}: unknown parameter(s) {', '.join(sorted(unknown))}"
@@ -432,6 +440,10 @@ class VesselSimulator:
                 raise ValueError("loitering: duration must exceed 65 min (the rule's dwell is 1 h)")
             end = at + duration
             rules = (RULE_LOITERING,)
+            window = _Window(kind, at, end, self._ground(vessel, rng))
+        elif kind == "ban_violation":
+            end = at + duration
+            rules = (RULE_BAN,)
             window = _Window(kind, at, end, self._ground(vessel, rng))
         elif kind == "rendezvous":
             if duration < 4 * _HOUR:
@@ -522,7 +534,8 @@ class VesselSimulator:
             if not free(vessel):
                 raise ValueError(f"{kind}: {vessel.source_id} already has an incident within a day of this one")
             return vessel
-        if kind in ("vms_loss", "foreign_waters", "wrong_zone", "loitering", "position_jump", "rendezvous"):
+        if kind in ("vms_loss", "foreign_waters", "wrong_zone", "loitering", "position_jump", "rendezvous",
+                    "ban_violation"):
             candidates = [v for v in self.fleet if self._band[v.source_id] == "offshore" and v.vms_required]
         else:  # pragma: no cover - storm_recall takes no vessel
             candidates = list(self.fleet)
@@ -551,9 +564,10 @@ class VesselSimulator:
                 return lat, lon
             if away > farthest:
                 farthest, best = away, (lat, lon)
-        if farthest >= 70.0:
-            # A ground near the middle of the band: the farthest point found (>= 70 km, so that
-            # the spoofed fixes, wandering ~9 km around it, stay > 50 km from the real ones).
+        if farthest >= 65.0:
+            # A ground near the middle of the band: the farthest point found (>= 65 km, so that
+            # with the real fixes up to ~9 km from the ground and the spoofed ones ~2 km from the
+            # point, every jump stays > 50 km).
             return best
         raise ValueError(f"position_jump: no point of the {band} band {km:g}-{km + 40:g} km from the vessel's ground")
 
@@ -611,7 +625,8 @@ class VesselSimulator:
         # reports then keep every stretch there under the 1 h dwell and every gap under 2 h.
         cross_nm = _nm(*port.anchor, *port.gate) + _nm(*port.gate, *door)
         cross_kn = min(11.8, cross_nm / 2.5) if band != "coastal" else 0.0
-        exempt = bool(windows)   # an incident vessel keeps to its script (and ignores a recall)
+        # An incident vessel keeps to its script: it ignores a recall within 12 h of one of its incidents.
+        ignored = [any(w.ws - 12 * _HOUR < re and rs < w.we for w in windows) for rs, re in self._recalls]
         delays = [float(rng.uniform(0.0, 45.0)) * _MIN for _ in self._recalls]
         recall_at = [rs + d for (rs, _), d in zip(self._recalls, delays, strict=True)]
 
@@ -679,8 +694,8 @@ class VesselSimulator:
                 centre = w.rendezvous
                 track.go(*centre, float(rng.uniform(*prof.transit_kn)), _TRANSIT)
                 continue
-            recalled = not exempt and any(ra <= track.t < re for ra, (_, re) in zip(recall_at, self._recalls,
-                                                                                       strict=True))
+            recalled = any(not skip and ra <= track.t < re
+                           for ra, (_, re), skip in zip(recall_at, self._recalls, ignored, strict=True))
             going_home = recalled or (track.t >= fish_until and (
                 w is None or w.ws - track.t > 2 * lead(w) + 6 * _HOUR))
             if going_home:
@@ -697,8 +712,7 @@ class VesselSimulator:
             stop = track.t + float(rng.uniform(20.0, 40.0)) * _MIN
             if w is not None:
                 stop = min(stop, max(w.ws, track.t + _MIN))
-            if not exempt:
-                stop = min([stop] + [ra for ra in recall_at if ra > track.t])
+            stop = min([stop] + [ra for ra, skip in zip(recall_at, ignored, strict=True) if ra > track.t and not skip])
             heading = self._wander(track, centre, heading, prof.ground_nm, rng)
             self._fish_leg(track, region, centre, heading, float(rng.uniform(*prof.fish_kn)), stop - track.t,
                            _FISH)
@@ -736,7 +750,7 @@ class VesselSimulator:
     def _script(self, w: _Window, vessel: Vessel, band: str, track: _Track, rng: np.random.Generator) -> None:
         """The vessel's movements from `w.ws`; sets `w.owned_until` (its reports follow the incident)."""
         prof = _PROFILES[band]
-        if w.kind == "vms_loss":
+        if w.kind in ("vms_loss", "ban_violation"):
             region, _ = self._region(vessel, band)
             centre, heading = (track.lat, track.lon), float(rng.uniform(0.0, 360.0))
             while track.t < w.we + _HOUR:
@@ -785,8 +799,8 @@ class VesselSimulator:
             track.jump(*w.target)
             heading = float(rng.uniform(0.0, 360.0))
             while track.t < w.we:
-                heading = self._wander(track, w.target, heading, prof.ground_nm, rng)
-                dt = min(float(rng.uniform(20.0, 40.0)) * _MIN, w.we - track.t)
+                heading = self._wander(track, w.target, heading, 1.0, rng)
+                dt = min(float(rng.uniform(10.0, 20.0)) * _MIN, w.we - track.t)
                 self._fish_leg(track, region, w.target, heading, float(rng.uniform(*prof.fish_kn)), max(dt, 1.0),
                                _FISH)
             track.jump(*back)

@@ -38,6 +38,7 @@ from ioc.rules.expr import Expression
 from ioc.rules.index import RouteIndex
 from ioc.rules.kinds import RULE_KINDS, BuildContext, KindProblem, RuleKind
 from ioc.rules.model import RuleSpec
+from ioc.rules.periods import PeriodError, Periods, load_periods
 from ioc.rules.template import Template, TemplateError
 from ioc.rules.thresholds import GROUP_MIN, ThresholdGroup
 from ioc.rules.yamlload import LineDict, LineList, YamlProblems, load_yaml
@@ -65,6 +66,8 @@ class CompiledRule:
     description: Template
     template_fields: tuple[str, ...]
     source: str
+    # When the rule applies (`active:`); None: always.
+    periods: Periods | None = None
 
     @functools.cached_property
     def id(self) -> str:  # read for every rule an event meets: a plain attribute after the first time
@@ -106,7 +109,7 @@ class CompiledRule:
         return hashlib.sha256(text).hexdigest()[:16]
 
 
-_LATER_FIELDS = frozenset({"max_keys", "key_ttl"})
+_LATER_FIELDS = frozenset({"max_keys", "key_ttl", "active"})
 
 
 def _rows(table: Any) -> Any:
@@ -517,6 +520,14 @@ def _build_rule(
             where = ctx.expression("where", spec.where)
         except KindProblem as exc:
             problems.append(problem(exc.field, exc.message))
+    periods = None
+    if spec.active is not None:
+        try:
+            periods = load_periods(spec.active, ctx.config_dir)
+        except PeriodError as exc:
+            problems.append(problem("active", str(exc)))
+        else:
+            where = periods.guard(where)  # outside the periods, as if `where` were false
     for stream in kind.streams if kind is not None else (spec.stream,):
         stream_known = stream_fields(stream)
         for key_field in kind.key_fields(stream) if kind is not None else spec.key:
@@ -555,6 +566,7 @@ def _build_rule(
         description=templates["description"],
         template_fields=tuple(sorted(needed | set(spec.key))),
         source=f"{file}:{raw.line}",
+        periods=periods,
     ), []
 
 

@@ -25,7 +25,7 @@ def sea() -> tuple[list[Incident], list[Alert]]:
     run = build(load_scenario("sea"), seed=0, start=START)
     rules = load_rules([REPO_ROOT / "rules" / "vessel.yaml"], load_reference(REPO_ROOT / "config" / "reference"))
     result = run_backtest(rules, (RawEvent(stream, event, "sea") for stream, event in run.events()))
-    return run.incidents, [a for a in result.alerts if a.status == "firing"]
+    return run.incidents, result.alerts
 
 
 def overlaps(alert: Alert, incident: Incident) -> bool:
@@ -36,10 +36,20 @@ def overlaps(alert: Alert, incident: Incident) -> bool:
 @pytest.mark.parametrize(("kind", "rule", "episodes"), [
     ("position_jump", "vessel.vms.position_jump", 2),   # the jump away and the jump back
     ("rendezvous", "vessel.behaviour.encounter", 1),
+    ("ban_violation", "vessel.storm_ban.at_sea", 1),
 ])
 def test_the_rule_catches_its_incident_and_fires_nowhere_else(kind: str, rule: str, episodes: int) -> None:
-    incidents, alerts = sea()
+    incidents, records = sea()
+    alerts = [a for a in records if a.status == "firing"]
     (incident,) = [i for i in incidents if i.kind == kind]
     assert rule in incident.rules
     fired = [a for a in alerts if a.rule_id == rule]
     assert len(fired) == episodes and all(overlaps(a, incident) for a in fired), fired
+
+
+def test_the_storm_ban_alert_resolves_when_the_ban_ends() -> None:
+    # config/calendars/storm-bans.yaml: 2025-10-29 06:00-18:00 ICT; the vessel is still at sea.
+    _, records = sea()
+    ban = [(a.status, a.starts_at, a.ends_at) for a in records if a.rule_id == "vessel.storm_ban.at_sea"]
+    start, end = parse_ts("2025-10-29T06:00:00+07:00"), parse_ts("2025-10-29T18:00:00+07:00")
+    assert ban == [("firing", start, None), ("resolved", start, end)]
