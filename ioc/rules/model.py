@@ -71,7 +71,7 @@ class RuleSpec(BaseModel):
     key_ttl: Duration | None = None
     # Periods when the rule applies, in event time (ioc.rules.periods): a calendar name from
     # config/calendars/, one {from, to} or a list of them; checked and loaded by the loader.
-    active: str | dict[str, Any] | list[Any] | None = None
+    active: Any = None
 
     @field_validator("key")
     @classmethod

@@ -111,7 +111,8 @@ def _spans(items: Sequence[Any], where: str) -> list[tuple[float, float]]:
     for index, item in enumerate(items):
         what = f"{where}period {index + 1}" if len(items) > 1 or where else "period"
         if not isinstance(item, Mapping) or "from" not in item or "to" not in item:
-            raise PeriodError(f"{what}: a period is {{from: <time>, to: <time>}} (and an optional name)")
+            raise PeriodError(f"{what}: needs from and to (e.g. {{from: 2025-10-28T06:00, to: 2025-10-28T18:00}};"
+                              " allowed keys: from, name, to)")
         unknown = sorted(set(item) - {"from", "to", "name"})
         if unknown:
             raise PeriodError(f"{what}: unknown key '{unknown[0]}' (allowed: from, name, to"
