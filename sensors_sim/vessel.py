@@ -376,7 +376,8 @@ class VesselSimulator:
         * `position_jump` (`source_id`, `km`): spoofing or a transponder moved to another vessel
           (docs/domain.md §2: "position jump > 50 km between fixes"): from `at` the vessel's
           positions are reported `km` (default 80, at least 60) to `km` + 40 km away (or, where
-          the band has no such point, as far as it goes, at least 65 km), in its own band, until `at + duration`, then back where it was: two jumps, at `at` and at `at +
+          the band has no such point, as far as it goes, at least 65 km), in its own band,
+          until `at + duration`, then back where it was: two jumps, at `at` and at `at +
           duration` (both reported at those times). Rule: position_jump.
         * `rendezvous` (`source_id`, `other_id`): two vessels >= 15 m meet at a point of the first
           one's fishing ground (docs/domain.md §2: "encounter of two vessels <= 500 m for >= 2 h",

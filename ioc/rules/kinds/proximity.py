@@ -121,6 +121,7 @@ class ProximityRule(RuleKind):
         self.within = spec.within
         self.hold = spec.for_
         self.row_deg = spec.distance_km / _DEGREE_KM
+        self.max_vessels = spec.max_vessels
 
     def key_fields(self, stream: str) -> tuple[str, ...]:
         return ()  # every event to one place: see "Where the state lives"
@@ -146,7 +147,7 @@ class ProximityRule(RuleKind):
         rows: dict[str, list[str]] = state.setdefault("rows", {})
         me = str(me)
         old = pos.get(me)
-        if old is None and len(pos) >= self.spec.max_vessels:
+        if old is None and len(pos) >= self.max_vessels:
             return  # full: a new key is not tracked (see Bounds)
         if old is not None and ts < old[0]:
             return  # older than the key's latest position (out of order within lateness)
@@ -255,7 +256,9 @@ class ProximityRule(RuleKind):
 
     def expired(self, state: State, watermark: float) -> bool:
         if "pos" in state:
-            return not state["pos"]  # the fleet: forgotten once it holds no key
+            # The fleet: forgotten once it holds no key and no pair is open (the open lists are
+            # what lets a pair whose keys were forgotten resolve).
+            return not state["pos"] and not state.get("open")
         return state.get("since") is None  # a pair: once neither pending nor firing (the engine keeps realert)
 
 

@@ -135,7 +135,8 @@ def test_implied_speed_from_two_fixes(tmp_path: Path) -> None:
       "value": None},
      "field: 'previous.sog_kn': the previous event of a key can only be read in the condition and value of a "
      "threshold rule in 'previous.sog_kn'"),
-    ({"condition": "previous.lat.real > 1"}, "condition: attribute access is not allowed ('previous.lat.real') in 'previous.lat.real > 1'"),
+    ({"condition": "previous.lat.real > 1"},
+     "condition: attribute access is not allowed ('previous.lat.real') in 'previous.lat.real > 1'"),
 ])
 def test_previous_errors_name_the_field_and_what_is_allowed(tmp_path: Path, fields: dict[str, Any],
                                                             message: str) -> None:
