@@ -450,6 +450,8 @@ class VesselSimulator:
             if duration < 4 * _HOUR:
                 raise ValueError("rendezvous: duration must be >= 4 h (the encounter rule needs 2 h alongside, "
                                  "after sailing there and with fixes up to 100 min apart)")
+            if str(params.get("other_id")) == sid:
+                raise ValueError(f"rendezvous: other_id must be another vessel than {sid}")
             self._windows.setdefault(sid, []).append(_Window(kind, at, at + duration, (0.0, 0.0)))
             try:
                 partner = self._pick(kind, params.get("other_id"), at, duration)

@@ -53,3 +53,22 @@ def test_the_storm_ban_alert_resolves_when_the_ban_ends() -> None:
     ban = [(a.status, a.starts_at, a.ends_at) for a in records if a.rule_id == "vessel.storm_ban.at_sea"]
     start, end = parse_ts("2025-10-29T06:00:00+07:00"), parse_ts("2025-10-29T18:00:00+07:00")
     assert ban == [("firing", start, None), ("resolved", start, end)]
+
+
+def test_the_new_incident_kinds_check_their_parameters() -> None:
+    from sensors_sim.vessel import VesselSimulator
+
+    sim = VesselSimulator(seed=0, start=START)
+    with pytest.raises(ValueError, match="must be >= 60"):
+        sim.add_incident("position_jump", at=START + 3600, duration=3600, km=40)
+    with pytest.raises(ValueError, match="duration must be >= 4 h"):
+        sim.add_incident("rendezvous", at=START + 3600, duration=3 * 3600)
+    with pytest.raises(ValueError, match="must be another vessel"):
+        sim.add_incident("rendezvous", at=START + 3600, duration=5 * 3600, source_id="TTH-90123-TS",
+                         other_id="TTH-90123-TS")
+    with pytest.raises(ValueError, match="unknown parameter"):
+        sim.add_incident("ban_violation", at=START + 3600, duration=3600, km=3)
+    meet = sim.add_incident("rendezvous", at=START + 3600, duration=5 * 3600)
+    first, second = meet.params["source_id"], meet.params["other_id"]
+    assert first < second and meet.keys == {"source_id": first}
+    assert meet.rules == ("vessel.behaviour.encounter", "vessel.behaviour.loitering")
