@@ -370,8 +370,8 @@ class VesselSimulator:
         * `loitering` (`source_id`): a vessel >= 12 m drifts at < 2 kn in its band from
           `at` for `duration` (> 1 h).
         * `storm_recall`: from `at` every vessel at sea heads home (within 45 min) and no
-          vessel leaves port until `at + duration` (but incident vessels with an incident
-          within 12 h of it). The recall is no ban: the ban the rules watch is a calendar
+          vessel leaves port until `at + duration` (but the vessels with an incident within a
+          day of it). The recall is no ban: the ban the rules watch is a calendar
           (config/calendars/storm-bans.yaml, rule storm_ban.at_sea): rules ().
         * `position_jump` (`source_id`, `km`): spoofing or a transponder moved to another vessel
           (docs/domain.md §2: "position jump > 50 km between fixes"): from `at` the vessel's
@@ -628,8 +628,9 @@ class VesselSimulator:
         # reports then keep every stretch there under the 1 h dwell and every gap under 2 h.
         cross_nm = _nm(*port.anchor, *port.gate) + _nm(*port.gate, *door)
         cross_kn = min(11.8, cross_nm / 2.5) if band != "coastal" else 0.0
-        # An incident vessel keeps to its script: it ignores a recall within 12 h of one of its incidents.
-        ignored = [any(w.ws - 12 * _HOUR < re and rs < w.we for w in windows) for rs, re in self._recalls]
+        # An incident vessel keeps to its script: it ignores a recall within a day of one of its
+        # incidents (a recall further away brings it home like the others).
+        ignored = [any(w.ws - 24 * _HOUR < re and rs < w.we + 24 * _HOUR for w in windows) for rs, re in self._recalls]
         delays = [float(rng.uniform(0.0, 45.0)) * _MIN for _ in self._recalls]
         recall_at = [rs + d for (rs, _), d in zip(self._recalls, delays, strict=True)]
 
