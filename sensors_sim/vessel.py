@@ -25,8 +25,9 @@ in the last ~45 min of the crossing, so the shipped `vessel.zone.length_not_allo
 `sog_kn` its speed (+3 % noise).
 
 Incident kinds (see `add_incident`): `vms_loss`, `foreign_waters`, `wrong_zone`,
-`loitering`, `storm_recall`. Every incident vessel sails there without teleporting, except
-`foreign_waters` with `approach="report"` (positions simply reported in the box).
+`loitering`, `storm_recall`, `position_jump`, `rendezvous`, `ban_violation`. Every incident vessel sails there without
+teleporting, except `foreign_waters` with `approach="report"` (positions simply reported in the
+box) and `position_jump` (positions reported far away: the jump is the incident).
 
 >>> sim = VesselSimulator(seed=1, start=1761526800.0)            # 2025-10-27 08:00 +07
 >>> lost = sim.add_incident("vms_loss", at=1761526800.0 + 6 * 3600, duration=3 * 3600)
@@ -85,6 +86,11 @@ RULE_LOST_10D = "vessel.vms.lost_10d"
 RULE_FOREIGN = "vessel.zone.foreign_waters"
 RULE_LENGTH = "vessel.zone.length_not_allowed"
 RULE_LOITERING = "vessel.behaviour.loitering"
+RULE_JUMP = "vessel.vms.position_jump"
+RULE_ENCOUNTER = "vessel.behaviour.encounter"
+RULE_BAN = "vessel.storm_ban.at_sea"
+_STATION_KN = 2.2                     # a vessel holding station alongside another (above loitering's 2 kn)
+_STATION_KM = 0.3                     # ... shuttling along this much of a line through the meeting point
 
 # Track segment modes.
 _PORT, _TRANSIT, _FISH, _LOITER = 0, 1, 2, 3
@@ -307,7 +313,8 @@ class VesselSimulator:
     """
 
     stream = "vessel"
-    incident_kinds = ("vms_loss", "foreign_waters", "wrong_zone", "loitering", "storm_recall")
+    incident_kinds = ("vms_loss", "foreign_waters", "wrong_zone", "loitering", "storm_recall", "position_jump",
+                      "rendezvous", "ban_violation")
 
     def __init__(
         self,
@@ -363,7 +370,27 @@ class VesselSimulator:
         * `loitering` (`source_id`): a vessel >= 12 m drifts at < 2 kn in its band from
           `at` for `duration` (> 1 h).
         * `storm_recall`: from `at` every vessel at sea heads home (within 45 min) and no
-          vessel leaves port until `at + duration`. No rule can see a storm ban yet: rules ().
+          vessel leaves port until `at + duration` (but the vessels with an incident within a
+          day of it). The recall is no ban: the ban the rules watch is a calendar
+          (config/calendars/storm-bans.yaml, rule storm_ban.at_sea): rules ().
+        * `position_jump` (`source_id`, `km`): spoofing or a transponder moved to another vessel
+          (docs/domain.md §2: "position jump > 50 km between fixes"): from `at` the vessel's
+          positions are reported `km` (default 80, at least 60) to `km` + 40 km away (or, where
+          the band has no such point, as far as it goes, at least 65 km), in its own band,
+          until `at + duration`, then back where it was: two jumps, at `at` and at `at +
+          duration` (both reported at those times). Rule: position_jump.
+        * `rendezvous` (`source_id`, `other_id`): two vessels >= 15 m meet at a point of the first
+          one's fishing ground (docs/domain.md §2: "encounter of two vessels <= 500 m for >= 2 h",
+          e.g. a catch transfer): they sail there for `at`, then until `at + duration` (>= 4 h)
+          the one whose id sorts first drifts (< 0.1 km in all) and the other holds station
+          alongside, shuttling 0.3 km across the point at 2.2 kn. Rules: encounter (the pair,
+          keyed {source_id: first, other_id: second}) and loitering (the drifting one; the
+          other keeps above 2 kn). The ground truth names the first vessel (`keys`) and the
+          other in `params`.
+        * `ban_violation` (`source_id`): a vessel >= 15 m stays at sea, fishing, from `at` until
+          `at + duration`, ignoring a storm recall that covers that time (the other vessels go
+          home). The shipped rule watches the periods of config/calendars/storm-bans.yaml: the
+          scenario must put the incident inside one. Rule: storm_ban.at_sea.
         """
         if kind not in self.incident_kinds:
             raise ValueError(f"unknown vessel incident {kind!r} (allowed: {', '.join(self.incident_kinds)})")
@@ -372,7 +399,9 @@ class VesselSimulator:
         if at < self.start:
             raise ValueError("an incident cannot start before the simulation")
         allowed = {"vms_loss": {"source_id", "hours"}, "foreign_waters": {"source_id", "approach"},
-                   "wrong_zone": {"source_id", "zone"}, "loitering": {"source_id"}, "storm_recall": set()}[kind]
+                   "wrong_zone": {"source_id", "zone"}, "loitering": {"source_id"}, "storm_recall": set(),
+                   "position_jump": {"source_id", "km"}, "rendezvous": {"source_id", "other_id"},
+                   "ban_violation": {"source_id"}}[kind]
         unknown = set(params) - allowed
         if unknown:
             raise ValueError(f"{kind}: unknown parameter(s) {', '.join(sorted(unknown))}"
@@ -413,6 +442,46 @@ class VesselSimulator:
             end = at + duration
             rules = (RULE_LOITERING,)
             window = _Window(kind, at, end, self._ground(vessel, rng))
+        elif kind == "ban_violation":
+            end = at + duration
+            rules = (RULE_BAN,)
+            window = _Window(kind, at, end, self._ground(vessel, rng))
+        elif kind == "rendezvous":
+            if duration < 4 * _HOUR:
+                raise ValueError("rendezvous: duration must be >= 4 h (the encounter rule needs 2 h alongside, "
+                                 "after sailing there and with fixes up to 100 min apart)")
+            if str(params.get("other_id")) == sid:
+                raise ValueError(f"rendezvous: other_id must be another vessel than {sid}")
+            self._windows.setdefault(sid, []).append(_Window(kind, at, at + duration, (0.0, 0.0)))
+            try:
+                partner = self._pick(kind, params.get("other_id"), at, duration)
+            finally:
+                self._windows[sid].pop()
+            if partner.source_id == sid or self._band[partner.source_id] != band:
+                raise ValueError(f"rendezvous: {partner.source_id} must be another vessel of the {band} band")
+            first, second = sorted((sid, partner.source_id))
+            meet = self._ground(self._by_id[first], rng)
+            heading = float(rng.uniform(0.0, 360.0))
+            drift_to = _move(*meet, heading, 0.08 / 1.852)
+            end = at + duration
+            for vessel_id in (first, second):
+                approach = "drift" if vessel_id == first else "station"
+                self._windows.setdefault(vessel_id, []).append(_Window(kind, at, end, meet, drift_to, 0.0, approach))
+                self._windows[vessel_id].sort(key=lambda w: w.ws)
+            self._count[kind] = number
+            return Incident(incident_id, self.stream, kind, {"source_id": first}, at, end,
+                            (RULE_ENCOUNTER, RULE_LOITERING),
+                            {"source_id": first, "other_id": second,
+                             "length_m": self._by_id[first].length_m})
+        elif kind == "position_jump":
+            km = float(params.get("km", 80.0))
+            if not km >= 60.0:
+                raise ValueError(f"position_jump: km {km:g} must be >= 60 (the rule looks for > 50 km)")
+            ground = self._ground(vessel, rng)
+            end = at + duration
+            rules = (RULE_JUMP,)
+            window = _Window(kind, at, end, ground, self._far_point(band, ground, km, rng))
+            out_params["km"] = km
         elif kind == "wrong_zone":
             zone = str(params.get("zone", "inshore" if band == "coastal" else "coastal"))
             if zone not in self.sea.bands or zone == band:
@@ -468,7 +537,8 @@ class VesselSimulator:
             if not free(vessel):
                 raise ValueError(f"{kind}: {vessel.source_id} already has an incident within a day of this one")
             return vessel
-        if kind in ("vms_loss", "foreign_waters", "wrong_zone", "loitering"):
+        if kind in ("vms_loss", "foreign_waters", "wrong_zone", "loitering", "position_jump", "rendezvous",
+                    "ban_violation"):
             candidates = [v for v in self.fleet if self._band[v.source_id] == "offshore" and v.vms_required]
         else:  # pragma: no cover - storm_recall takes no vessel
             candidates = list(self.fleet)
@@ -480,6 +550,29 @@ class VesselSimulator:
 
     def _ground(self, vessel: Vessel, rng: np.random.Generator) -> tuple[float, float]:
         return self._fishing_centre(vessel, self._band[vessel.source_id], rng)
+
+    def _far_point(self, band: str, origin: tuple[float, float], km: float,
+                   rng: np.random.Generator) -> tuple[float, float]:
+        """A point of `band` (kept off its edges, not in foreign waters) `km` to `km` + 40 km
+        from `origin`."""
+        region = self.sea.shrunk[band]
+        x0, y0, x1, y1 = region.bounds
+        farthest, best = 0.0, origin
+        for _ in range(2000):
+            lon, lat = float(rng.uniform(x0, x1)), float(rng.uniform(y0, y1))
+            if not shapely.intersects_xy(region, lon, lat) or shapely.intersects_xy(self.sea.foreign, lon, lat):
+                continue
+            away = _nm(*origin, lat, lon) * 1.852
+            if km <= away <= km + 40.0:
+                return lat, lon
+            if away > farthest:
+                farthest, best = away, (lat, lon)
+        if farthest >= 65.0:
+            # A ground near the middle of the band: the farthest point found (>= 65 km, so that
+            # with the real fixes up to ~9 km from the ground and the spoofed ones ~2 km from the
+            # point, every jump stays > 50 km).
+            return best
+        raise ValueError(f"position_jump: no point of the {band} band {km:g}-{km + 40:g} km from the vessel's ground")
 
     # --- background -----------------------------------------------------------------------
 
@@ -535,7 +628,9 @@ class VesselSimulator:
         # reports then keep every stretch there under the 1 h dwell and every gap under 2 h.
         cross_nm = _nm(*port.anchor, *port.gate) + _nm(*port.gate, *door)
         cross_kn = min(11.8, cross_nm / 2.5) if band != "coastal" else 0.0
-        exempt = bool(windows)   # an incident vessel keeps to its script (and ignores a recall)
+        # An incident vessel keeps to its script: it ignores a recall within a day of one of its
+        # incidents (a recall further away brings it home like the others).
+        ignored = [any(w.ws - 24 * _HOUR < re and rs < w.we + 24 * _HOUR for w in windows) for rs, re in self._recalls]
         delays = [float(rng.uniform(0.0, 45.0)) * _MIN for _ in self._recalls]
         recall_at = [rs + d for (rs, _), d in zip(self._recalls, delays, strict=True)]
 
@@ -603,8 +698,8 @@ class VesselSimulator:
                 centre = w.rendezvous
                 track.go(*centre, float(rng.uniform(*prof.transit_kn)), _TRANSIT)
                 continue
-            recalled = not exempt and any(ra <= track.t < re for ra, (_, re) in zip(recall_at, self._recalls,
-                                                                                       strict=True))
+            recalled = any(not skip and ra <= track.t < re
+                           for ra, (_, re), skip in zip(recall_at, self._recalls, ignored, strict=True))
             going_home = recalled or (track.t >= fish_until and (
                 w is None or w.ws - track.t > 2 * lead(w) + 6 * _HOUR))
             if going_home:
@@ -621,8 +716,7 @@ class VesselSimulator:
             stop = track.t + float(rng.uniform(20.0, 40.0)) * _MIN
             if w is not None:
                 stop = min(stop, max(w.ws, track.t + _MIN))
-            if not exempt:
-                stop = min([stop] + [ra for ra in recall_at if ra > track.t])
+            stop = min([stop] + [ra for ra, skip in zip(recall_at, ignored, strict=True) if ra > track.t and not skip])
             heading = self._wander(track, centre, heading, prof.ground_nm, rng)
             self._fish_leg(track, region, centre, heading, float(rng.uniform(*prof.fish_kn)), stop - track.t,
                            _FISH)
@@ -660,7 +754,7 @@ class VesselSimulator:
     def _script(self, w: _Window, vessel: Vessel, band: str, track: _Track, rng: np.random.Generator) -> None:
         """The vessel's movements from `w.ws`; sets `w.owned_until` (its reports follow the incident)."""
         prof = _PROFILES[band]
-        if w.kind == "vms_loss":
+        if w.kind in ("vms_loss", "ban_violation"):
             region, _ = self._region(vessel, band)
             centre, heading = (track.lat, track.lon), float(rng.uniform(0.0, 360.0))
             while track.t < w.we + _HOUR:
@@ -685,6 +779,35 @@ class VesselSimulator:
                 self._fish_leg(track, target_region, w.target, heading, float(rng.uniform(2.4, 4.0)),
                                max(dt, 1.0), _FISH)
             track.go(*w.rendezvous, w.speed_kn, _TRANSIT)
+        elif w.kind == "rendezvous":
+            track.go(*w.rendezvous, prof.transit_kn[1], _TRANSIT)
+            if w.approach == "drift":
+                if track.t < w.we:
+                    track.go_for(*w.target, w.we - track.t, _LOITER)
+            else:  # hold station: shuttle across the meeting point (north-south), above 2 kn
+                half = _STATION_KM / 2 / 1.852
+                ends = [_move(*w.rendezvous, 0.0, half), _move(*w.rendezvous, 180.0, half)]
+                leg = _STATION_KM / 1.852 / _STATION_KN * _HOUR
+                track.go(*ends[0], _STATION_KN, _FISH)
+                turn = 1
+                while track.t < w.we:
+                    dt = min(leg, w.we - track.t)
+                    a, b = ends[1 - turn], ends[turn]
+                    f = dt / leg
+                    track.go_for(a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1]), max(dt, 1.0), _FISH)
+                    turn = 1 - turn
+        elif w.kind == "position_jump":
+            # The reports jump (no track between): spoofed positions wander around the far point.
+            region = self.sea.shrunk[band]
+            back = (track.lat, track.lon)
+            track.jump(*w.target)
+            heading = float(rng.uniform(0.0, 360.0))
+            while track.t < w.we:
+                heading = self._wander(track, w.target, heading, 1.0, rng)
+                dt = min(float(rng.uniform(10.0, 20.0)) * _MIN, w.we - track.t)
+                self._fish_leg(track, region, w.target, heading, float(rng.uniform(*prof.fish_kn)), max(dt, 1.0),
+                               _FISH)
+            track.jump(*back)
         else:  # foreign_waters
             box = self.sea.foreign.buffer(-0.05)
             shapely.prepare(box)
@@ -754,7 +877,8 @@ class VesselSimulator:
                 return float(rng.uniform(hi, max(hi, 100.0 * _MIN)))
             return float(rng.uniform(lo, hi))
 
-        forced = sorted(w.ws for w in windows)
+        # A jump is reported when it happens, both ways.
+        forced = sorted([w.ws for w in windows] + [w.we for w in windows if w.kind == "position_jump"])
         reconnect = {w.we: w for w in windows if w.kind == "vms_loss"}
         forced = sorted(forced + list(reconnect))
         out: list[float] = []

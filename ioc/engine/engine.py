@@ -36,6 +36,7 @@ from ioc.refdata import EMPTY_ROW
 from ioc.rules.expr import SOFT_ERRORS
 from ioc.rules.kinds.base import Key, RuleKind, State
 from ioc.rules.loader import CompiledRule, Layout, Route, RuleSet
+from ioc.rules.periods import Periods
 from ioc.rules.thresholds import ThresholdGroup
 
 __all__ = ["Engine", "EngineStats", "Export", "KeyLimits", "Lane"]
@@ -45,6 +46,9 @@ __all__ = ["Engine", "EngineStats", "Export", "KeyLimits", "Lane"]
 SWEEP = ""
 # How soon (event time) a full rule is swept again to make room, when the engine has no sweep period.
 RETRY_FULL_S = 60.0
+# The timers of the ends of a rule's periods (`active:`) carry its id after this mark (no rule id
+# starts with it): when one is due the rule's episodes resolve and its state goes.
+PERIOD_END = "@"
 
 Test = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
 
@@ -128,6 +132,8 @@ class Engine:
         self._openers: dict[str, Test] = {}
         self._group_of: dict[str, tuple[ThresholdGroup[Route], int, Route]] = {}
         self._held: dict[ThresholdGroup[Route], dict[Key, dict[int, Route]]] = {}
+        # Rules with periods (`active:`, ioc.rules.periods); empty for most rule sets.
+        self._periods: dict[str, Periods] = {}
         self._configure()
         # Full rules: the event-time watermark before which a full rule is not swept again to make
         # room (saved with the state: refusals must not depend on a restart), and the rules
@@ -143,6 +149,7 @@ class Engine:
         self._max_keys = {rule.id: limits.max_keys(rule) for rule in rules}
         self._ttls = {rule.id: ttl for rule in rules if (ttl := limits.key_ttl(rule)) > 0}
         self._watchers = frozenset(rule.id for rule in rules if type(rule.kind).watches is not RuleKind.watches)
+        self._periods = {rule.id: rule.periods for rule in rules if rule.periods is not None}
         grouped = self.lateness == 0
         self._openers = {rule.id: opener for rule in rules
                          if grouped and len(rule.streams) == 1 and (opener := rule.kind.opener) is not None}
@@ -188,6 +195,7 @@ class Engine:
         max_keys = self._max_keys
         ttls = self._ttls
         watchers = self._watchers
+        periods = self._periods
         heap = self.timers.get(where_key)
         rt.stream = stream
         for event in events:
@@ -265,6 +273,8 @@ class Engine:
                         self._unhold(rule.id, key)
                 elif ttls and rule.id in ttls and ts > state.get("_seen", float("-inf")):
                     state["_seen"] = ts  # the key's last event, for its idle TTL
+                if periods and rule.id in periods:
+                    self._arm_period_end(rule.id, where_key, ts)
             heap = self.timers.get(where_key)
             if heap and heap[0][0] < watermark:
                 # A kind may schedule a deadline already passed (e.g. a realert retry).
@@ -394,15 +404,50 @@ class Engine:
                 self._sweep_due(heap, deadline, watermark, partition)
                 continue
             rule = self.ruleset.by_id.get(rule_id)
-            state = self.states.get(rule_id, {}).get(key)
-            if rule is None or state is None:
+            if rule is None:
+                if rule_id[:1] == PERIOD_END:
+                    self._period_end(rule_id[1:], deadline)
+                    rt.partition = partition
+                    rt.stream = partition[0]
                 continue
+            state = self.states.get(rule_id, {}).get(key)
+            if state is None:
+                continue
+            periods = self._periods
+            if periods and rule_id in periods:
+                if not periods[rule_id].inside(deadline):
+                    continue  # outside the rule's periods its timers do nothing (its state is gone)
+                self._arm_period_end(rule_id, partition, deadline)
             rt.rule = rule
             rt.now = deadline
             try:
                 rule.kind.on_timer(rt, key, state, deadline)
             except Exception as exc:  # noqa: BLE001 - isolate one rule's failure on one timer
                 self.last_stats.error(rule.id, f"timer {deadline}", exc)
+
+    def _arm_period_end(self, rule_id: str, lane: Lane, ts: float) -> None:
+        """A rule with periods holds state from `ts`: its period's end must come (once per lane)."""
+        end = self._periods[rule_id].end_of(ts)
+        if end is not None:
+            self.schedule(lane, end, PERIOD_END + rule_id, ())
+
+    def _period_end(self, rule_id: str, end: float) -> None:
+        """A period of the rule ended (the watermark passed it): its firing alerts resolve at `end`
+        and its state goes, so that the next period starts afresh (ioc.rules.periods)."""
+        rule = self.ruleset.by_id.get(rule_id)
+        if rule is None or rule_id not in self._periods:
+            return
+        rt = self.rt
+        rt.rule = rule
+        rt.now = end
+        states = self.states.get(rule_id, {})
+        for key, state in states.items():
+            if state.get("firing"):
+                rt.resolve(key, state, ends_at=end)
+        if rule_id in self._group_of:
+            for key in states:
+                self._unhold(rule_id, key)
+        self.states[rule_id] = {}
 
     # -- rules and state ----------------------------------------------------------------------
 
@@ -619,7 +664,7 @@ class Engine:
             if rule_id == SWEEP:
                 if every is not None:
                     self._schedule_sweep((s, p), deadline)
-            elif rule_id in same:
+            elif rule_id in same or (rule_id[:1] == PERIOD_END and rule_id[1:] in same):
                 self.schedule((s, p), deadline, rule_id, tuple(key))
         if every is not None:
             for lane, watermark in self.watermarks.items():

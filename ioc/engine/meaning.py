@@ -10,7 +10,7 @@ what can change an id or a decision is meaning; what only shows in a record is p
   `for`, zones...), `value`, `realert` (it decides when a new episode may start), the reference
   data of the rule's streams that it can read (the listed keys, and the columns its meaning
   names: a column only a template shows is presentation) and what the kind loaded from files
-  (zones).
+  (zones), and the periods of `active` (a calendar's contents).
 * Presentation: `summary`, `description`, `annotations`, `runbook_url`, `severity`, `labels` (and so
   the domain), `sla`
   (deadlines are computed when a record is made). `enabled` is not part of either: a disabled
@@ -50,8 +50,10 @@ def meaning(rule: CompiledRule) -> str:
         spec = rule.spec.model_dump(mode="json", exclude=set(NOT_MEANING))
         named = set(_NAME.findall(orjson.dumps(spec).decode()))
         tables = {stream: _read_rows(reference.table(stream), named) for stream in rule.streams}
-        found = _MEANINGS[rule] = _digest([f"{kind.__module__}.{kind.__qualname__}", spec, tables,
-                                           rule.kind.meaning_data()])
+        data = [f"{kind.__module__}.{kind.__qualname__}", spec, tables, rule.kind.meaning_data()]
+        if rule.periods is not None:
+            data.append(rule.periods.spans)  # what a calendar named in `active:` holds
+        found = _MEANINGS[rule] = _digest(data)
     return found
 
 

@@ -25,6 +25,14 @@ Name resolution: a bare name is the event field if it is in `fields`, else the
 reference-data field if in `ref_fields`, else the constant from `extra_names`. A name
 listed in more than one place resolves to the first of these (the event field wins).
 A field missing from the event (or reference data) reads as None.
+
+`previous.<field>` (only where the compiler is given `previous` fields: a threshold rule's
+`condition` and `value`) reads a field of the key's previous event, passed as a third mapping:
+
+>>> jump = compile_expression("distance_km(previous.lat, previous.lon, lat, lon) > 50",
+...                           fields=["lat", "lon"], previous=["lat", "lon"])
+>>> sorted(jump.previous), jump.fn({"lat": 16.6, "lon": 107.7}, {}, {"lat": 17.3, "lon": 107.7})
+(['lat', 'lon'], True)
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_EXPONENT",
     "MAX_LENGTH",
+    "PREVIOUS",
     "SOFT_ERRORS",
     "Expression",
     "ExpressionError",
@@ -68,6 +77,8 @@ _MAX_POW_BITS = 100_000
 _MAX_KNOWN_LISTED = 20
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
+# The name of the key's previous event in a threshold rule's condition (`previous.lat`).
+PREVIOUS = "previous"
 
 # Asia/Ho_Chi_Minh is UTC+7 all year (no DST), so local time is a fixed shift.
 _LOCAL_OFFSET_S = 7 * 3600
@@ -115,6 +126,9 @@ class Expression:
     # (event field, op, number) when the whole expression is `field OP number` with OP one of
     # >= > <= < (ioc.rules.thresholds sorts such conditions of threshold rules by their number).
     bound: tuple[str, str, float] | None = field(default=None, repr=False, compare=False)
+    # Fields read from the key's previous event (`previous.lat`): `fn` then takes that event as a
+    # third argument (an empty mapping when left out). Empty for every other expression.
+    previous: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def __call__(self, event: Mapping[str, Any], ref: Mapping[str, Any] = EMPTY) -> Any:
         """Value of the expression; type errors and the like propagate."""
@@ -455,14 +469,18 @@ class _Checker:
         fields: frozenset[str],
         ref_fields: frozenset[str],
         constants: Mapping[str, Any],
+        previous: frozenset[str] | None = None,
     ) -> None:
         self.source = source
         self.fields = fields
         self.ref_fields = ref_fields
         self.constants = constants
+        # Fields `previous.<name>` may read; None: `previous` is not available here.
+        self.previous = previous
         self.event_names: set[str] = set()
         self.ref_names: set[str] = set()
         self.constant_names: set[str] = set()
+        self.previous_names: set[str] = set()
 
     def fail(self, node: ast.AST, message: str) -> ExpressionError:
         return ExpressionError(message, self.source.node_offset(node))
@@ -497,7 +515,7 @@ class _Checker:
         elif isinstance(node, ast.Call):
             self.check_call(node)
         elif isinstance(node, ast.Attribute):
-            raise self.fail(node, f"attribute access is not allowed ('{_snippet(node)}')")
+            self.check_attribute(node)
         elif type(node) in _REJECTED:
             raise self.fail(node, _REJECTED[type(node)])
         else:
@@ -509,10 +527,26 @@ class _Checker:
                 node, f"literal {_snippet(node)} is not allowed (allowed: numbers, text, True, False, None)"
             )
 
+    def check_attribute(self, node: ast.Attribute) -> None:
+        if not (isinstance(node.value, ast.Name) and node.value.id == PREVIOUS and PREVIOUS not in self.fields):
+            raise self.fail(node, f"attribute access is not allowed ('{_snippet(node)}')")
+        if self.previous is None:
+            raise self.fail(node, f"'{_snippet(node)}': the previous event of a key can only be read in the "
+                                  "condition and value of a threshold rule")
+        name = node.attr
+        if name not in self.previous:
+            raise self.fail(node, f"unknown field '{name}' of the previous event (known: {_listing(self.previous)}"
+                                  f"{_suggest(name, self.previous)})")
+        self.previous_names.add(name)
+
     def check_name(self, node: ast.Name) -> None:
         name = node.id
         if name.startswith("_"):
             raise self.fail(node, f"names starting with '_' are not allowed ('{name}')")
+        if name == PREVIOUS and name not in self.fields:
+            where = "" if self.previous is not None else " (only in the condition and value of a threshold rule)"
+            raise self.fail(node, f"'previous' is the key's previous event: read one of its fields, "
+                                  f"e.g. previous.ts{where}")
         if name in self.fields:
             self.event_names.add(name)
         elif name in self.ref_fields:
@@ -653,6 +687,10 @@ class _Rewriter(ast.NodeTransformer):
             return _get_call("_r", node.id, node)
         return ast.copy_location(ast.Name(id="_c_" + node.id, ctx=ast.Load()), node)
 
+    def visit_Attribute(self, node: ast.Attribute) -> ast.expr:
+        # _Checker allowed only `previous.<field>`: a look-up on the previous event `_p`.
+        return _get_call("_p", node.attr, node)
+
     def visit_Call(self, node: ast.Call) -> ast.expr:
         args = [self.visit(arg) for arg in node.args]
         name = cast(ast.Name, node.func).id  # _Checker allowed only calls by name
@@ -705,11 +743,13 @@ def compile_expression(
     fields: Iterable[str],
     ref_fields: Iterable[str] = (),
     extra_names: Mapping[str, Any] | None = None,
+    previous: Iterable[str] | None = None,
 ) -> Expression:
     """Check and compile `text` into an `Expression`; raise ExpressionError if it is not allowed.
 
     `fields` are the event's field names, `ref_fields` the reference data's, and
-    `extra_names` constants baked into the compiled code (e.g. zone properties).
+    `extra_names` constants baked into the compiled code (e.g. zone properties). `previous`: the
+    fields `previous.<field>` may read (None: `previous` is refused).
 
     >>> e = compile_expression('hour(ts) in [7, 8, 17, 18] and lower(kind) == "car"', ["ts", "kind"])
     >>> e.test({"ts": 1761526800.0, "kind": "CAR"})   # 08:00 in Hue
@@ -733,13 +773,16 @@ def compile_expression(
         )
 
     constants = dict(extra_names or {})
-    checker = _Checker(source, frozenset(fields), frozenset(ref_fields), constants)
+    checker = _Checker(source, frozenset(fields), frozenset(ref_fields), constants,
+                       None if previous is None else frozenset(previous))
     checker.check(tree.body)
 
     requires = _requirements(tree.body, checker.event_names)  # before the rewriter changes the tree
     bound = comparison(tree.body, checker.event_names)
     rewritten = _Rewriter(checker.event_names, checker.ref_names).visit(tree.body)
     params = [ast.arg(arg="_e"), ast.arg(arg="_r")]
+    if checker.previous_names:
+        params.append(ast.arg(arg="_p"))
     lambda_node = ast.Lambda(
         args=ast.arguments(posonlyargs=[], args=params, kwonlyargs=[], kw_defaults=[], defaults=[]),
         body=rewritten,
@@ -758,9 +801,12 @@ def compile_expression(
     # The function is built straight from the lambda's code object (no eval/exec anywhere):
     # it runs the checked tree, with no builtins and only the whitelisted functions in scope.
     lambda_code = next(const for const in code.co_consts if isinstance(const, types.CodeType))
-    fn = types.FunctionType(lambda_code, namespace)
+    # An expression reading `previous` takes the previous event as a third argument (empty when
+    # left out); any other keeps the two-argument function.
+    defaults = (EMPTY,) if checker.previous_names else None
+    fn = types.FunctionType(lambda_code, namespace, None, defaults)
     return Expression(text=text, names=frozenset(checker.event_names | checker.ref_names), fn=fn,
-                      requires=requires, bound=bound)
+                      requires=requires, bound=bound, previous=frozenset(checker.previous_names))
 
 
 def _indexable(node: ast.AST) -> bool:

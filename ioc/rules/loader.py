@@ -38,6 +38,7 @@ from ioc.rules.expr import Expression
 from ioc.rules.index import RouteIndex
 from ioc.rules.kinds import RULE_KINDS, BuildContext, KindProblem, RuleKind
 from ioc.rules.model import RuleSpec
+from ioc.rules.periods import PeriodError, Periods, load_periods
 from ioc.rules.template import Template, TemplateError
 from ioc.rules.thresholds import GROUP_MIN, ThresholdGroup
 from ioc.rules.yamlload import LineDict, LineList, YamlProblems, load_yaml
@@ -67,6 +68,8 @@ class CompiledRule:
     source: str
     # The rule's `annotations` as templates, in the order written (rendered like `summary`).
     annotations: tuple[tuple[str, Template], ...] = ()
+    # When the rule applies (`active:`); None: always.
+    periods: Periods | None = None
 
     @functools.cached_property
     def id(self) -> str:  # read for every rule an event meets: a plain attribute after the first time
@@ -108,7 +111,7 @@ class CompiledRule:
         return hashlib.sha256(text).hexdigest()[:16]
 
 
-_LATER_FIELDS = frozenset({"max_keys", "key_ttl", "annotations", "runbook_url"})
+_LATER_FIELDS = frozenset({"max_keys", "key_ttl", "annotations", "runbook_url", "active"})
 
 
 def _rows(table: Any) -> Any:
@@ -519,6 +522,14 @@ def _build_rule(
             where = ctx.expression("where", spec.where)
         except KindProblem as exc:
             problems.append(problem(exc.field, exc.message))
+    periods = None
+    if spec.active is not None:
+        try:
+            periods = load_periods(spec.active, ctx.config_dir)
+        except PeriodError as exc:
+            problems.append(problem("active", str(exc)))
+        else:
+            where = periods.guard(where)  # outside the periods, as if `where` were false
     for stream in kind.streams if kind is not None else (spec.stream,):
         stream_known = stream_fields(stream)
         for key_field in kind.key_fields(stream) if kind is not None else spec.key:
@@ -567,6 +578,7 @@ def _build_rule(
         template_fields=tuple(sorted(needed | set(spec.key))),
         source=f"{file}:{raw.line}",
         annotations=tuple(annotations),
+        periods=periods,
     ), []
 
 
@@ -605,7 +617,7 @@ def _expression_problems(
         text = data.get(name)
         if isinstance(text, str) and name not in failed:
             try:
-                ctx.expression(name, text)
+                ctx.expression(name, text, previous=name in kind_cls.PREVIOUS_FIELDS)
             except KindProblem as exc:
                 found.append((exc.field, exc.message))
     return found

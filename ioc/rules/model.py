@@ -111,6 +111,9 @@ class RuleSpec(BaseModel):
     # changes only these keeps the rule's state.
     max_keys: int | None = Field(default=None, ge=1)
     key_ttl: Duration | None = None
+    # Periods when the rule applies, in event time (ioc.rules.periods): a calendar name from
+    # config/calendars/, one {from, to} or a list of them; checked and loaded by the loader.
+    active: Any = None
 
     @field_validator("key")
     @classmethod

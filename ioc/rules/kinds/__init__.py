@@ -15,7 +15,7 @@ __all__ = ["RULE_KINDS", "KIND_MODULES", "BuildContext", "InstantRule", "Instant
 
 # Registry order is the order kinds are listed in error messages.
 KIND_MODULES = ("threshold", "window", "rate", "absence", "geofence", "match", "spike", "new_value", "sequence",
-                "near_duplicate")
+                "near_duplicate", "proximity")
 
 
 def _load(names: tuple[str, ...]) -> dict[str, type[RuleKind]]:

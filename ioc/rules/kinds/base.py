@@ -77,18 +77,21 @@ class BuildContext:
     reference: Reference = field(default_factory=Reference)
     config_dir: Path = REPO_ROOT / "config"
 
-    def expression(self, field: str, text: str, extra: Mapping[str, Any] | None = None) -> Expression:
-        """Compile an expression over the rule stream's event and reference fields."""
-        return self.compile(field, text, self.fields, self.ref_fields, extra)
+    def expression(self, field: str, text: str, extra: Mapping[str, Any] | None = None, *,
+                   previous: bool = False) -> Expression:
+        """Compile an expression over the rule stream's event and reference fields (and, with
+        `previous`, `previous.<field>`: the key's previous event)."""
+        return self.compile(field, text, self.fields, self.ref_fields, extra,
+                            previous=self.fields if previous else None)
 
     def compile(
         self, field: str, text: str, fields: Iterable[str], ref_fields: Iterable[str] = (),
-        extra: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None, *, previous: Iterable[str] | None = None,
     ) -> Expression:
         """Compile an expression over the given names (e.g. a window's `value`, `count`),
         turning errors into a KindProblem for `field`."""
         try:
-            return compile_expression(text, fields, ref_fields, extra)
+            return compile_expression(text, fields, ref_fields, extra, previous)
         except ExpressionError as exc:
             raise KindProblem(field, f"{exc.message} in {text!r}") from None
 
@@ -170,6 +173,8 @@ class RuleKind(ABC):
     EXPRESSION_FIELDS: ClassVar[tuple[str, ...]] = ()
     # The detail `{value}` renders in templates when `value` is None (see the module docstring).
     VALUE_ALIAS: ClassVar[str | None] = None
+    # Of those, the fields that may read the key's previous event (`previous.lat`).
+    PREVIOUS_FIELDS: ClassVar[tuple[str, ...]] = ()
     # Whether an idle key may be forgotten after `key_ttl` (limits.key_idle_s). False for kinds
     # whose keys' silence is the signal (absence).
     IDLE_TTL: ClassVar[bool] = True

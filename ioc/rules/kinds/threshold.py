@@ -21,6 +21,15 @@ every shard of the runtime), so such keys take no memory and do not count agains
 That is also what lets the engine skip such rules without evaluating them
 (ioc.rules.thresholds).
 
+`previous`: the condition (and `value`) may read the key's previous event, `previous.<field>`
+(e.g. `distance_km(previous.lat, previous.lon, lat, lon) > 50`). The previous event is the
+key's latest event evaluated before this one (it passed `where`, was not out of order); the
+key's state keeps only the fields the rule reads of it (`prev`, plain data). The first event of
+a key has no previous event: the condition is false for it. Such a rule tracks every key from
+its first event (no `opener`, no sorted group), and a key's state is kept while the rule may
+read it (`expired` is false; `key_ttl` and `max_keys` bound it): forgotten, the key's next
+event would have no previous event.
+
 >>> # rules/reservoir.yaml
 >>> # - id: reservoir.level.near_nwl
 >>> #   stream: reservoir
@@ -38,6 +47,7 @@ from typing import Any, Literal, get_origin
 from pydantic import Field
 
 from ioc.events.schemas import SCHEMAS, base_type
+from ioc.rules.expr import SOFT_ERRORS, Expression
 from ioc.rules.kinds.base import BuildContext, Key, RuleKind, Runtime, State, number_or_none
 from ioc.rules.model import Duration, RuleSpec
 
@@ -54,27 +64,31 @@ class ThresholdSpec(RuleSpec):
 class ThresholdRule(RuleKind):
     Spec = ThresholdSpec
     EXPRESSION_FIELDS = ("condition", "value")
+    PREVIOUS_FIELDS = ("condition", "value")
 
     def __init__(self, spec: ThresholdSpec, ctx: BuildContext) -> None:  # type: ignore[override]
         super().__init__(spec, ctx)
-        self.condition = ctx.expression("condition", spec.condition)
+        self.condition = ctx.expression("condition", spec.condition, previous=True)
         # `value` of the alert: an explicit expression, else the first field the condition reads
         # that can hold a number (`event_type == 'crowd' and count > 200` measures `count`).
         value_text = spec.value or _first_name(spec.condition, self.condition.names - _not_numeric(ctx))
-        self.value = ctx.expression("value", value_text) if value_text else None
+        self.value = ctx.expression("value", value_text, previous=True) if value_text else None
         self.hold = spec.for_
         self.keep = spec.keep_firing_for
+        # Fields of the previous event the rule reads (empty: the rule does not read `previous`).
+        self.previous = tuple(sorted(self.condition.previous | (self.value.previous if self.value else frozenset())))
 
     @property
-    def opener(self) -> Callable[[Mapping[str, Any], Mapping[str, Any]], bool]:
+    def opener(self) -> Callable[[Mapping[str, Any], Mapping[str, Any]], bool] | None:
         # A false condition on a key with no state changes nothing but `last_ts`, and with no
         # allowed lateness no later event of the key's lane can be older than it (it would be
-        # late): not tracked (see the module docstring).
-        return self.condition.test
+        # late): not tracked (see the module docstring). A rule reading `previous` must remember
+        # every key's latest event.
+        return None if self.previous else self.condition.test
 
     @property
     def bound(self) -> tuple[str, str, float] | None:
-        return self.condition.bound
+        return None if self.previous else self.condition.bound
 
     def on_event(
         self, rt: Runtime, key: Key, state: State, event: Mapping[str, Any], ref: Mapping[str, Any], ts: float
@@ -83,11 +97,18 @@ class ThresholdRule(RuleKind):
         if last is not None and ts < last:
             return  # older than what the key already said (out of order within lateness)
         state["last_ts"] = ts
-        if self.condition.test(event, ref):
+        prev = None
+        if self.previous:
+            prev = state.get("prev")
+            state["prev"] = {name: event.get(name) for name in self.previous}
+            holds = prev is not None and _holds(self.condition, event, ref, prev)
+        else:
+            holds = self.condition.test(event, ref)
+        if holds:
             state["false_since"] = None
             if state.get("firing"):
                 return
-            value = _measure(self.value, event, ref)
+            value = _measure(self.value, event, ref, prev)
             pending = state.get("pending_since")
             if pending is None:
                 pending = state["pending_since"] = ts
@@ -122,8 +143,9 @@ class ThresholdRule(RuleKind):
         # Not pending: no timer would fire, nor is evidence held. A latest event after the
         # watermark would make events between the two "out of order" (ignored) for this
         # state but not for a new key.
+        # A rule reading `previous` keeps each key's latest event (see the module docstring).
         last = state.get("last_ts")
-        return state.get("pending_since") is None and (last is None or last <= watermark)
+        return not self.previous and state.get("pending_since") is None and (last is None or last <= watermark)
 
     def on_timer(self, rt: Runtime, key: Key, state: State, deadline: float) -> None:
         if not state.get("firing"):
@@ -153,12 +175,22 @@ def _first_name(text: str, names: frozenset[str]) -> str | None:
     return min(found)[1] if found else None
 
 
-def _measure(expr: Any, event: Mapping[str, Any], ref: Mapping[str, Any]) -> Any:
+def _holds(condition: Expression, event: Mapping[str, Any], ref: Mapping[str, Any], prev: Mapping[str, Any]) -> bool:
+    """Expression.test with the key's previous event."""
+    try:
+        return bool(condition.fn(event, ref, prev))  # type: ignore[call-arg]
+    except SOFT_ERRORS:
+        return False
+
+
+def _measure(
+    expr: Any, event: Mapping[str, Any], ref: Mapping[str, Any], prev: Mapping[str, Any] | None = None,
+) -> Any:
     """The alert's value: what the value expression gives, if it is a number (else None)."""
     if expr is None:
         return None
     try:
-        return number_or_none(expr(event, ref))
+        return number_or_none(expr.fn(event, ref, prev) if prev is not None and expr.previous else expr(event, ref))
     except (TypeError, ValueError, ArithmeticError, KeyError, IndexError):
         return None
 

@@ -23,6 +23,11 @@ rules:
      condition: "value >= 40"}
   - {id: p.tumbling, stream: reservoir, kind: window, type: tumbling, agg: count, window: 20m,
      where: "rain_mm_1h >= 30", condition: "value >= 2"}
+  - {id: p.previous, stream: reservoir, kind: threshold, condition: "abs(level_m - previous.level_m) >= 0.3",
+     for: 10m}
+  - {id: p.active, stream: reservoir, kind: window, agg: max, field: rain_mm_1h, window: 30m,
+     condition: "value >= 40", active: [{from: "2025-10-27T08:30", to: "2025-10-27T10:00"},
+                                        {from: "2025-10-27T11:00", to: "2025-10-27T13:00"}]}
   - {id: p.rate, stream: reservoir, kind: rate, field: level_m, window: 30m, per: 1h, condition: "value > 1"}
   - {id: p.absence, stream: reservoir, kind: absence, timeout: 25m}
   - {id: p.spike, stream: cyber, kind: spike, key: [src_ip], window: 10m, baseline: 40m, ratio: 3,

@@ -233,6 +233,17 @@ CASES: dict[str, Case] = {
         closing=lambda t: [decode("vessel", {"source_id": v, "ts": t, "lat": B_ONLY[0], "lon": B_ONLY[1]})
                            for v in VESSELS],
     ),
+    "proximity": Case(
+        "vessel",
+        """
+  - {id: p.near, kind: proximity, distance_km: 8, within: 20m, for: 10m}
+  - {id: p.now, kind: proximity, distance_km: 8, within: 1h, realert: 30m}
+""",
+        vessel,
+        # Apart (A only and B only are 12.8 km apart): every pair resolves.
+        closing=lambda t: [decode("vessel", {"source_id": v, "ts": t, "lat": pos[0], "lon": pos[1]})
+                           for v, pos in zip(VESSELS, (A_ONLY, B_ONLY, NOWHERE), strict=True)],
+    ),
 }
 
 

@@ -239,7 +239,7 @@ def test_long_values_in_errors_are_shortened(tmp_path: Path) -> None:
     path = write(tmp_path / "k.yaml", RULE.replace("kind: threshold", f"kind: {'z' * 500}"))
     assert errors([path]) == [
         f"{path}:4: rule 'live.high': kind: '{'z' * 80}…' (500 characters) is not a rule kind (allowed: threshold, "
-        "window, rate, absence, geofence, match, spike, new_value, sequence, near_duplicate)"]
+        "window, rate, absence, geofence, match, spike, new_value, sequence, near_duplicate, proximity)"]
 
 
 # -- reference and zone files ------------------------------------------------------------------

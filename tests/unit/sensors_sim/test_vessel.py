@@ -219,8 +219,14 @@ def test_small_boats_leave_before_dawn_or_in_the_afternoon() -> None:
 def test_background_alone_triggers_no_incident_rule(seed: int) -> None:
     alerts = firing(background(seed))
     assert [a for a in alerts if a.rule_id in INCIDENT_RULES] == []
-    # Only the info record of returns to port remains.
-    assert {a.rule_id for a in alerts} <= {"vessel.port.enter"}
+    # The background has no storm recall, so every vessel at sea during the example ban of
+    # config/calendars/storm-bans.yaml (2025-10-29 06:00-18:00 ICT, inside these 3 days) breaks
+    # it: the ban rule fires then, and only then.
+    ban = (parse_ts("2025-10-29T06:00:00+07:00"), parse_ts("2025-10-29T18:00:00+07:00"))
+    banned = [a for a in alerts if a.rule_id == "vessel.storm_ban.at_sea"]
+    assert banned and all(ban[0] <= a.starts_at < ban[1] for a in banned)
+    # Otherwise only the info record of returns to port remains.
+    assert {a.rule_id for a in alerts} - {"vessel.storm_ban.at_sea"} <= {"vessel.port.enter"}
 
 
 # --- incidents ----------------------------------------------------------------------------
