@@ -36,6 +36,7 @@ from ioc.rules.exceptions import (
 )
 from ioc.rules.expr import Expression
 from ioc.rules.index import RouteIndex
+from ioc.rules.keys import RefKey, route_fields, unknown_key_field
 from ioc.rules.kinds import RULE_KINDS, BuildContext, KindProblem, RuleKind
 from ioc.rules.model import RuleSpec
 from ioc.rules.template import Template, TemplateError
@@ -136,7 +137,8 @@ class RuleSet:
     def of(cls, rules: Iterable[CompiledRule], reference: Reference, files: Iterable[str] = ()) -> RuleSet:
         active = tuple(rule for rule in rules if rule.spec.enabled)
         by_stream = {s: tuple(r for r in active if s in r.streams) for s in STREAMS}
-        routes = {s: tuple((r, r.kind.key_fields(s)) for r in rules_of) for s, rules_of in by_stream.items()}
+        routes = {s: tuple((r, route_fields(r.kind.key_fields(s), r.kind.ref_keys(s))) for r in rules_of)
+                  for s, rules_of in by_stream.items()}
         starters = {
             s: tuple(r for r in rules_of if type(r.kind).on_start is not RuleKind.on_start)
             for s, rules_of in by_stream.items()
@@ -211,6 +213,8 @@ def _group_thresholds(routes: tuple[Route, ...]) -> Layout | None:
         bound = rule.kind.bound
         if bound is None or len(rule.streams) != 1 or (rule.where is not None and rule.where.requires):
             continue
+        if isinstance(key_fields, RefKey):
+            continue  # groups read keys from the event only (ioc.rules.thresholds)
         field_name, op, number = bound
         members.setdefault((field_name, op, key_fields), []).append((number, position, route))
     groups = [ThresholdGroup.build(*shape, items) for shape, items in members.items() if len(items) >= GROUP_MIN]
@@ -519,17 +523,16 @@ def _build_rule(
             problems.append(problem(exc.field, exc.message))
     for stream in kind.streams if kind is not None else (spec.stream,):
         stream_known = stream_fields(stream)
+        stream_ref = reference.fields(stream)
         for key_field in kind.key_fields(stream) if kind is not None else spec.key:
             if key_field in _list_fields(stream):
                 problems.append(problem(
                     "key", f"'{key_field}' of stream '{stream}' is a list; a key must be a single value "
                     "(key by another field, or write one rule per value with a `where`)",
                 ))
-            elif key_field not in stream_known:
-                problems.append(problem(
-                    "key",
-                    f"unknown field '{key_field}' of stream '{stream}' (allowed: {', '.join(sorted(stream_known))})",
-                ))
+            elif key_field not in stream_known and key_field not in stream_ref:
+                # A reference field is a key too (ioc.rules.keys): `key: [gauge]` on camera.
+                problems.append(problem("key", unknown_key_field(key_field, stream, stream_known, stream_ref)))
     known = fields | ref_fields | RUNTIME_NAMES | (kind.template_names if kind else frozenset({"value"}))
     for other in kind.streams if kind is not None else ():
         # Cross-stream kinds: templates may use any step stream's fields.

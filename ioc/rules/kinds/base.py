@@ -158,6 +158,15 @@ class RuleKind(ABC):
         """Event fields of `stream` that make the rule's key (default: the rule's `key`)."""
         return tuple(self.spec.key)
 
+    def ref_keys(self, stream: str) -> frozenset[str]:
+        """Which of `key_fields(stream)` are read from the event's reference row, not the event
+        (ioc.rules.keys). Default: the names of `key` that are reference fields of the rule's
+        stream and not event fields."""
+        if stream != self.spec.stream:
+            return frozenset()
+        ctx = self.ctx
+        return frozenset(name for name in self.spec.key if name not in ctx.fields and name in ctx.ref_fields)
+
     @property
     def key_names(self) -> tuple[str, ...]:
         """Names of the key values in alert records (default: the rule's `key`)."""

@@ -75,6 +75,7 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from ioc.events.schemas import STREAMS, stream_fields
 from ioc.rules.exceptions import did_you_mean
+from ioc.rules.keys import unknown_key_field
 from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Runtime, State
 from ioc.rules.model import Duration, Stream
 from ioc.timeutil import format_ts
@@ -101,7 +102,7 @@ class SequenceStep(BaseModel):
 class SequenceSpec(InstantSpec):
     kind: Literal["sequence"] = "sequence"
     steps: list[SequenceStep]
-    by: str | list[str] | None = "source_id"
+    by: str | list[str] | dict[str, str] | None = "source_id"
     within: Duration
 
     @model_validator(mode="before")
@@ -153,9 +154,11 @@ class SequenceSpec(InstantSpec):
             return value
         if isinstance(value, list) and value and all(isinstance(name, str) for name in value):
             return value
+        if isinstance(value, Mapping) and value and all(isinstance(name, str) for name in value.values()):
+            return dict(value)
         raise ValueError(
             f"{value!r} is not a join field (allowed: a field name, a list with one field name per step,"
-            " or null for one global key)"
+            " a mapping stream: field name, or null for one global key)"
         )
 
     @field_validator("within")
@@ -188,11 +191,15 @@ class SequenceRule(InstantRule):
             for i, step in enumerate(steps)
         ]
         # The join field of each step; none at all for one global key (`by: null`).
-        self.by_fields = _by_fields(spec.by, steps)
+        self.by_fields = _by_fields(ctx, spec.by, steps)
         self._streams = tuple(dict.fromkeys(step.stream for step in steps))
         self._key_fields: dict[str, tuple[str, ...]] = {}
+        # Join fields read from the reference row, not the event (ioc.rules.keys).
+        self._ref_keys: dict[str, frozenset[str]] = {}
         for i, step in enumerate(steps):
             self._key_fields[step.stream] = (self.by_fields[i],) if self.by_fields else ()
+            if self.by_fields and _from_reference(ctx, step.stream, self.by_fields[i]):
+                self._ref_keys[step.stream] = frozenset({self.by_fields[i]})
         distinct = set(self.by_fields)
         self._key_names = (self.by_fields[0],) if len(distinct) == 1 else ("key",) if distinct else ()
         if spec.where and len(self._streams) > 1:
@@ -224,6 +231,9 @@ class SequenceRule(InstantRule):
 
     def key_fields(self, stream: str) -> tuple[str, ...]:
         return self._key_fields.get(stream, ())
+
+    def ref_keys(self, stream: str) -> frozenset[str]:
+        return self._ref_keys.get(stream, frozenset())
 
     @property
     def key_names(self) -> tuple[str, ...]:
@@ -323,10 +333,14 @@ def _first_ts(partial: list[Any]) -> float:
     return float(partial[1][0])
 
 
-def _by_fields(by: str | list[str] | None, steps: list[SequenceStep]) -> tuple[str, ...]:
-    """The join field of each step (none for one global key), checked against its stream."""
+def _by_fields(ctx: BuildContext, by: str | list[str] | dict[str, str] | None,
+               steps: list[SequenceStep]) -> tuple[str, ...]:
+    """The join field of each step (none for one global key), checked against its stream: an
+    event field of the step's stream, or a field of its reference data."""
     if by is None:
         return ()
+    if isinstance(by, dict):
+        return _by_streams(ctx, by, steps)
     if isinstance(by, str):
         names = [by] * len(steps)
     elif len(by) != len(steps):
@@ -338,11 +352,10 @@ def _by_fields(by: str | list[str] | None, steps: list[SequenceStep]) -> tuple[s
         names = list(by)
     for i, (step, name) in enumerate(zip(steps, names, strict=True)):
         known = stream_fields(step.stream)
-        if name not in known:
-            raise KindProblem(
-                "by", f"unknown field '{name}' of stream '{step.stream}' (step {i};"
-                f" allowed: {', '.join(sorted(known))})",
-            )
+        ref_known = ctx.reference.fields(step.stream)
+        if name not in known and name not in ref_known:
+            problem = unknown_key_field(name, step.stream, known, ref_known)
+            raise KindProblem("by", problem.replace(" (", f" (step {i}; ", 1))
     seen: dict[str, tuple[int, str]] = {}
     for i, (step, name) in enumerate(zip(steps, names, strict=True)):
         other = seen.setdefault(step.stream, (i, name))
@@ -352,6 +365,33 @@ def _by_fields(by: str | list[str] | None, steps: list[SequenceStep]) -> tuple[s
                 f" '{other[1]}' and '{name}' (steps on one stream must join on the same field)",
             )
     return tuple(names)
+
+
+def _by_streams(ctx: BuildContext, by: dict[str, str], steps: list[SequenceStep]) -> tuple[str, ...]:
+    """`by` as a mapping stream -> join field (`{reservoir: source_id, camera: gauge}`)."""
+    used = list(dict.fromkeys(step.stream for step in steps))
+    for stream, name in by.items():
+        if stream not in STREAMS:
+            raise KindProblem(f"by.{stream}", f"'{stream}' is not a stream (allowed: {', '.join(used)}"
+                                              f"{did_you_mean(stream, used)})")
+        if stream not in used:
+            raise KindProblem(f"by.{stream}", f"no step is on stream '{stream}' (steps are on: {', '.join(used)};"
+                                              " name each step's stream once)")
+        known = stream_fields(stream)
+        ref_known = ctx.reference.fields(stream)
+        if name not in known and name not in ref_known:
+            raise KindProblem(f"by.{stream}", unknown_key_field(name, stream, known, ref_known))
+    missing = [stream for stream in used if stream not in by]
+    if missing:
+        first = next(i for i, step in enumerate(steps) if step.stream == missing[0])
+        raise KindProblem("by", f"no join field for stream '{missing[0]}' (step {first}; the mapping must name"
+                                f" every step's stream: {', '.join(used)})")
+    return tuple(by[step.stream] for step in steps)
+
+
+def _from_reference(ctx: BuildContext, stream: str, name: str) -> bool:
+    """Whether join field `name` of `stream` is read from the reference row (not an event field)."""
+    return name not in stream_fields(stream) and name in ctx.reference.fields(stream)
 
 
 def _check_where(ctx: BuildContext, text: str, streams: tuple[str, ...]) -> None:
