@@ -417,7 +417,7 @@ class CameraSimulator:
         bodies: list[tuple[int, dict[str, Any]]] = []
         keys: dict[str, Any] = {"source_id": sid}
         rules = INCIDENT_RULES[kind]
-        where = {"lat": camera.lat, "lon": camera.lon, "district": camera.district}
+        where = {"lat": camera.lat, "lon": camera.lon, "district": camera.district, "ward": camera.district}
 
         def every(name: str, low: float, high: float) -> int:
             value = float(p[name])
@@ -613,6 +613,9 @@ class CameraSimulator:
                         event["speed_kmh"] = speed_l[i]
                 event["score"] = score_l[i]
                 event["lat"], event["lon"], event["district"] = where[c]
+                # `ward`: a field this deployment declares (config/ioc.yaml `fields:`); the
+                # reference's cam_district is the camera's ward.
+                event["ward"] = where[c][2]
                 yield event
             while pi < len(pending):
                 yield self._emit_incident(pending[pi], counters)

@@ -43,12 +43,14 @@ def configured_limits(path: str | None = None) -> LimitSettings:
 
 def run_check(args: argparse.Namespace) -> int:
     try:
-        limits = configured_limits(args.config)
+        settings = load_settings(args.config)
     except ConfigError as exc:
         return fail(str(exc))
+    limits = settings.limits
     try:
         reference = load_reference(args.reference, max_bytes=limits.rule_file_bytes, max_nodes=limits.yaml_nodes)
-        ruleset = load_rules(args.paths, reference, limits=limits)
+        # The configuration's declared fields (`fields:`) are known to the rules, as in the worker.
+        ruleset = load_rules(args.paths, reference, limits=limits, schemas=settings.schemas())
     except RuleError as exc:
         for problem in exc.problems:
             err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)

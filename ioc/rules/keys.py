@@ -88,8 +88,8 @@ def read_key(fields: tuple[str, ...], event: Mapping[str, Any], ref: Mapping[str
 def unknown_key_field(name: str, stream: str, event_fields: Iterable[str], ref_fields: Iterable[str]) -> str:
     """The problem of a key or join field that is neither an event nor a reference field.
 
-    >>> unknown_key_field("guage", "camera", ["source_id", "ts"], ["gauge", "name"])
-    "unknown field 'guage' of stream 'camera' (event fields: source_id, ts; reference fields: gauge, name; did you mean 'gauge'?)"
+    >>> unknown_key_field("guage", "camera", ["ts"], ["gauge"])
+    "unknown field 'guage' of stream 'camera' (event fields: ts; reference fields: gauge; did you mean 'gauge'?)"
     """
     event_names, ref_names = sorted(event_fields), sorted(set(ref_fields) - set(event_fields))
     known = f"event fields: {', '.join(event_names)}"

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from ioc.config import REPO_ROOT
-from ioc.events.schemas import STREAMS, stream_fields
+from ioc.events.declared import BUILTIN, EventSchemas
+from ioc.events.schemas import STREAMS
 from ioc.refdata import Reference
 from ioc.rules.expr import Expression, ExpressionError, compile_expression
 from ioc.rules.model import Duration, RuleSpec
@@ -46,6 +47,8 @@ class BuildContext:
     ref_fields: frozenset[str]
     reference: Reference = field(default_factory=Reference)
     config_dir: Path = REPO_ROOT / "config"
+    # The streams' event models, with a deployment's declared fields (ioc.events.declared).
+    schemas: EventSchemas = BUILTIN
 
     def expression(self, field: str, text: str, extra: Mapping[str, Any] | None = None) -> Expression:
         """Compile an expression over the rule stream's event and reference fields."""
@@ -66,8 +69,8 @@ class BuildContext:
         """The context of another stream (cross-stream kinds such as `sequence`)."""
         if stream not in STREAMS:
             raise KindProblem("stream", f"{stream!r} is not a stream (allowed: {', '.join(STREAMS)})")
-        return BuildContext(stream, stream_fields(stream), self.reference.fields(stream), self.reference,
-                            self.config_dir)
+        return BuildContext(stream, self.schemas.fields(stream), self.reference.fields(stream), self.reference,
+                            self.config_dir, self.schemas)
 
     def ref_keys(self, stream: str | None = None) -> list[str]:
         """Keys listed in a stream's reference data (e.g. every reservoir), in file order."""

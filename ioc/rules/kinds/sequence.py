@@ -11,13 +11,13 @@
 >>> #     - {name: spill, stream: reservoir, condition: "spill_m3s > 0"}
 >>> #   severity: critical
 >>> #   summary: "{name}: mưa lớn, mực nước {level_m:.2f} m, bắt đầu xả {spill_m3s} m3/s"
->>> # - id: traffic.flooding.kim_long_bd2     # across streams; no shared event field
+>>> # - id: camera.flooding.gauge_bd2         # across streams, joined through reference data
 >>> #   kind: sequence
->>> #   by: null                            # one global key
->>> #   within: 6h
+>>> #   by: {reservoir: source_id, camera: gauge}   # gauge: a camera's reference field
+>>> #   within: 2h
 >>> #   steps:
->>> #     - {stream: reservoir, condition: "source_id == 'kim-long' and level_m >= bd2_m"}
->>> #     - {stream: camera, condition: "event_type == 'road_flooding' and gauge == 'kim-long'"}
+>>> #     - {stream: reservoir, condition: "level_m >= bd2_m"}
+>>> #     - {stream: camera, condition: "event_type == 'road_flooding'"}
 
 Fields: `steps` (2 to `MAX_STEPS`, each `stream`, `condition`, optional `name`), `by`
 (default `source_id`), `within` (required), `resolve_after` (default 5m), and the common
@@ -25,9 +25,12 @@ fields except `key` and `value`; `stream` may be left out (it is the first step'
 The analysts' page is docs/kinds/sequence.md.
 
 Join: every event is keyed by the `by` field of its stream's steps: one field name for all
-steps, a list with one name per step (steps on the same stream must use the same name), or
-`null` for one global key that every event joins. Alert records name the key `by` when it
-is one name, `key` otherwise (`{}` for `by: null`).
+steps, a list with one name per step (steps on the same stream must use the same name), a
+mapping stream -> name naming every step's stream, or `null` for one global key that every
+event joins. A name is an event field of the stream or, if it is none, a field of the stream's
+reference data: the key is then read from the event's reference row (ioc.rules.keys,
+`ref_keys`), and an event whose row lacks it joins nothing. Alert records name the key `by`
+when it is one name, `key` otherwise (`{}` for `by: null`).
 
 Per key, in arrival order of the events evaluated (event time decides what may match):
 
@@ -73,7 +76,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from ioc.events.schemas import STREAMS, stream_fields
+from ioc.events.schemas import STREAMS
 from ioc.rules.exceptions import did_you_mean
 from ioc.rules.keys import unknown_key_field
 from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Runtime, State
@@ -351,7 +354,7 @@ def _by_fields(ctx: BuildContext, by: str | list[str] | dict[str, str] | None,
     else:
         names = list(by)
     for i, (step, name) in enumerate(zip(steps, names, strict=True)):
-        known = stream_fields(step.stream)
+        known = ctx.schemas.fields(step.stream)
         ref_known = ctx.reference.fields(step.stream)
         if name not in known and name not in ref_known:
             problem = unknown_key_field(name, step.stream, known, ref_known)
@@ -377,7 +380,7 @@ def _by_streams(ctx: BuildContext, by: dict[str, str], steps: list[SequenceStep]
         if stream not in used:
             raise KindProblem(f"by.{stream}", f"no step is on stream '{stream}' (steps are on: {', '.join(used)};"
                                               " name each step's stream once)")
-        known = stream_fields(stream)
+        known = ctx.schemas.fields(stream)
         ref_known = ctx.reference.fields(stream)
         if name not in known and name not in ref_known:
             raise KindProblem(f"by.{stream}", unknown_key_field(name, stream, known, ref_known))
@@ -391,7 +394,7 @@ def _by_streams(ctx: BuildContext, by: dict[str, str], steps: list[SequenceStep]
 
 def _from_reference(ctx: BuildContext, stream: str, name: str) -> bool:
     """Whether join field `name` of `stream` is read from the reference row (not an event field)."""
-    return name not in stream_fields(stream) and name in ctx.reference.fields(stream)
+    return name not in ctx.schemas.fields(stream) and name in ctx.reference.fields(stream)
 
 
 def _check_where(ctx: BuildContext, text: str, streams: tuple[str, ...]) -> None:
@@ -400,7 +403,7 @@ def _check_where(ctx: BuildContext, text: str, streams: tuple[str, ...]) -> None
         ctx.expression("where", text)
     except KindProblem:
         return  # the loader reports it against the rule's stream
-    common = reduce(frozenset.intersection, (stream_fields(s) for s in streams))
+    common = reduce(frozenset.intersection, (ctx.schemas.fields(s) for s in streams))
     try:
         ctx.compile("where", text, common)
     except KindProblem as exc:
