@@ -190,8 +190,8 @@ def test_declared_fields_are_checked_like_built_in_ones() -> None:
          "wrong_type"),
         (b'{"source_id": "c", "ts": 1, "event_type": "crowd", "lanes": 13}',
          "field 'lanes': 13 is above the maximum 12 (allowed: 1..12)", "out_of_range"),
-        (b'{"source_id": "c", "ts": 1, "event_type": "crowd", "zone": "c"}', "field 'zone': 'c' is not one of 'a' or 'b'",
-         "out_of_range"),
+        (b'{"source_id": "c", "ts": 1, "event_type": "crowd", "zone": "c"}',
+         "field 'zone': 'c' is not one of 'a' or 'b'", "out_of_range"),
         (b'{"source_id": "k", "ts": 1, "level_m": 2}', "missing required field 'gate_pct'", "missing_field"),
     ]:
         stream = "reservoir" if b"level_m" in raw else "camera"
