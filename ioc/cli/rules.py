@@ -25,7 +25,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     check.add_argument("paths", nargs="*", type=Path, default=[REPO_ROOT / "rules"], help="files or folders")
     check.add_argument("--reference", type=Path, default=REPO_ROOT / "config" / "reference",
                        help="reference data folder joined to events by source_id (default config/reference)")
-    check.add_argument("--config", help="settings file whose `limits` apply, as for the worker "
+    check.add_argument("--config", help="settings file whose `limits` and declared `fields` apply, as for the worker "
                                         "(default: config/ioc.yaml, or $IOC_CONFIG)")
     check.set_defaults(run=run_check)
     test = actions.add_parser("test", help="run rule unit tests (*.test.yaml); exit 1 on any failure")
