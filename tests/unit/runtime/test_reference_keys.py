@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 from kindtest import make_rules
+from reference_joins import BAD, EVENTS, EXPECTED, transitions
 
 from ioc.analysis.backtest import RawEvent, run_backtest
-from ioc.config import REPO_ROOT
+from ioc.config import DEFAULT_CONFIG_PATH, REPO_ROOT, load_settings
 from ioc.engine.meaning import meaning
 from ioc.events import decode
 from ioc.refdata import Reference, load_reference
@@ -22,6 +23,7 @@ from ioc.rules.keys import RefKey
 from ioc.runtime.partitioner import partition_of
 from ioc.runtime.plan import is_local, plan_rules
 from ioc.runtime.replay import partition_counts
+from ioc.runtime.runner import load_ruleset
 from ioc.runtime.shards import RawShard
 from ioc.timeutil import format_ts
 
@@ -125,3 +127,17 @@ def test_version_and_meaning_cover_the_joined_reference_column(tmp_path: Path, r
     moved.tables["camera"] = type(table)(table.stream, table.key, rows, table.fields)
     same = make_rules(tmp_path, RULES, moved).by_id["t.flooding"]
     assert meaning(same) == meaning(rule)
+
+
+# -- acceptance 3 of issue 18, in a backtest (the embedded-broker half: tests/integration/test_reference_joins.py)
+
+
+@pytest.mark.parametrize("partitions", [1, 2, 4])
+def test_the_shipped_joined_sequence_and_ward_rule_fire_exactly_as_expected(partitions: int) -> None:
+    ruleset = load_ruleset(load_settings(DEFAULT_CONFIG_PATH))  # the shipped rules, config and reference data
+    result = run_backtest(ruleset, [RawEvent(stream, dict(body), body["id"]) for stream, body in EVENTS],
+                          partitions=partitions)
+    records = [alert.to_record() for alert in result.alerts]
+    assert transitions(records) == EXPECTED
+    reasons = [line for line in result.invalid_examples if "c14-bad" in line]
+    assert len(reasons) == 1 and BAD["c14-bad"][0] in reasons[0] and result.invalid[BAD["c14-bad"][1]] == 1
