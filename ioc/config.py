@@ -10,6 +10,7 @@ Precedence: built-in defaults < the YAML file < environment variables < command-
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ioc.events.declared import DeclaredField, EventSchemas, build_schemas
 from ioc.exceptions import IocError
 from ioc.sla.policy import NotifySettings
 from ioc.sla.settings import SlaSettings
@@ -33,6 +35,7 @@ __all__ = [
     "WorkerSettings",
     "LimitSettings",
     "load_settings",
+    "configured_schemas",
     "DEFAULT_CONFIG_PATH",
     "REPO_ROOT",
 ]
@@ -176,6 +179,19 @@ class Settings(_Strict):
     rules: list[str] = ["rules"]
     reference: str = "config/reference"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Fields a deployment's sensors send beyond the built-in schemas, per stream (ioc.events.declared):
+    # checked by the decoder and usable in rules like built-in fields.
+    fields: dict[str, tuple[DeclaredField, ...]] = {}
+
+    @field_validator("fields")
+    @classmethod
+    def _check_fields(cls, value: dict[str, tuple[DeclaredField, ...]]) -> dict[str, tuple[DeclaredField, ...]]:
+        build_schemas(value)  # an unknown stream, a field declared twice or a built-in name: ValueError
+        return value
+
+    def schemas(self) -> EventSchemas:
+        """The streams' event models with the declared `fields` (built once per distinct declaration)."""
+        return _schemas(tuple(sorted((stream, tuple(fields)) for stream, fields in self.fields.items())))
 
     def topic(self, name: str) -> str:
         """Full topic name: `settings.topic("alerts") -> "ioc.alerts"`."""
@@ -185,6 +201,17 @@ class Settings(_Strict):
         """A configured path, relative paths taken from the repository root."""
         candidate = Path(path)
         return candidate if candidate.is_absolute() else REPO_ROOT / candidate
+
+
+def configured_schemas() -> EventSchemas:
+    """The event schemas of the configuration (`load_settings()`: $IOC_CONFIG or config/ioc.yaml),
+    what rules are checked against when no `schemas` is passed (ioc.rules.loader.load_rules)."""
+    return load_settings().schemas()
+
+
+@functools.lru_cache(maxsize=8)
+def _schemas(declared: tuple[tuple[str, tuple[DeclaredField, ...]], ...]) -> EventSchemas:
+    return build_schemas(dict(declared))
 
 
 # Environment variable -> dotted settings path.

@@ -101,7 +101,7 @@ INCIDENT_RULES: dict[str, tuple[str, ...]] = {
     "camera_offline": ("camera.offline",),
     "wrong_way": ("camera.wrong_way.detected",),
     "illegal_parking": ("camera.parking.illegal_dwell",),
-    "road_flooding": ("camera.flooding.kim_long_bd2",),
+    "road_flooding": ("camera.flooding.gauge_bd2",),
 }
 
 # Event type codes of the generated arrays.
@@ -387,12 +387,12 @@ class CameraSimulator:
         * illegal_parking: source_id (cam-013), plate, vehicle_class (car), every_s (120, <= 300):
           one parked vehicle re-sighted; duration must let two sightings lie > 5 min apart.
         * road_flooding: source_id (cam-026, flood-prone), every_s (600): road flooding reports.
-          The shipped rule also needs Kim Long >= BĐ2 (reservoir stream) within 2 h before a
-          report; its alert is keyed {} and its starts_at is the earliest such reading within
-          2 h before the report, i.e. up to 2 h *before* the incident's start: scoring with a
-          1 h slack only counts it when the first report comes within 1 h of Kim Long reaching
-          BĐ2. At a camera whose gauge is not kim-long no shipped rule applies: the incident then
-          lists no rules.
+          The shipped rule (camera.flooding.gauge_bd2) also needs the camera's gauge (its
+          reference `gauge`: kim-long or phu-oc) >= its BĐ2 (reservoir stream) within 2 h before
+          a report; its alert is keyed {"key": <gauge>} and its starts_at is the earliest such
+          reading within 2 h before the report, i.e. up to 2 h *before* the incident's start:
+          scoring with a 1 h slack only counts it when the first report comes within 1 h of the
+          gauge reaching BĐ2.
         """
         if kind not in INCIDENT_RULES:
             raise ValueError(f"unknown camera incident kind {kind!r} (allowed: {', '.join(self.incident_kinds)})")
@@ -417,7 +417,7 @@ class CameraSimulator:
         bodies: list[tuple[int, dict[str, Any]]] = []
         keys: dict[str, Any] = {"source_id": sid}
         rules = INCIDENT_RULES[kind]
-        where = {"lat": camera.lat, "lon": camera.lon, "district": camera.district}
+        where = {"lat": camera.lat, "lon": camera.lon, "district": camera.district, "ward": camera.district}
 
         def every(name: str, low: float, high: float) -> int:
             value = float(p[name])
@@ -525,11 +525,10 @@ class CameraSimulator:
                 raise ValueError(f"road_flooding: camera {sid} is not flood prone (flood-prone: {', '.join(prone)})")
             step = every("every_s", 60, 7200)
             p["gauge"] = camera.gauge
-            keys = {}  # camera.flooding.kim_long_bd2 is province-wide (by: null)
-            if camera.gauge != "kim-long":
-                rules = ()  # no shipped rule for roads flooding with other rivers
-            else:
-                p["needs"] = "reservoir: kim-long level_m >= bd2_m (2.0 m) within 2 h before a report"
+            # camera.flooding.gauge_bd2 joins a report to readings of the camera's gauge (its
+            # reference `gauge`): one alert per gauge, keyed {"key": gauge}.
+            keys = {"key": camera.gauge}
+            p["needs"] = f"reservoir: {camera.gauge} level_m >= bd2_m within 2 h before a report"
             for t in range(at_ms, end_ms + 1, step):
                 bodies.append((t, {"event_type": "road_flooding",
                                    "score": round(float(rng.uniform(0.75, 0.95)), 2), **where}))
@@ -614,6 +613,9 @@ class CameraSimulator:
                         event["speed_kmh"] = speed_l[i]
                 event["score"] = score_l[i]
                 event["lat"], event["lon"], event["district"] = where[c]
+                # `ward`: a field this deployment declares (config/ioc.yaml `fields:`); the
+                # reference's cam_district is the camera's ward.
+                event["ward"] = where[c][2]
                 yield event
             while pi < len(pending):
                 yield self._emit_incident(pending[pi], counters)

@@ -25,6 +25,7 @@ import orjson
 from ioc.alerts import Alert
 from ioc.engine import KeyLimits
 from ioc.events import MAX_EVENT_BYTES, STREAMS, InvalidEvent, decode
+from ioc.events.declared import EventSchemas
 from ioc.exceptions import IocError
 from ioc.rules.loader import RuleSet
 from ioc.runtime.plan import plan_rules
@@ -224,7 +225,7 @@ def run_backtest(
     with the same number. `limits`: the key limits and idle TTL of the live worker's shards
     (`host_settings(settings).limits`), so that a full rule refuses the same keys. `progress(n)`:
     n rows read; `evaluated(n, total)`: n of the total valid events evaluated."""
-    prepared = prepare_events(rows, progress=progress, in_order=in_order)
+    prepared = prepare_events(rows, progress=progress, in_order=in_order, schemas=ruleset.schemas)
     return replay_prepared(ruleset, prepared, lateness_s=lateness_s, until=until, partitions=partitions,
                            limits=limits, evaluated=evaluated)
 
@@ -242,8 +243,9 @@ class PreparedEvents:
 
 
 def prepare_events(rows: Iterable[RawEvent], *, progress: Callable[[int], None] | None = None,
-                   in_order: bool = True) -> PreparedEvents:
-    """Decode and order rows as a backtest does (invalid ones counted with their reason)."""
+                   in_order: bool = True, schemas: EventSchemas | None = None) -> PreparedEvents:
+    """Decode and order rows as a backtest does (invalid ones counted with their reason);
+    `schemas`: the event models with declared fields (a rule set's `schemas`)."""
     scratch = BacktestResult()
     events: list[tuple[float, int, str, dict[str, Any]]] = []
     for index, row in enumerate(rows):
@@ -255,7 +257,7 @@ def prepare_events(rows: Iterable[RawEvent], *, progress: Callable[[int], None] 
             _invalid(scratch, "unknown_stream" if not error else "bad_json", f"{row.origin}: {reason}")
             continue
         try:
-            event = decode(row.stream, row.body)
+            event = decode(row.stream, row.body, schemas=schemas)
         except InvalidEvent as exc:
             _invalid(scratch, exc.code, f"{row.origin}: {exc.reason}")
             continue

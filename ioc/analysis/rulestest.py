@@ -119,6 +119,8 @@ def _load_ruleset(file: Path, doc: dict[str, Any]) -> RuleSet:
         raise RuleTestError(f"{file}: rule_files: a list of rule files is required")
     reference_dir = doc.get("reference")
     reference = load_reference(file.parent / reference_dir if reference_dir else REPO_ROOT / "config" / "reference")
+    # Rules know the configuration's declared fields (config/ioc.yaml or $IOC_CONFIG `fields:`), as
+    # the worker does: load_rules' default.
     return load_rules([file.parent / name for name in names], reference)
 
 

@@ -308,13 +308,14 @@ def variant(ruleset: RuleSet, sweeps: Sequence[Sweep], values: Sequence[float],
         for sweep, value in changes:
             raw = _with_value(raw, sweep, value)
         file = rule.source.rpartition(":")[0]
-        built, problems = _build_rule(file, raw, defaults, ruleset.reference, limits)
+        built, problems = _build_rule(file, raw, defaults, ruleset.reference, limits, ruleset.schemas)
         if built is None:
             shown = ", ".join(f"{sweep.label}={sweep.show(value)}" for sweep, value in changes)
             raise SweepError(f"rule {rule_id!r} with {shown}: " + "; ".join(str(problem) for problem in problems))
         compiled.append(built)
     swept = {rule.id: rule for rule in compiled}
-    return RuleSet.of([swept.get(rule.id, rule) for rule in ruleset.rules], ruleset.reference, ruleset.files)
+    return RuleSet.of([swept.get(rule.id, rule) for rule in ruleset.rules], ruleset.reference, ruleset.files,
+                      schemas=ruleset.schemas)
 
 
 # -- running -------------------------------------------------------------------------------------------
@@ -356,7 +357,7 @@ def run_sweep(
     streams = {stream for rule_id in swept for stream in ruleset.by_id[rule_id].streams}
     streams |= {stream for space in plan_rules(ruleset, only=swept).spaces.values() for stream in space.streams}
     # Decoded once, here: each point replays the same events (the workers share them by fork).
-    prepared = prepare_events(row for row in events if row.stream in streams)
+    prepared = prepare_events((row for row in events if row.stream in streams), schemas=ruleset.schemas)
     job = _Job(rulesets, tuple(sweeps), prepared, list(truth) if truth is not None else None, partitions, lateness_s,
                limits)
     workers = max(1, min(workers or os.cpu_count() or 1, len(grid)))

@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         reference = load_reference(args.reference, max_bytes=limits.rule_file_bytes, max_nodes=limits.yaml_nodes)
         rule_paths = [Path(part) for value in args.rules or () for part in value.split(os.pathsep) if part]
-        ruleset = load_rules(rule_paths or [REPO_ROOT / "rules"], reference, limits=limits)
+        ruleset = load_rules(rule_paths or [REPO_ROOT / "rules"], reference, limits=limits,
+                             schemas=settings.schemas())
     except RuleError as exc:
         for problem in exc.problems:
             err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)

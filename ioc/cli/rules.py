@@ -25,7 +25,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     check.add_argument("paths", nargs="*", type=Path, default=[REPO_ROOT / "rules"], help="files or folders")
     check.add_argument("--reference", type=Path, default=REPO_ROOT / "config" / "reference",
                        help="reference data folder joined to events by source_id (default config/reference)")
-    check.add_argument("--config", help="settings file whose `limits` apply, as for the worker "
+    check.add_argument("--config", help="settings file whose `limits` and declared `fields` apply, as for the worker "
                                         "(default: config/ioc.yaml, or $IOC_CONFIG)")
     check.set_defaults(run=run_check)
     test = actions.add_parser("test", help="run rule unit tests (*.test.yaml); exit 1 on any failure")
@@ -43,12 +43,14 @@ def configured_limits(path: str | None = None) -> LimitSettings:
 
 def run_check(args: argparse.Namespace) -> int:
     try:
-        limits = configured_limits(args.config)
+        settings = load_settings(args.config)
     except ConfigError as exc:
         return fail(str(exc))
+    limits = settings.limits
     try:
         reference = load_reference(args.reference, max_bytes=limits.rule_file_bytes, max_nodes=limits.yaml_nodes)
-        ruleset = load_rules(args.paths, reference, limits=limits)
+        # The configuration's declared fields (`fields:`) are known to the rules, as in the worker.
+        ruleset = load_rules(args.paths, reference, limits=limits, schemas=settings.schemas())
     except RuleError as exc:
         for problem in exc.problems:
             err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)

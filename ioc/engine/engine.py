@@ -34,6 +34,7 @@ from ioc.engine.meaning import meaning, presentation
 from ioc.events.schemas import STREAMS
 from ioc.refdata import EMPTY_ROW
 from ioc.rules.expr import SOFT_ERRORS
+from ioc.rules.keys import RefKey
 from ioc.rules.kinds.base import Key, RuleKind, State
 from ioc.rules.loader import CompiledRule, Layout, Route, RuleSet
 from ioc.rules.periods import Periods
@@ -225,6 +226,8 @@ class Engine:
             for export in exports:
                 if export.every or any(test(event, ref) for test in export.tests):
                     exported_key = tuple([event.get(name) for name in export.fields])
+                    if None in exported_key and export.fields.__class__ is RefKey:
+                        exported_key = export.fields.read(event, ref)  # type: ignore[attr-defined]
                     if None not in exported_key:
                         exported.append((export, exported_key, event))  # type: ignore[arg-type]
             rt.event = event
@@ -241,7 +244,13 @@ class Engine:
                         continue
                 key = tuple([event.get(name) for name in key_fields])
                 if None in key:
-                    continue
+                    # A key read through reference data (ioc.rules.keys): only then, so that the
+                    # plain keys of other rules are read as fast as ever.
+                    if key_fields.__class__ is not RefKey:
+                        continue
+                    key = key_fields.read(event, ref)  # type: ignore[attr-defined]
+                    if None in key:
+                        continue
                 rule_states = states[rule.id]
                 state = rule_states.get(key)
                 if state is None:

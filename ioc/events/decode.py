@@ -18,6 +18,7 @@ ioc.events.exceptions.InvalidEvent: field 'sentiment': 1.7 is above the maximum 
 
 from __future__ import annotations
 
+import functools
 import reprlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,9 +26,10 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from ioc.events.declared import EventSchemas
 from ioc.events.exceptions import InvalidEvent
 from ioc.events.fastpath import Decode, fast_decoder
-from ioc.events.schemas import SCHEMAS, STREAMS, field_bounds
+from ioc.events.schemas import SCHEMAS, STREAMS, BaseEvent, field_bounds
 
 __all__ = ["MAX_EVENT_BYTES", "decode", "decode_batch"]
 
@@ -184,12 +186,21 @@ def _parse(raw: object, limit: int = MAX_EVENT_BYTES) -> dict[str, Any]:
     return obj
 
 
-def _resolve(stream: str) -> tuple[_Validate, _Bounds, Decode]:
-    model = SCHEMAS.get(stream) if isinstance(stream, str) else None
+def _resolve(stream: str, schemas: EventSchemas | None = None) -> tuple[_Validate, _Bounds, Decode]:
+    models = SCHEMAS if schemas is None else schemas.models
+    model = models.get(stream) if isinstance(stream, str) else None
     if model is None:
         raise InvalidEvent(f"unknown stream {stream!r} (known: {', '.join(STREAMS)})", "unknown_stream")
-    # The bound validate_python skips BaseModel.model_validate's per-call overhead.
-    return model.__pydantic_validator__.validate_python, _BOUNDS[stream], fast_decoder(stream)
+    if model is SCHEMAS[stream]:
+        # The bound validate_python skips BaseModel.model_validate's per-call overhead.
+        return model.__pydantic_validator__.validate_python, _BOUNDS[stream], fast_decoder(stream)
+    # A model with declared fields (ioc.events.declared): its own bounds and fast path.
+    return model.__pydantic_validator__.validate_python, _model_bounds(model), fast_decoder(stream, model)
+
+
+@functools.cache
+def _model_bounds(model: type[BaseEvent]) -> _Bounds:
+    return field_bounds(model)
 
 
 def _decode(validate: _Validate, bounds: _Bounds, fast: Decode, raw: object, max_bytes: int) -> dict[str, Any]:
@@ -215,26 +226,29 @@ def _validate(validate: _Validate, bounds: _Bounds, obj: dict[str, Any]) -> dict
     return out
 
 
-def decode(stream: str, raw: bytes | str | dict[str, Any], *, max_bytes: int = MAX_EVENT_BYTES) -> dict[str, Any]:
+def decode(stream: str, raw: bytes | str | dict[str, Any], *, max_bytes: int = MAX_EVENT_BYTES,
+           schemas: EventSchemas | None = None) -> dict[str, Any]:
     """Validated event dict of one payload (JSON bytes/text or an already parsed dict).
 
     Raises InvalidEvent (with `reason` and `code`) for any problem, including an unknown stream,
-    and a payload over `max_bytes` (code `too_large`, not parsed).
+    and a payload over `max_bytes` (code `too_large`, not parsed). `schemas`: the streams' models
+    with a deployment's declared fields (ioc.events.declared; default: the built-in ones).
     """
-    validate, bounds, fast = _resolve(stream)
+    validate, bounds, fast = _resolve(stream, schemas)
     return _decode(validate, bounds, fast, raw, max_bytes)
 
 
 def decode_batch(
     stream: str, raws: Sequence[bytes | str | dict[str, Any]], *, max_bytes: int = MAX_EVENT_BYTES,
+    schemas: EventSchemas | None = None,
 ) -> tuple[list[dict[str, Any]], list[tuple[int, InvalidEvent]]]:
     """Decode many payloads of one stream: (good events in order, [(index, error), ...]).
 
     A bad event never stops the batch; only an unknown stream raises InvalidEvent,
     since then no event of the batch can be decoded. `max_bytes`: see `decode`
-    (the worker passes `limits.event_bytes`).
+    (the worker passes `limits.event_bytes`), `schemas`: see `decode`.
     """
-    validate, bounds, fast = _resolve(stream)
+    validate, bounds, fast = _resolve(stream, schemas)
     good: list[dict[str, Any]] = []
     bad: list[tuple[int, InvalidEvent]] = []
     append_good = good.append

@@ -31,6 +31,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 import msgspec
 from annotated_types import Ge, Le
+from pydantic import BaseModel
 
 from ioc.events.schemas import _IP_CACHED_CHARS, MAX_TS, SCHEMAS, _is_ip, base_type, field_bounds
 from ioc.timeutil import parse_ts
@@ -139,9 +140,10 @@ def _nested_metadata(annotation: Any) -> list[Any]:
 
 
 @functools.cache
-def fast_decoder(stream: str) -> Decode:
-    """The fast path of one stream: JSON bytes to the validated event dict, or None."""
-    model = SCHEMAS[stream]
+def fast_decoder(stream: str, model: type[BaseModel] | None = None) -> Decode:
+    """The fast path of one stream (of `model`, its schema with declared fields, if given): JSON
+    bytes to the validated event dict, or None."""
+    model = SCHEMAS[stream] if model is None else model
     _verify(stream, model)
     bounds = field_bounds(model)
     fields: list[Any] = []

@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from ioc.config import REPO_ROOT
+from ioc.config import REPO_ROOT, load_settings
+from ioc.events.declared import BUILTIN, EventSchemas
 from ioc.events.schemas import MAX_TS, SCHEMAS, STREAMS, base_type, field_bounds
 from ioc.refdata import Reference, load_reference
 
@@ -69,10 +70,11 @@ def _range(bounds: tuple[float | None, float | None] | None) -> str:
     return f"≥ {_number(low)}" if low is not None else f"≤ {_number(high)}"  # type: ignore[arg-type]
 
 
-def _stream(stream: str, reference: Reference) -> list[str]:
-    model = SCHEMAS[stream]
+def _stream(stream: str, reference: Reference, schemas: EventSchemas = BUILTIN) -> list[str]:
+    model = schemas.model(stream)
     bounds = field_bounds(model)
-    doc = inspect.cleandoc(model.__doc__ or "")
+    declared = {f.name: f for f in schemas.declared_of(stream)}
+    doc = inspect.cleandoc(SCHEMAS[stream].__doc__ or "")
     lines = [f"## `{stream}`", "", doc, "",
              "| field | type | unit | range | required | also checked |", "|---|---|---|---|---|---|"]
     for name, info in model.model_fields.items():
@@ -80,8 +82,11 @@ def _stream(stream: str, reference: Reference) -> list[str]:
         if name == "ts":
             kind = "time"
         required = "yes" if info.is_required() else ("no (null or absent)" if nullable else "no")
-        lines.append(f"| `{name}` | {kind} | {UNITS.get(name, '')} | {_range(bounds.get(name))} | {required} | "
-                     f"{CHECKS.get(name, '')} |")
+        unit, checked = UNITS.get(name, ""), CHECKS.get(name, "")
+        if name in declared:
+            unit = declared[name].unit
+            checked = f"declared in the configuration (`fields:`): {declared[name].description}".rstrip(": ")
+        lines.append(f"| `{name}` | {kind} | {unit} | {_range(bounds.get(name))} | {required} | {checked} |")
     lines.append("")
     rows = reference.rows(stream)
     if rows:
@@ -94,9 +99,11 @@ def _stream(stream: str, reference: Reference) -> list[str]:
     return lines
 
 
-def render(reference: Reference | None = None) -> str:
-    """The text of docs/streams.md."""
+def render(reference: Reference | None = None, schemas: EventSchemas | None = None) -> str:
+    """The text of docs/streams.md; `schemas`: with the declared fields of a configuration
+    (default: the built-in fields only)."""
     reference = reference if reference is not None else load_reference(REPO_ROOT / "config" / "reference")
+    schemas = schemas if schemas is not None else BUILTIN
     lines = [
         "# Event streams",
         "",
@@ -104,8 +111,10 @@ def render(reference: Reference | None = None) -> str:
         "     config/reference/: edit those, not this file. A unit test fails when it is stale. -->",
         "",
         "Every event is one JSON object on its stream's raw topic. Besides the fields below, an event",
-        "may carry any other field: it is kept as sent, and rules may read it. An event that breaks",
-        "one of these rules goes to the dead-letter topic with the reason (README, \"Events\").",
+        "may carry any other field: it is kept as sent. Rules read the fields below; a deployment adds",
+        "fields of its own in its configuration (`fields:` in config/ioc.yaml, README \"Configuration\"),",
+        "and those are listed here, marked declared, when this file is generated with that configuration.",
+        "An event that breaks one of these rules goes to the dead-letter topic with the reason (README, \"Events\").",
         "The domain facts behind these streams (levels, laws, thresholds) are in [docs/domain.md](domain.md).",
         "",
         "Numbers are JSON numbers (an integer is fine where a number is expected, never text such",
@@ -114,15 +123,17 @@ def render(reference: Reference | None = None) -> str:
         "",
     ]
     for stream in STREAMS:
-        lines += _stream(stream, reference)
+        lines += _stream(stream, reference, schemas)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="write docs/streams.md from the event schemas")
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/streams.md is not what the code says")
+    parser.add_argument("--config", help="settings file whose declared `fields:` are listed (default: config/ioc.yaml,"
+                                         " or $IOC_CONFIG)")
     args = parser.parse_args(argv)
-    text = render()
+    text = render(schemas=load_settings(args.config).schemas())
     if args.check:
         current = DOC_PATH.read_text(encoding="utf-8") if DOC_PATH.exists() else ""
         if current != text:

@@ -22,8 +22,9 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from ioc.config import REPO_ROOT, LimitSettings
-from ioc.events.schemas import SCHEMAS, STREAMS, stream_fields
+from ioc.config import REPO_ROOT, LimitSettings, configured_schemas
+from ioc.events.declared import BUILTIN, EventSchemas
+from ioc.events.schemas import STREAMS
 from ioc.refdata import Reference
 from ioc.rules.exceptions import (
     QUOTE_CHARS,
@@ -36,6 +37,7 @@ from ioc.rules.exceptions import (
 )
 from ioc.rules.expr import Expression
 from ioc.rules.index import RouteIndex
+from ioc.rules.keys import RefKey, route_fields, unknown_key_field
 from ioc.rules.kinds import RULE_KINDS, BuildContext, KindProblem, RuleKind
 from ioc.rules.model import RuleSpec
 from ioc.rules.periods import PeriodError, Periods, load_periods
@@ -136,12 +138,17 @@ class RuleSet:
     _indexes: dict[str, RouteIndex[Route]] = field(default_factory=dict)
     # The same with the sorted threshold rules apart (see `layout`).
     _grouped: dict[str, Layout] = field(default_factory=dict)
+    # The event models the rules were checked against (declared fields: ioc.events.declared): the
+    # backtest decodes events with them.
+    schemas: EventSchemas = BUILTIN
 
     @classmethod
-    def of(cls, rules: Iterable[CompiledRule], reference: Reference, files: Iterable[str] = ()) -> RuleSet:
+    def of(cls, rules: Iterable[CompiledRule], reference: Reference, files: Iterable[str] = (), *,
+           schemas: EventSchemas = BUILTIN) -> RuleSet:
         active = tuple(rule for rule in rules if rule.spec.enabled)
         by_stream = {s: tuple(r for r in active if s in r.streams) for s in STREAMS}
-        routes = {s: tuple((r, r.kind.key_fields(s)) for r in rules_of) for s, rules_of in by_stream.items()}
+        routes = {s: tuple((r, route_fields(r.kind.key_fields(s), r.kind.ref_keys(s))) for r in rules_of)
+                  for s, rules_of in by_stream.items()}
         starters = {
             s: tuple(r for r in rules_of if type(r.kind).on_start is not RuleKind.on_start)
             for s, rules_of in by_stream.items()
@@ -149,7 +156,7 @@ class RuleSet:
         indexes = {s: index for s, rs in routes.items() if (index := _route_index(rs)) is not None}
         grouped = {s: layout for s, rs in routes.items() if (layout := _group_thresholds(rs)) is not None}
         return cls(active, reference, tuple(files), by_stream, {r.id: r for r in active}, routes, starters, indexes,
-                   grouped)
+                   grouped, schemas)
 
     def for_stream(self, stream: str) -> tuple[CompiledRule, ...]:
         """Rules that evaluate events of `stream`."""
@@ -216,6 +223,8 @@ def _group_thresholds(routes: tuple[Route, ...]) -> Layout | None:
         bound = rule.kind.bound
         if bound is None or len(rule.streams) != 1 or (rule.where is not None and rule.where.requires):
             continue
+        if isinstance(key_fields, RefKey):
+            continue  # groups read keys from the event only (ioc.rules.thresholds)
         field_name, op, number = bound
         members.setdefault((field_name, op, key_fields), []).append((number, position, route))
     groups = [ThresholdGroup.build(*shape, items) for shape, items in members.items() if len(items) >= GROUP_MIN]
@@ -310,8 +319,13 @@ def read_bounded(path: Path, limit: int, what: str = "limits.rule_file_bytes") -
 
 def load_rules(
     paths: Iterable[str | Path], reference: Reference | None = None, *, limits: LimitSettings | None = None,
+    schemas: EventSchemas | None = None,
 ) -> RuleSet:
-    """Load and compile every rule in `paths`; raises RuleError listing every problem."""
+    """Load and compile every rule in `paths`; raises RuleError listing every problem. `schemas`:
+    the streams' event models with a deployment's declared fields (`Settings.schemas()`), checked
+    like built-in fields; default: those of the configuration (config/ioc.yaml, or $IOC_CONFIG),
+    as the worker and `ioc rules check` see them (pass `BUILTIN` for the built-in fields only)."""
+    schemas = schemas if schemas is not None else configured_schemas()
     limits = limits if limits is not None else LimitSettings()
     reference = reference if reference is not None else Reference()
     problems: list[RuleProblem] = []
@@ -323,14 +337,15 @@ def load_rules(
         raise RuleError([RuleProblem(", ".join(str(p) for p in paths) or "(none)", 0, None, None,
                                      "no rule files found (expected .yaml files)")])
     for path in files:
-        problems.extend(_load_file(path, reference, compiled, seen, limits))
+        problems.extend(_load_file(path, reference, compiled, seen, limits, schemas))
     if problems:
         raise RuleError(problems)
-    return RuleSet.of(compiled, reference, [str(p) for p in files])
+    return RuleSet.of(compiled, reference, [str(p) for p in files], schemas=schemas)
 
 
 def _load_file(
     path: Path, reference: Reference, out: list[CompiledRule], seen: dict[str, str], limits: LimitSettings,
+    schemas: EventSchemas,
 ) -> list[RuleProblem]:
     name = str(path)
     try:
@@ -380,7 +395,7 @@ def _load_file(
         if too_big:
             problems.extend(too_big)
             continue
-        built, rule_problems = _build_rule(name, raw, defaults, reference, limits)
+        built, rule_problems = _build_rule(name, raw, defaults, reference, limits, schemas)
         problems.extend(rule_problems)
         if built is None:
             continue
@@ -467,6 +482,7 @@ def _merge_defaults(raw: LineDict, defaults: LineDict) -> tuple[dict[str, Any], 
 
 def _build_rule(
     file: str, raw: LineDict, defaults: LineDict, reference: Reference, limits: LimitSettings,
+    schemas: EventSchemas,
 ) -> tuple[CompiledRule | None, list[RuleProblem]]:
     data, lines = _merge_defaults(raw, defaults)
     rule_id = data.get("id") if isinstance(data.get("id"), str) else None
@@ -500,11 +516,11 @@ def _build_rule(
             for err in errors
         ]
         # The schema failed, but expressions can still be checked: report all at once.
-        found += [problem(f, m) for f, m in _expression_problems(kind_cls, data, reference, errors)]
+        found += [problem(f, m) for f, m in _expression_problems(kind_cls, data, reference, errors, schemas)]
         return None, found
-    fields = stream_fields(spec.stream)
+    fields = schemas.fields(spec.stream)
     ref_fields = reference.fields(spec.stream)
-    ctx = BuildContext(spec.stream, fields, ref_fields, reference)
+    ctx = BuildContext(spec.stream, fields, ref_fields, reference, schemas=schemas)
     problems: list[RuleProblem] = []
     kind: RuleKind | None = None
     try:
@@ -513,7 +529,7 @@ def _build_rule(
         problems.append(problem(exc.field, exc.message))
         # A kind stops at its first problem: its other expressions are checked here, so that
         # every error of the rule is reported at once (`where` is checked below).
-        others = [(name, text) for name, text in _expression_problems(kind_cls, data, reference, [])
+        others = [(name, text) for name, text in _expression_problems(kind_cls, data, reference, [], schemas)
                   if name not in (exc.field, "where")]
         problems.extend(problem(name, text) for name, text in others)
     where = None
@@ -531,24 +547,23 @@ def _build_rule(
         else:
             where = periods.guard(where)  # outside the periods, as if `where` were false
     for stream in kind.streams if kind is not None else (spec.stream,):
-        stream_known = stream_fields(stream)
+        stream_known = schemas.fields(stream)
+        stream_ref = reference.fields(stream)
         for key_field in kind.key_fields(stream) if kind is not None else spec.key:
-            if key_field in _list_fields(stream):
+            if key_field in _list_fields(schemas.model(stream)):
                 problems.append(problem(
                     "key", f"'{key_field}' of stream '{stream}' is a list; a key must be a single value "
                     "(key by another field, or write one rule per value with a `where`)",
                 ))
-            elif key_field not in stream_known:
-                problems.append(problem(
-                    "key",
-                    f"unknown field '{key_field}' of stream '{stream}' (allowed: {', '.join(sorted(stream_known))})",
-                ))
+            elif key_field not in stream_known and key_field not in stream_ref:
+                # A reference field is a key too (ioc.rules.keys): `key: [gauge]` on camera.
+                problems.append(problem("key", unknown_key_field(key_field, stream, stream_known, stream_ref)))
     # A kind that failed to build still names what its templates may use (its details).
     kind_names = kind.template_names if kind else getattr(kind_cls, "TEMPLATE_NAMES", frozenset({"value"}))
     known = fields | ref_fields | RUNTIME_NAMES | kind_names
     for other in kind.streams if kind is not None else ():
         # Cross-stream kinds: templates may use any step stream's fields.
-        known = known | stream_fields(other) | reference.fields(other)
+        known = known | schemas.fields(other) | reference.fields(other)
     templates: dict[str, Template] = {}
     for name in ("summary", "description"):
         try:
@@ -582,14 +597,13 @@ def _build_rule(
     ), []
 
 
-def _list_fields(stream: str) -> frozenset[str]:
+def _list_fields(model: Any) -> frozenset[str]:
     """Declared fields of a stream that hold lists (press `topics`): not usable as keys."""
     def is_list(annotation: Any) -> bool:
         if typing.get_origin(annotation) in (list, tuple, set, frozenset):
             return True
         return any(is_list(arg) for arg in typing.get_args(annotation))
 
-    model = SCHEMAS[stream]
     return frozenset(name for name, info in model.model_fields.items() if is_list(info.annotation))
 
 
@@ -605,13 +619,14 @@ def _drop_missing_with_typo(errors: list[Any]) -> list[Any]:
 
 
 def _expression_problems(
-    kind_cls: type[RuleKind], data: Mapping[str, Any], reference: Reference, errors: list[Any]
+    kind_cls: type[RuleKind], data: Mapping[str, Any], reference: Reference, errors: list[Any],
+    schemas: EventSchemas,
 ) -> list[tuple[str, str]]:
     stream = data.get("stream")
     if stream not in STREAMS:
         return []
     failed = {err["loc"][0] for err in errors if err["loc"]}
-    ctx = BuildContext(stream, stream_fields(stream), reference.fields(stream), reference)
+    ctx = BuildContext(stream, schemas.fields(stream), reference.fields(stream), reference, schemas=schemas)
     found = []
     for name in ("where", *kind_cls.EXPRESSION_FIELDS):
         text = data.get(name)

@@ -22,6 +22,7 @@ from ioc.alerts import Alert
 from ioc.config import LimitSettings
 from ioc.engine import EngineStats
 from ioc.events import InvalidEvent, decode_batch
+from ioc.events.declared import EventSchemas
 from ioc.metrics import IocMetrics
 from ioc.timeutil import format_duration, format_ts
 
@@ -138,8 +139,11 @@ class Pipeline:
     def __init__(
         self, metrics: IocMetrics | None = None, *, clock: Callable[[], float] = time.time,
         max_future_s: float | None = None, limits: LimitSettings | None = None,
+        schemas: EventSchemas | None = None,
     ) -> None:
         self.limits = limits if limits is not None else LimitSettings()
+        # The event models with the deployment's declared fields (ioc.events.declared).
+        self.schemas = schemas
         self.max_future_s = max_future_s
         self.metrics = metrics
         self.clock = clock
@@ -156,11 +160,12 @@ class Pipeline:
         if max(sizes, default=0) > limit:
             oversized = [(index, too_large(size, limit)) for index, size in enumerate(sizes) if size > limit]
             small = [index for index, size in enumerate(sizes) if size <= limit]
-            events, bad_small = decode_batch(stream, [records[i].value or b"" for i in small], max_bytes=limit)
+            events, bad_small = decode_batch(stream, [records[i].value or b"" for i in small], max_bytes=limit,
+                                             schemas=self.schemas)
             bad = sorted(oversized + [(small[i], error) for i, error in bad_small], key=lambda item: item[0])
         else:
             events, bad = decode_batch(stream, [r.value if r.value is not None else b"" for r in records],
-                                       max_bytes=limit)
+                                       max_bytes=limit, schemas=self.schemas)
         now = self.clock()
         if self.max_future_s is not None:
             events, bad = self._reject_future(events, bad, len(records), now)

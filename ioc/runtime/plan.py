@@ -27,6 +27,7 @@ from typing import Any
 
 from ioc.engine import Export
 from ioc.events import STREAMS
+from ioc.rules.keys import route_fields
 from ioc.rules.loader import CompiledRule, RuleSet
 
 __all__ = ["TOPIC_KEY", "Space", "Plan", "plan_rules"]
@@ -145,15 +146,18 @@ def _exports(stream: str, spaces: Mapping[str, Space]) -> tuple[Export, ...]:
             continue
         tests: list[Test] = []
         every = False
+        ref: frozenset[str] = frozenset()
         for rule in space.rules:
             if stream not in rule.streams:
                 continue
+            ref |= rule.kind.ref_keys(stream)
             test = _rule_test(rule, stream)
             if test is None:
                 every = True
             else:
                 tests.append(test)
-        out.append(Export(name, space.fields[stream], tuple(tests), every))
+        # A key read through reference data goes to the partition of its value (ioc.rules.keys).
+        out.append(Export(name, route_fields(space.fields[stream], ref), tuple(tests), every))
     return tuple(out)
 
 

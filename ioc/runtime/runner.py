@@ -81,7 +81,8 @@ def load_ruleset(settings: Settings) -> RuleSet:
     limits = settings.limits
     reference = load_reference(settings.resolve(settings.reference), max_bytes=limits.rule_file_bytes,
                                max_nodes=limits.yaml_nodes)
-    return load_rules([settings.resolve(path) for path in settings.rules], reference, limits=settings.limits)
+    return load_rules([settings.resolve(path) for path in settings.rules], reference, limits=settings.limits,
+                      schemas=settings.schemas())
 
 
 def watched_files(settings: Settings) -> list[Path]:
@@ -112,7 +113,8 @@ def build_worker(settings: Settings, registry: CollectorRegistry | None = None) 
     ruleset = load_ruleset(settings)
     metrics = IocMetrics(registry)
     metrics.rules_running(len(ruleset), ruleset.version, ruleset.reference.rows("reservoir"))
-    pipeline = Pipeline(metrics, max_future_s=settings.worker.max_future_s or None, limits=settings.limits)
+    pipeline = Pipeline(metrics, max_future_s=settings.worker.max_future_s or None, limits=settings.limits,
+                        schemas=settings.schemas())
     for stream in STREAMS:
         # Freshness is computed when scraped, so it keeps growing while a stream is silent.
         metrics.freshness.labels(stream=stream).set_function(_freshness(pipeline, stream))

@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from ioc.config import REPO_ROOT
-from ioc.events.schemas import STREAMS, stream_fields
+from ioc.events.declared import BUILTIN, EventSchemas
+from ioc.events.schemas import STREAMS
 from ioc.refdata import Reference
 from ioc.rules.expr import Expression, ExpressionError, compile_expression
 from ioc.rules.model import Duration, RuleSpec
@@ -76,6 +77,8 @@ class BuildContext:
     ref_fields: frozenset[str]
     reference: Reference = field(default_factory=Reference)
     config_dir: Path = REPO_ROOT / "config"
+    # The streams' event models, with a deployment's declared fields (ioc.events.declared).
+    schemas: EventSchemas = BUILTIN
 
     def expression(self, field: str, text: str, extra: Mapping[str, Any] | None = None, *,
                    previous: bool = False) -> Expression:
@@ -99,8 +102,8 @@ class BuildContext:
         """The context of another stream (cross-stream kinds such as `sequence`)."""
         if stream not in STREAMS:
             raise KindProblem("stream", f"{stream!r} is not a stream (allowed: {', '.join(STREAMS)})")
-        return BuildContext(stream, stream_fields(stream), self.reference.fields(stream), self.reference,
-                            self.config_dir)
+        return BuildContext(stream, self.schemas.fields(stream), self.reference.fields(stream), self.reference,
+                            self.config_dir, self.schemas)
 
     def ref_keys(self, stream: str | None = None) -> list[str]:
         """Keys listed in a stream's reference data (e.g. every reservoir), in file order."""
@@ -196,6 +199,15 @@ class RuleKind(ABC):
     def key_fields(self, stream: str) -> tuple[str, ...]:
         """Event fields of `stream` that make the rule's key (default: the rule's `key`)."""
         return tuple(self.spec.key)
+
+    def ref_keys(self, stream: str) -> frozenset[str]:
+        """Which of `key_fields(stream)` are read from the event's reference row, not the event
+        (ioc.rules.keys). Default: the names of `key` that are reference fields of the rule's
+        stream and not event fields."""
+        if stream != self.spec.stream:
+            return frozenset()
+        ctx = self.ctx
+        return frozenset(name for name in self.spec.key if name not in ctx.fields and name in ctx.ref_fields)
 
     @property
     def key_names(self) -> tuple[str, ...]:

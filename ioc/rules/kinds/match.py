@@ -115,7 +115,7 @@ class MatchRule(InstantRule):
         if spec.any_ is None and spec.all_ is None and spec.regex is None:
             raise KindProblem("any", "a match rule needs at least one of 'any', 'all' or 'regex'")
         self._prepare: Callable[[str], str] = fold_text if spec.fold else normalize_text
-        self._fields = _text_fields(ctx.stream, spec.fields)
+        self._fields = _text_fields(ctx.stream, spec.fields, ctx.schemas.model(ctx.stream))
         self._condition: Expression | None = (
             ctx.expression("condition", spec.condition) if spec.condition is not None else None
         )
@@ -370,16 +370,16 @@ def _is_word_char(char: str) -> bool:
     return char.isalnum() or char == "_"
 
 
-def _text_fields(stream: str, names: Sequence[str]) -> tuple[tuple[str, bool], ...]:
+def _text_fields(stream: str, names: Sequence[str], schema: Any = None) -> tuple[tuple[str, bool], ...]:
     """(field, is a list) for each searched field; only text fields of the stream."""
     if not names:
         raise KindProblem("fields", "is empty (list the text fields to search, e.g. [title, body])")
-    texts = _stream_text_fields(stream)
+    model = (SCHEMAS[stream] if schema is None else schema).model_fields
+    texts = _stream_text_fields(model)
     allowed = ", ".join(sorted(texts))
     result: list[tuple[str, bool]] = []
     for name in names:
         if name not in texts:
-            model = SCHEMAS[stream].model_fields
             if name in model:
                 raise KindProblem("fields", f"'{name}' is not a text field of stream '{stream}' (allowed: {allowed})")
             hint = did_you_mean(name, texts)
@@ -390,10 +390,10 @@ def _text_fields(stream: str, names: Sequence[str]) -> tuple[tuple[str, bool], .
     return tuple(result)
 
 
-def _stream_text_fields(stream: str) -> dict[str, bool]:
-    """Text fields of a stream's schema: name -> True for a list of texts."""
+def _stream_text_fields(model: Mapping[str, Any]) -> dict[str, bool]:
+    """Text fields of a stream's schema (its model's fields): name -> True for a list of texts."""
     found: dict[str, bool] = {}
-    for name, info in SCHEMAS[stream].model_fields.items():
+    for name, info in model.items():
         kind = _text_kind(info.annotation)
         if kind is not None:
             found[name] = kind

@@ -11,13 +11,13 @@
 >>> #     - {name: spill, stream: reservoir, condition: "spill_m3s > 0"}
 >>> #   severity: critical
 >>> #   summary: "{name}: mưa lớn, mực nước {level_m:.2f} m, bắt đầu xả {spill_m3s} m3/s"
->>> # - id: traffic.flooding.kim_long_bd2     # across streams; no shared event field
+>>> # - id: camera.flooding.gauge_bd2         # across streams, joined through reference data
 >>> #   kind: sequence
->>> #   by: null                            # one global key
->>> #   within: 6h
+>>> #   by: {reservoir: source_id, camera: gauge}   # gauge: a camera's reference field
+>>> #   within: 2h
 >>> #   steps:
->>> #     - {stream: reservoir, condition: "source_id == 'kim-long' and level_m >= bd2_m"}
->>> #     - {stream: camera, condition: "event_type == 'road_flooding' and gauge == 'kim-long'"}
+>>> #     - {stream: reservoir, condition: "level_m >= bd2_m"}
+>>> #     - {stream: camera, condition: "event_type == 'road_flooding'"}
 
 Fields: `steps` (2 to `MAX_STEPS`, each `stream`, `condition`, optional `name`; `absent: true`
 with an optional own `within` makes it an absence step, evaluated by
@@ -27,9 +27,12 @@ fields except `key` and `value`; `stream` may be left out (it is the first step'
 The analysts' page is docs/kinds/sequence.md.
 
 Join: every event is keyed by the `by` field of its stream's steps: one field name for all
-steps, a list with one name per step (steps on the same stream must use the same name), or
-`null` for one global key that every event joins. Alert records name the key `by` when it
-is one name, `key` otherwise (`{}` for `by: null`).
+steps, a list with one name per step (steps on the same stream must use the same name), a
+mapping stream -> name naming every step's stream, or `null` for one global key that every
+event joins. A name is an event field of the stream or, if it is none, a field of the stream's
+reference data: the key is then read from the event's reference row (ioc.rules.keys,
+`ref_keys`), and an event whose row lacks it joins nothing. Alert records name the key `by`
+when it is one name, `key` otherwise (`{}` for `by: null`).
 
 Per key, in arrival order of the events evaluated (event time decides what may match):
 
@@ -76,8 +79,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from ioc.events.schemas import STREAMS, stream_fields
+from ioc.events.schemas import STREAMS
 from ioc.rules.exceptions import did_you_mean
+from ioc.rules.keys import unknown_key_field
 from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Runtime, State
 from ioc.rules.kinds.sequence_absent import AbsentSteps
 from ioc.rules.model import Duration, Stream
@@ -108,7 +112,7 @@ class SequenceStep(BaseModel):
 class SequenceSpec(InstantSpec):
     kind: Literal["sequence"] = "sequence"
     steps: list[SequenceStep]
-    by: str | list[str] | None = "source_id"
+    by: str | list[str] | dict[str, str] | None = "source_id"
     within: Duration
 
     @model_validator(mode="before")
@@ -160,9 +164,11 @@ class SequenceSpec(InstantSpec):
             return value
         if isinstance(value, list) and value and all(isinstance(name, str) for name in value):
             return value
+        if isinstance(value, Mapping) and value and all(isinstance(name, str) for name in value.values()):
+            return dict(value)
         raise ValueError(
             f"{value!r} is not a join field (allowed: a field name, a list with one field name per step,"
-            " or null for one global key)"
+            " a mapping stream: field name, or null for one global key)"
         )
 
     @field_validator("within")
@@ -196,11 +202,15 @@ class SequenceRule(InstantRule):
             for i, step in enumerate(steps)
         ]
         # The join field of each step; none at all for one global key (`by: null`).
-        self.by_fields = _by_fields(spec.by, steps)
+        self.by_fields = _by_fields(ctx, spec.by, steps)
         self._streams = tuple(dict.fromkeys(step.stream for step in steps))
         self._key_fields: dict[str, tuple[str, ...]] = {}
+        # Join fields read from the reference row, not the event (ioc.rules.keys).
+        self._ref_keys: dict[str, frozenset[str]] = {}
         for i, step in enumerate(steps):
             self._key_fields[step.stream] = (self.by_fields[i],) if self.by_fields else ()
+            if self.by_fields and _from_reference(ctx, step.stream, self.by_fields[i]):
+                self._ref_keys[step.stream] = frozenset({self.by_fields[i]})
         distinct = set(self.by_fields)
         self._key_names = (self.by_fields[0],) if len(distinct) == 1 else ("key",) if distinct else ()
         if spec.where and len(self._streams) > 1:
@@ -233,6 +243,9 @@ class SequenceRule(InstantRule):
 
     def key_fields(self, stream: str) -> tuple[str, ...]:
         return self._key_fields.get(stream, ())
+
+    def ref_keys(self, stream: str) -> frozenset[str]:
+        return self._ref_keys.get(stream, frozenset())
 
     @property
     def key_names(self) -> tuple[str, ...]:
@@ -359,10 +372,14 @@ def _first_ts(partial: list[Any]) -> float:
     return float(partial[1][0])
 
 
-def _by_fields(by: str | list[str] | None, steps: list[SequenceStep]) -> tuple[str, ...]:
-    """The join field of each step (none for one global key), checked against its stream."""
+def _by_fields(ctx: BuildContext, by: str | list[str] | dict[str, str] | None,
+               steps: list[SequenceStep]) -> tuple[str, ...]:
+    """The join field of each step (none for one global key), checked against its stream: an
+    event field of the step's stream, or a field of its reference data."""
     if by is None:
         return ()
+    if isinstance(by, dict):
+        return _by_streams(ctx, by, steps)
     if isinstance(by, str):
         names = [by] * len(steps)
     elif len(by) != len(steps):
@@ -373,12 +390,11 @@ def _by_fields(by: str | list[str] | None, steps: list[SequenceStep]) -> tuple[s
     else:
         names = list(by)
     for i, (step, name) in enumerate(zip(steps, names, strict=True)):
-        known = stream_fields(step.stream)
-        if name not in known:
-            raise KindProblem(
-                "by", f"unknown field '{name}' of stream '{step.stream}' (step {i};"
-                f" allowed: {', '.join(sorted(known))})",
-            )
+        known = ctx.schemas.fields(step.stream)
+        ref_known = ctx.reference.fields(step.stream)
+        if name not in known and name not in ref_known:
+            problem = unknown_key_field(name, step.stream, known, ref_known)
+            raise KindProblem("by", problem.replace(" (", f" (step {i}; ", 1))
     seen: dict[str, tuple[int, str]] = {}
     for i, (step, name) in enumerate(zip(steps, names, strict=True)):
         other = seen.setdefault(step.stream, (i, name))
@@ -390,13 +406,40 @@ def _by_fields(by: str | list[str] | None, steps: list[SequenceStep]) -> tuple[s
     return tuple(names)
 
 
+def _by_streams(ctx: BuildContext, by: dict[str, str], steps: list[SequenceStep]) -> tuple[str, ...]:
+    """`by` as a mapping stream -> join field (`{reservoir: source_id, camera: gauge}`)."""
+    used = list(dict.fromkeys(step.stream for step in steps))
+    for stream, name in by.items():
+        if stream not in STREAMS:
+            raise KindProblem(f"by.{stream}", f"'{stream}' is not a stream (allowed: {', '.join(used)}"
+                                              f"{did_you_mean(stream, used)})")
+        if stream not in used:
+            raise KindProblem(f"by.{stream}", f"no step is on stream '{stream}' (steps are on: {', '.join(used)};"
+                                              " name each step's stream once)")
+        known = ctx.schemas.fields(stream)
+        ref_known = ctx.reference.fields(stream)
+        if name not in known and name not in ref_known:
+            raise KindProblem(f"by.{stream}", unknown_key_field(name, stream, known, ref_known))
+    missing = [stream for stream in used if stream not in by]
+    if missing:
+        first = next(i for i, step in enumerate(steps) if step.stream == missing[0])
+        raise KindProblem("by", f"no join field for stream '{missing[0]}' (step {first}; the mapping must name"
+                                f" every step's stream: {', '.join(used)})")
+    return tuple(by[step.stream] for step in steps)
+
+
+def _from_reference(ctx: BuildContext, stream: str, name: str) -> bool:
+    """Whether join field `name` of `stream` is read from the reference row (not an event field)."""
+    return name not in ctx.schemas.fields(stream) and name in ctx.reference.fields(stream)
+
+
 def _check_where(ctx: BuildContext, text: str, streams: tuple[str, ...]) -> None:
     """In a sequence over several streams, `where` may only read fields every stream has."""
     try:
         ctx.expression("where", text)
     except KindProblem:
         return  # the loader reports it against the rule's stream
-    common = reduce(frozenset.intersection, (stream_fields(s) for s in streams))
+    common = reduce(frozenset.intersection, (ctx.schemas.fields(s) for s in streams))
     try:
         ctx.compile("where", text, common)
     except KindProblem as exc:

@@ -40,6 +40,8 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, get_args, get_origin
 
+from pydantic import BaseModel
+
 from ioc.events.schemas import SCHEMAS
 from ioc.rules.expr import EMPTY, Expression
 from ioc.rules.kinds.base import BuildContext, Key, KindProblem, RuleKind, Runtime, State
@@ -73,10 +75,11 @@ def _leaf_types(annotation: Any) -> set[Any]:
     return found
 
 
-def number_fields(stream: str) -> frozenset[str]:
-    """Declared fields of `stream` that hold numbers (int or float, never bool or text)."""
+def number_fields(stream: str, model: type[BaseModel] | None = None) -> frozenset[str]:
+    """Declared fields of `stream` (of `model`, its schema with a deployment's declared fields,
+    if given) that hold numbers (int or float, never bool or text)."""
     names = set()
-    for name, info in SCHEMAS[stream].model_fields.items():
+    for name, info in (SCHEMAS[stream] if model is None else model).model_fields.items():
         leaves = _leaf_types(info.annotation) - {type(None)}
         if leaves and leaves <= {int, float}:
             names.add(name)
@@ -92,7 +95,7 @@ def compile_field(ctx: BuildContext, text: str, *, numeric: bool, purpose: str) 
     expr = ctx.expression("field", text)
     name = text.strip()
     if numeric and name.isidentifier() and name in ctx.fields:
-        allowed = number_fields(ctx.stream)
+        allowed = number_fields(ctx.stream, ctx.schemas.model(ctx.stream))
         if name not in allowed:
             raise KindProblem(
                 "field",

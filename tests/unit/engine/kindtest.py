@@ -259,17 +259,29 @@ def cyber_login(draw: st.DrawFn, ts: float, sensors: Sequence[str], ips: Sequenc
     }
 
 
+def camera_report(draw: st.DrawFn, ts: float, cameras: Sequence[str]) -> tuple[str, Event]:
+    """A road-flooding report (or a heartbeat) of one of `cameras` at `ts`."""
+    return "camera", {
+        "source_id": draw(st.sampled_from(cameras)), "ts": format_ts(ts),
+        "event_type": draw(st.sampled_from(["road_flooding", "road_flooding", "heartbeat"])),
+    }
+
+
 @st.composite
 def mixed_history(
     draw: st.DrawFn, *, most: int, stations: Sequence[str] = ("ta-trach", "binh-dien", "kim-long"),
     sensors: Sequence[str] = ("soc-fw-01",), ips: Sequence[str] = ("192.0.2.1", "192.0.2.2", "198.51.100.7"),
+    cameras: Sequence[str] = (),
 ) -> list[tuple[str, Event]]:
-    """5 to `most` (stream, event) pairs of reservoir readings and cyber logins, in time order."""
+    """5 to `most` (stream, event) pairs of reservoir readings and cyber logins (and camera
+    reports, when `cameras` are given), in time order."""
     count = draw(st.integers(5, most))
     ts, rows = T0, []
     for _ in range(count):
         ts += draw(st.sampled_from([0, 60, 300, 600, 1200]))
-        if draw(st.booleans()):
+        if cameras and draw(st.integers(0, 2)) == 0:
+            rows.append(camera_report(draw, ts, cameras))
+        elif draw(st.booleans()):
             rows.append(reservoir_reading(draw, ts, stations))
         else:
             rows.append(cyber_login(draw, ts, sensors, ips))

@@ -602,6 +602,11 @@ TWO_STEPS = (
     "      - {stream: reservoir, condition: 'rain_mm_1h >= 50'}\n"
     "      - {stream: reservoir, condition: 'spill_m3s > 0'}\n"
 )
+FLOOD_STEPS = (
+    "    steps:\n"
+    "      - {stream: reservoir, condition: 'level_m >= bd2_m'}\n"
+    "      - {stream: camera, condition: \"event_type == 'road_flooding'\"}\n"
+)
 
 
 @pytest.mark.parametrize(("body", "expected"), [
@@ -642,10 +647,32 @@ TWO_STEPS = (
         id="within-not-duration"),
     pytest.param(
         TWO_STEPS + "    within: 1h\n    by: district\n",
-        "bad.yaml:8: rule 't.seq': by: unknown field 'district' of stream 'reservoir' (step 0; allowed: event_type,"
-        " gates_open, id, inflow_m3s, level_m, piezo_kpa, rain_mm_1h, seepage_lps, source_id, spill_m3s, ts,"
-        " turbidity_ntu, turbine_m3s)",
+        "bad.yaml:8: rule 't.seq': by: unknown field 'district' of stream 'reservoir' (step 0; event fields:"
+        " event_type, gates_open, id, inflow_m3s, level_m, piezo_kpa, rain_mm_1h, seepage_lps, source_id, spill_m3s, ts,"
+        " turbidity_ntu, turbine_m3s; reference fields: bd1_m, bd2_m, bd3_m, dead_m, flood_wait_m, lat, lon, name,"
+        " nwl_m, river, type)",
         id="by-unknown-field"),
+    pytest.param(
+        FLOOD_STEPS + "    within: 1h\n    by: {reservoir: source_id, camera: guage}\n",
+        "bad.yaml:8: rule 't.seq': by.camera: unknown field 'guage' of stream 'camera' (event fields: count,"
+        " district, event_type, id, lat, lon, plate, score, source_id, speed_kmh, ts, vehicle_class, ward;"
+        " reference fields: flood_prone, gauge, name; did you mean 'gauge'?)",  # ward: declared in config/ioc.yaml
+        id="by-mapping-unknown-field"),
+    pytest.param(
+        FLOOD_STEPS + "    within: 1h\n    by: {reservoir: source_id, camera: gauge, vessel: source_id}\n",
+        "bad.yaml:8: rule 't.seq': by.vessel: no step is on stream 'vessel' (steps are on: reservoir, camera;"
+        " name each step's stream once)",
+        id="by-mapping-stream-without-step"),
+    pytest.param(
+        FLOOD_STEPS + "    within: 1h\n    by: {reservoir: source_id}\n",
+        "bad.yaml:8: rule 't.seq': by: no join field for stream 'camera' (step 1; the mapping must name every"
+        " step's stream: reservoir, camera)",
+        id="by-mapping-step-stream-missing"),
+    pytest.param(
+        FLOOD_STEPS + "    within: 1h\n    by: {reservoir: source_id, camra: gauge}\n",
+        "bad.yaml:8: rule 't.seq': by.camra: 'camra' is not a stream (allowed: reservoir, camera;"
+        " did you mean 'camera'?)",
+        id="by-mapping-not-a-stream"),
     pytest.param(
         TWO_STEPS + "    within: 1h\n    by: [source_id]\n",
         "bad.yaml:8: rule 't.seq': by: lists 1 field for 2 steps"
@@ -661,7 +688,7 @@ TWO_STEPS = (
     pytest.param(
         TWO_STEPS + "    within: 1h\n    by: 5\n",
         "bad.yaml:8: rule 't.seq': by: 5 is not a join field (allowed: a field name, a list with one field name"
-        " per step, or null for one global key)",
+        " per step, a mapping stream: field name, or null for one global key)",
         id="by-not-a-name"),
     pytest.param(
         "    stream: camera\n" + TWO_STEPS + "    within: 1h\n",

@@ -19,10 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import model_validator
 
+from ioc.config import DEFAULT_CONFIG_PATH, load_settings
 from ioc.events import InvalidEvent
+from ioc.events.declared import DeclaredField, build_schemas
 from ioc.events.decode import _BOUNDS, _parse, _validate, decode, decode_batch
 from ioc.events.fastpath import EXTRAS, _verify, fast_decoder, fast_ts
-from ioc.events.schemas import CAMERA_EVENT_TYPES, SCHEMAS, STREAMS, BaseEvent
+from ioc.events.schemas import CAMERA_EVENT_TYPES, SCHEMAS, STREAMS, BaseEvent, field_bounds
 from ioc.timeutil import parse_ts
 from sensors_sim.bad import corrupt
 from sensors_sim.scenario import build, load_scenario
@@ -126,11 +128,78 @@ def test_fast_path_decides_exactly_as_the_model(stream: str, data: st.DataObject
 
 
 def test_the_simulators_events_take_the_fast_path(storm_payloads: dict[str, list[bytes]]) -> None:
+    # The camera simulator sends `ward`, a field the shipped configuration declares (config/ioc.yaml).
+    configured = load_settings(DEFAULT_CONFIG_PATH).schemas()
     for stream, lines in storm_payloads.items():
-        fast = fast_decoder(stream)
+        model = configured.model(stream)
+        fast = fast_decoder(stream, None if model is SCHEMAS[stream] else model)
         for raw in lines:
             assert fast(raw) is not None, raw
-            assert _same(stream, raw)[0] == "good"
+            assert _same_declared(configured, stream, raw)[0] == "good"
+
+
+# -- declared fields (ioc.events.declared): the extended models' fast path equals their model -------
+
+DECLARED = build_schemas({
+    "camera": [DeclaredField(name="ward", type="text"),
+               DeclaredField(name="lanes", type="integer", min=1, max=12),
+               DeclaredField(name="zone", type="text", values=("a", "b"))],
+    "reservoir": [DeclaredField(name="gate_pct", type="number", min=0, max=100, required=True),
+                  DeclaredField(name="manned", type="bool")],
+})
+_DECLARED_GOOD = {
+    "camera": {"ward": st.sampled_from(["Phú Hội", "Đông Ba", ""]), "lanes": st.integers(0, 13),
+               "zone": st.sampled_from(["a", "b", "c"])},
+    "reservoir": {"gate_pct": st.floats(-1, 101) | st.integers(0, 100), "manned": st.booleans()},
+}
+
+
+def _same_declared(schemas: Any, stream: str, raw: bytes) -> tuple[str, Any]:
+    model = schemas.model(stream)
+    fast = _outcome(lambda s, r: decode(s, r, schemas=schemas), stream, raw)
+    slow = _outcome(lambda s, r: _validate(model.__pydantic_validator__.validate_python, field_bounds(model),
+                                           _parse(r)), stream, raw)
+    assert fast == slow, raw
+    return fast
+
+
+@pytest.mark.parametrize("stream", ["camera", "reservoir"])
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_fast_path_decides_declared_fields_exactly_as_the_model(stream: str, data: st.DataObject) -> None:
+    event = {"source_id": "cam-013" if stream == "camera" else "kim-long", "ts": 1761526800,
+             **({"event_type": "crowd"} if stream == "camera" else {"level_m": 2.0})}
+    for name, strategy in _DECLARED_GOOD[stream].items():
+        choice = data.draw(st.integers(0, 9))
+        if choice < 6:
+            event[name] = data.draw(strategy)
+        elif choice < 8:
+            event[name] = data.draw(_ANY)
+    raw = json.dumps(event, ensure_ascii=data.draw(st.booleans())).encode()
+    outcome = _same_declared(DECLARED, stream, raw)
+    if outcome[0] == "good":
+        assert fast_decoder(stream, DECLARED.model(stream))(raw) is not None, raw  # taken by the fast path
+
+
+def test_declared_fields_are_checked_like_built_in_ones() -> None:
+    good = orjson.dumps({"source_id": "cam-013", "ts": 1, "event_type": "crowd", "ward": "Phú Hội", "lanes": 3})
+    assert decode("camera", good, schemas=DECLARED)["ward"] == "Phú Hội"
+    assert decode("camera", b'{"source_id": "c", "ts": 1, "event_type": "crowd"}', schemas=DECLARED)["ward"] is None
+    for raw, reason, code in [
+        (b'{"source_id": "c", "ts": 1, "event_type": "crowd", "ward": 5}', "field 'ward': 5 is not a string",
+         "wrong_type"),
+        (b'{"source_id": "c", "ts": 1, "event_type": "crowd", "lanes": 13}',
+         "field 'lanes': 13 is above the maximum 12 (allowed: 1..12)", "out_of_range"),
+        (b'{"source_id": "c", "ts": 1, "event_type": "crowd", "zone": "c"}',
+         "field 'zone': 'c' is not one of 'a' or 'b'", "out_of_range"),
+        (b'{"source_id": "k", "ts": 1, "level_m": 2}', "missing required field 'gate_pct'", "missing_field"),
+    ]:
+        stream = "reservoir" if b"level_m" in raw else "camera"
+        with pytest.raises(InvalidEvent) as info:
+            decode(stream, raw, schemas=DECLARED)
+        assert (info.value.reason, info.value.code) == (reason, code)
+    # Without the declaration the field is an unchecked extra, kept as sent.
+    assert decode("camera", b'{"source_id": "c", "ts": 1, "event_type": "crowd", "ward": 5}')["ward"] == 5
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from ioc.config import DEFAULT_CONFIG_PATH, load_settings
+from ioc.events.declared import DeclaredField, build_schemas
 from ioc.events.schemas import SCHEMAS, field_bounds
 from ioc.events.streams_doc import DOC_PATH, main, render
 
 
 def test_docs_streams_md_is_up_to_date() -> None:
-    assert DOC_PATH.read_text(encoding="utf-8") == render(), "docs/streams.md is stale: run `make docs`"
-    assert main(["--check"]) == 0
+    # Generated with the shipped configuration: its declared fields (camera `ward`) are listed.
+    configured = render(schemas=load_settings(DEFAULT_CONFIG_PATH).schemas())
+    assert DOC_PATH.read_text(encoding="utf-8") == configured, "docs/streams.md is stale: run `make docs`"
+    assert main(["--check", "--config", str(DEFAULT_CONFIG_PATH)]) == 0
+    assert "| `ward` | text |" in configured and "| `ward` |" not in render()
+
+
+def test_declared_fields_show_with_type_unit_range_and_description() -> None:
+    schemas = build_schemas({"reservoir": [DeclaredField(name="gate_pct", type="number", min=0, max=100,
+                                                         required=True, unit="% open", description="gate opening")]})
+    row = next(line for line in render(schemas=schemas).splitlines() if line.startswith("| `gate_pct` |"))
+    assert row == ("| `gate_pct` | number | % open | 0 to 100 | yes | declared in the configuration (`fields:`):"
+                   " gate opening |")
 
 
 def test_every_field_and_range_of_every_stream_is_in_it() -> None:
@@ -28,5 +41,5 @@ def test_a_stale_file_is_reported(tmp_path, monkeypatch, capsys) -> None:
     stale = tmp_path / "streams.md"
     stale.write_text("old\n", encoding="utf-8")
     monkeypatch.setattr("ioc.events.streams_doc.DOC_PATH", stale)
-    assert main(["--check"]) == 1
+    assert main(["--check", "--config", str(DEFAULT_CONFIG_PATH)]) == 1
     assert "make docs" in capsys.readouterr().err

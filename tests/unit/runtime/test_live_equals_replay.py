@@ -7,7 +7,8 @@ random moments and "crash" at others (state thrown away, restored from the last 
 from its offset, so frames and alerts are repeated). At the end every partition has been
 read to its end and is idle. The distinct alert transitions must be exactly those of
 `run_backtest` with the same number of partitions: every kind, topic-keyed and re-keyed
-rules, a cross-stream sequence and reference-driven absence together.
+rules, a cross-stream sequence, keys read through reference data (a camera's gauge) and
+reference-driven absence together.
 """
 
 from __future__ import annotations
@@ -56,12 +57,18 @@ rules:
   - {id: p.cross, kind: sequence, by: null, within: 2h,
      steps: [{stream: reservoir, condition: "rain_mm_1h >= 45"},
              {stream: cyber, condition: "event_outcome == 'success'"}]}
+  - {id: p.gauge_join, kind: sequence, by: {reservoir: source_id, camera: gauge}, within: 1h,
+     steps: [{stream: reservoir, condition: "level_m >= bd1_m"},
+             {stream: camera, condition: "event_type == 'road_flooding'"}]}
+  - {id: p.per_gauge, stream: camera, kind: window, key: [gauge], agg: count, window: 30m,
+     where: "event_type == 'road_flooding'", condition: "value >= 2"}
 """
 
 # More keys than the batching property, and several cyber sensors, so that sources spread over partitions.
 HISTORIES = mixed_history(most=70, stations=("ta-trach", "binh-dien", "kim-long", "huong-dien", "phu-oc"),
                           sensors=("soc-fw-01", "soc-fw-02", "soc-ids-01"),
-                          ips=("192.0.2.1", "192.0.2.2", "198.51.100.7", "203.0.113.9"))
+                          ips=("192.0.2.1", "192.0.2.2", "198.51.100.7", "203.0.113.9"),
+                          cameras=("cam-026", "cam-032", "cam-041", "cam-001"))
 
 
 class SimulatedWorker:

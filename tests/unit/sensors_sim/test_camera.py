@@ -325,12 +325,30 @@ def test_violation_surge_is_caught_after_the_week_of_baseline() -> None:
 def test_road_flooding_needs_kim_long_above_bd2() -> None:
     sim = CameraSimulator(seed=11, start=START)
     incident = sim.add_incident("road_flooding", at=START + 3 * HOUR, duration=1800, source_id="cam-026")
-    assert incident.keys == {} and incident.params["gauge"] == "kim-long"
+    assert incident.keys == {"key": "kim-long"} and incident.params["gauge"] == "kim-long"
     alerts = backtest(list(sim.events(START + 5 * HOUR)))  # no gauge events: the rule cannot fire
-    assert not [a for a in alerts if a.rule_id == "camera.flooding.kim_long_bd2"]
-    phu_oc = CameraSimulator(seed=11, start=START).add_incident(
-        "road_flooding", at=START + HOUR, duration=600, source_id="cam-041")
-    assert phu_oc.rules == () and phu_oc.params["gauge"] == "phu-oc"
+    assert not [a for a in alerts if a.rule_id == "camera.flooding.gauge_bd2"]
+
+
+def _gauge(source_id: str, level_m: float, at: float, readings: int) -> list[dict[str, Any]]:
+    return [{"source_id": source_id, "ts": format_ts(at + k * 900.0), "id": f"{source_id}-{k}", "level_m": level_m}
+            for k in range(readings)]
+
+
+def test_road_flooding_on_the_bo_river_joins_phu_oc_through_the_camera_reference() -> None:
+    # cam-041 (Tứ Hạ) floods with the Bồ river: its reference gauge is phu-oc. Kim Long above its
+    # BĐ2 does not catch it; Phú Ốc above its BĐ2 (3.0 m) does, in an alert of its own key.
+    at = START + 6 * HOUR
+    sim = CameraSimulator(seed=11, start=START)
+    incident = sim.add_incident("road_flooding", at=at, duration=1800, source_id="cam-041")
+    assert incident.keys == {"key": "phu-oc"} and incident.rules == ("camera.flooding.gauge_bd2",)
+    events = list(sim.events(at + 2 * HOUR))
+    kim_long_only = backtest(events, _gauge("kim-long", 2.3, at - HOUR, 8))
+    assert not [a for a in kim_long_only if catches(a, incident, HOUR)]
+    both = backtest(events,
+                    _gauge("kim-long", 2.3, at - HOUR, 8) + _gauge("phu-oc", 3.4, at - HOUR, 8))
+    caught = [a for a in both if catches(a, incident, HOUR)]
+    assert caught and caught[0].key == {"key": "phu-oc"} and caught[0].starts_at == at - HOUR
 
 
 def test_road_flooding_alert_starts_at_the_joined_gauge_reading() -> None:
@@ -342,7 +360,7 @@ def test_road_flooding_alert_starts_at_the_joined_gauge_reading() -> None:
     gauge = [{"source_id": "kim-long", "ts": format_ts(START + k * 900.0), "id": f"kim-long-{k}", "level_m": 2.3}
              for k in range(32)]
     alerts = backtest(list(sim.events(at + 2 * HOUR)), gauge)
-    firing = [a for a in alerts if a.rule_id == "camera.flooding.kim_long_bd2" and a.status == "firing"]
+    firing = [a for a in alerts if a.rule_id == "camera.flooding.gauge_bd2" and a.status == "firing"]
     assert firing and firing[0].starts_at == at - 2 * HOUR
     assert catches(firing[0], incident, 2 * HOUR) and not catches(firing[0], incident, HOUR)
 
