@@ -648,9 +648,9 @@ FLOOD_STEPS = (
     pytest.param(
         TWO_STEPS + "    within: 1h\n    by: district\n",
         "bad.yaml:8: rule 't.seq': by: unknown field 'district' of stream 'reservoir' (step 0; event fields:"
-        " event_type, gates_open, id, inflow_m3s, level_m, piezo_kpa, rain_mm_1h, seepage_lps, source_id, spill_m3s, ts,"
-        " turbidity_ntu, turbine_m3s; reference fields: bd1_m, bd2_m, bd3_m, dead_m, flood_wait_m, lat, lon, name,"
-        " nwl_m, river, type)",
+        " event_type, gates_open, id, inflow_m3s, level_m, piezo_kpa, rain_mm_1h, seepage_lps, source_id,"
+        " spill_m3s, ts, turbidity_ntu, turbine_m3s; reference fields: bd1_m, bd2_m, bd3_m, dead_m, flood_wait_m,"
+        " lat, lon, name, nwl_m, river, type)",
         id="by-unknown-field"),
     pytest.param(
         FLOOD_STEPS + "    within: 1h\n    by: {reservoir: source_id, camera: guage}\n",

@@ -318,7 +318,7 @@ def test_violation_surge_is_caught_after_the_week_of_baseline() -> None:
     alerts = backtest(list(sim.events(at + 3 * HOUR)))
     hits = [a for a in alerts if catches(a, incident, 0.0)]
     assert hits, [(a.rule_id, a.key, format_ts(a.starts_at)) for a in alerts if a.status == "firing"]
-    assert hits[0].value["ratio"] >= 3 and hits[0].value["current"] >= 20
+    assert hits[0].value >= 3 and hits[0].details["current"] >= 20
     assert hits[0].starts_at - incident.start < 45 * 60
 
 

@@ -419,7 +419,7 @@ def test_topic_spike_needs_a_week_of_history_and_is_then_caught() -> None:
     assert not any(FLOOD_WORDS.search(fold(e["title"] + " " + e["body"])) for e in mine)
     alerts = backtest(events)
     caught = [a for a in alerts if catches(a, incident, ["press.topic.flood.spike"])]
-    assert len(caught) == 1 and caught[0].value["current"] == 6
+    assert len(caught) == 1 and caught[0].details["current"] == 6
     # Its articles, composed from few sentences, are also one near-duplicate story (INCIDENT_RULES).
     assert [a.rule_id for a in firing(alerts) if a not in caught] == ["press.story.syndicated"]
     assert all(catches(a, incident) for a in firing(alerts))
