@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ioc.exceptions import IocError
-from ioc.rules.expr import SOFT_ERRORS, ExpressionError, compile_expression
+from ioc.rules.expr import PREVIOUS, SOFT_ERRORS, ExpressionError, compile_expression
 
 __all__ = ["RenderError", "names_of", "substitute", "readable", "with_threshold", "show", "evaluate"]
 
@@ -58,9 +58,20 @@ def names_of(text: str) -> frozenset[str]:
 
     >>> sorted(names_of("len(url) > limit and x"))
     ['limit', 'url', 'x']
+    >>> sorted(names_of("distance_km(previous.lat, previous.lon, lat, lon) > 50"))
+    ['lat', 'lon', 'previous.lat', 'previous.lon']
     """
-    calls = {id(node.func) for node in ast.walk(_tree(text)) if isinstance(node, ast.Call)}
-    return frozenset(node.id for node in ast.walk(_tree(text)) if isinstance(node, ast.Name) and id(node) not in calls)
+    tree = _tree(text)
+    calls = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    previous = {id(node.value): f"{PREVIOUS}.{node.attr}" for node in ast.walk(tree) if _is_previous(node)}
+    return frozenset(previous.get(id(node), node.id) for node in ast.walk(tree)
+                     if isinstance(node, ast.Name) and id(node) not in calls)
+
+
+def _is_previous(node: ast.AST) -> bool:
+    """`previous.lat`: a field of the key's previous event (a threshold's condition), named
+    `previous.lat` in `values`."""
+    return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == PREVIOUS
 
 
 def _literal(value: Any) -> ast.expr:
@@ -91,14 +102,20 @@ class _Replace(ast.NodeTransformer):
         return node
 
     def visit_Name(self, node: ast.Name) -> ast.expr:
-        if node.id in self.skip:
+        return self._put(node, node.id)
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.expr:
+        return self._put(node, f"{PREVIOUS}.{node.attr}") if _is_previous(node) else node
+
+    def _put(self, node: ast.expr, name: str) -> ast.expr:
+        if name in self.skip:
             return node
-        if node.id not in self.values:
+        if name not in self.values:
             if self.strict:
-                raise RenderError(f"no value for {node.id!r}")
+                raise RenderError(f"no value for {name!r}")
             return node
         try:
-            return ast.copy_location(_literal(self.values[node.id]), node)
+            return ast.copy_location(_literal(self.values[name]), node)
         except RenderError:
             if self.strict:
                 raise
@@ -130,10 +147,15 @@ def evaluate(text: str, values: Mapping[str, Any] | None = None) -> Any:
 def _value_of(node: ast.expr, values: Mapping[str, Any]) -> tuple[bool, Any]:
     # Evaluated with the values as fields (not literals): a long text stays within MAX_LENGTH.
     text = ast.unparse(node)
+    prefix = f"{PREVIOUS}."
+    plain = {name: value for name, value in values.items() if not name.startswith(prefix)}
+    before = {name[len(prefix):]: value for name, value in values.items() if name.startswith(prefix)}
     try:
         if not names_of(text) <= values.keys():
             return False, None
-        return True, compile_expression(text, values.keys())(values, {})
+        if not before:
+            return True, compile_expression(text, plain.keys())(plain, {})
+        return True, compile_expression(text, plain.keys(), previous=before.keys()).fn(plain, {}, before)
     except (ExpressionError, SyntaxError, *SOFT_ERRORS):
         return False, None
 
@@ -204,6 +226,9 @@ _OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", 
 def _operand(node: ast.expr, values: Mapping[str, Any], whole: bool = False) -> str:
     if isinstance(node, ast.Name):
         return f"{node.id} {show(values.get(node.id))}"
+    if _is_previous(node):
+        name = ast.unparse(node)
+        return f"{name} {show(values.get(name))}"
     if isinstance(node, ast.Constant) or (isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant)):
         return ast.unparse(node)
     if isinstance(node, (ast.List, ast.Tuple, ast.Set)) and all(isinstance(e, ast.Constant) for e in node.elts):
@@ -237,7 +262,7 @@ def _tidy(value: int | float) -> int | float:
 
 def _has_names(node: ast.AST) -> bool:
     calls = {id(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
-    return any(isinstance(n, ast.Name) and id(n) not in calls for n in ast.walk(node))
+    return any((isinstance(n, ast.Name) and id(n) not in calls) or _is_previous(n) for n in ast.walk(node))
 
 
 def with_threshold(text: str, values: Mapping[str, Any], keep: Iterable[str]) -> str:

@@ -105,7 +105,11 @@ def values_of(step: Step | None, names: Iterable[str]) -> dict[str, Any]:
     if step is None or step.event is None:
         return {}
     out: dict[str, Any] = {}
+    before = step.before.get("prev") or {}  # the key's previous event (`previous.lat`), as the threshold kept it
     for name in names:
+        if name.startswith("previous."):
+            out[name] = before.get(name.removeprefix("previous."))
+            continue
         value = step.event.get(name)
         out[name] = value if value is not None else step.ref.get(name)
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ioc.analysis.explain.base import Explainer
 from ioc.analysis.explain.continuous import GeofenceExplainer, ThresholdExplainer
+from ioc.analysis.explain.groups import NearDuplicateExplainer, ProximityExplainer
 from ioc.analysis.explain.instants import AbsenceExplainer, MatchExplainer, NewValueExplainer
 from ioc.analysis.explain.sequence import SequenceExplainer
 from ioc.analysis.explain.windows import RateExplainer, SpikeExplainer, WindowExplainer
@@ -20,6 +21,8 @@ EXPLAINERS: dict[str, Explainer] = {
     "spike": SpikeExplainer(),
     "new_value": NewValueExplainer(),
     "sequence": SequenceExplainer(),
+    "near_duplicate": NearDuplicateExplainer(),
+    "proximity": ProximityExplainer(),
 }
 
 GENERIC = Explainer()

@@ -69,16 +69,28 @@ def _tracing(rule: CompiledRule, fp: str, steps: list[Step], keys: list[Key]) ->
     on_event, on_timer = kind.on_event, kind.on_timer
     mine: dict[Key, bool] = {}
 
+    names = rule.key_names
+
     def ours(key: Key) -> bool:
         found = mine.get(key)
         if found is None:
-            found = mine[key] = fingerprint(rule.id, dict(zip(rule.key_names, key, strict=True))) == fp
+            found = mine[key] = len(key) == len(names) and fingerprint(rule.id, dict(zip(names, key))) == fp
             if found and key not in keys:
                 keys.append(key)
         return found
 
     def traced_event(rt: Runtime, key: Key, state: State, event: Mapping[str, Any], ref: Mapping[str, Any],
                      ts: float) -> None:
+        if len(key) < len(names):
+            # A kind whose alert key is longer than the key it keeps state by (near_duplicate's
+            # story, proximity's pair): every event of a shorter key may lead to the alert. Kept
+            # without the state (it holds many keys' data), with the transitions it made.
+            out = _out(rt)
+            start = len(out)
+            on_event(rt, key, state, event, ref, ts)
+            steps.append(Step("event", ts, rt.stream, dict(event), dict(ref), {}, {},
+                              [a for a in out[start:] if a.fingerprint == fp]))
+            return
         if not ours(key):
             on_event(rt, key, state, event, ref, ts)
             return
