@@ -63,7 +63,8 @@ def names_of(text: str) -> frozenset[str]:
     """
     tree = _tree(text)
     calls = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
-    previous = {id(node.value): f"{PREVIOUS}.{node.attr}" for node in ast.walk(tree) if _is_previous(node)}
+    previous = {id(node.value): f"{PREVIOUS}.{node.attr}" for node in ast.walk(tree)
+                if isinstance(node, ast.Attribute) and _is_previous(node)}
     return frozenset(previous.get(id(node), node.id) for node in ast.walk(tree)
                      if isinstance(node, ast.Name) and id(node) not in calls)
 
@@ -155,7 +156,8 @@ def _value_of(node: ast.expr, values: Mapping[str, Any]) -> tuple[bool, Any]:
             return False, None
         if not before:
             return True, compile_expression(text, plain.keys())(plain, {})
-        return True, compile_expression(text, plain.keys(), previous=before.keys()).fn(plain, {}, before)
+        compiled = compile_expression(text, plain.keys(), previous=before.keys())
+        return True, compiled.fn(plain, {}, before)  # type: ignore[call-arg]
     except (ExpressionError, SyntaxError, *SOFT_ERRORS):
         return False, None
 

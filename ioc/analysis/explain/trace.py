@@ -74,7 +74,8 @@ def _tracing(rule: CompiledRule, fp: str, steps: list[Step], keys: list[Key]) ->
     def ours(key: Key) -> bool:
         found = mine.get(key)
         if found is None:
-            found = mine[key] = len(key) == len(names) and fingerprint(rule.id, dict(zip(names, key))) == fp
+            same = len(key) == len(names)
+            found = mine[key] = same and fingerprint(rule.id, dict(zip(names, key, strict=True))) == fp
             if found and key not in keys:
                 keys.append(key)
         return found
