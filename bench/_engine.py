@@ -47,10 +47,12 @@ def _batches(items: list[Any]) -> list[list[Any]]:
 
 def engine_shipped(run: Run, name: str) -> Row:
     row = Row(name)
-    ruleset = load_ruleset(load_settings(env={}))
+    settings = load_settings(env={})
+    ruleset = load_ruleset(settings)
+    schemas = settings.schemas()  # the declared fields (camera `ward`), as the worker decodes
     raw = {stream: path.read_bytes().splitlines() for stream, path in run.files.items()}
     started = time.perf_counter()
-    decoded = {stream: [event for batch in _batches(lines) for event in decode_batch(stream, batch)[0]]
+    decoded = {stream: [event for batch in _batches(lines) for event in decode_batch(stream, batch, schemas=schemas)[0]]
                for stream, lines in raw.items()}
     decode_s = time.perf_counter() - started
     engine = Engine(ruleset, clock=lambda: T0)
