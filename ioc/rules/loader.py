@@ -38,7 +38,7 @@ from ioc.rules.exceptions import (
 from ioc.rules.expr import Expression
 from ioc.rules.index import RouteIndex
 from ioc.rules.keys import RefKey, route_fields, unknown_key_field
-from ioc.rules.kinds import RULE_KINDS, BuildContext, KindProblem, RuleKind
+from ioc.rules.kinds import RULE_KINDS, BuildContext, KindProblem, KindProblems, RuleKind
 from ioc.rules.model import RuleSpec
 from ioc.rules.periods import PeriodError, Periods, load_periods
 from ioc.rules.template import Template, TemplateError
@@ -523,21 +523,29 @@ def _build_rule(
     ctx = BuildContext(spec.stream, fields, ref_fields, reference, schemas=schemas)
     problems: list[RuleProblem] = []
     kind: RuleKind | None = None
+    kind_problems: list[KindProblem] = []
     try:
         kind = kind_cls(spec, ctx)
+    except KindProblems as exc:
+        kind_problems = exc.problems
     except KindProblem as exc:
-        problems.append(problem(exc.field, exc.message))
-        # A kind stops at its first problem: its other expressions are checked here, so that
-        # every error of the rule is reported at once (`where` is checked below).
-        others = [(name, text) for name, text in _expression_problems(kind_cls, data, reference, [], schemas)
-                  if name not in (exc.field, "where")]
-        problems.extend(problem(name, text) for name, text in others)
+        kind_problems = [exc]
+    if kind_problems:
+        # A kind reports every independent problem it finds (ioc.rules.kinds.base.Problems), but
+        # skips checks that need what failed: its expressions are checked here too, so that every
+        # error of the rule is reported at once (`where` is checked below).
+        reported = [(exc.field, exc.message) for exc in kind_problems]
+        failed = {name for name, _ in reported}
+        reported += [(name, text) for name, text in _expression_problems(kind_cls, data, reference, [], schemas)
+                     if name not in failed and name != "where"]
+        problems.extend(problem(name, text) for name, text in dict.fromkeys(reported))
     where = None
     if spec.where:
         try:
             where = ctx.expression("where", spec.where)
         except KindProblem as exc:
-            problems.append(problem(exc.field, exc.message))
+            if (exc.field, exc.message) not in {(k.field, k.message) for k in kind_problems}:
+                problems.append(problem(exc.field, exc.message))
     periods = None
     if spec.active is not None:
         try:

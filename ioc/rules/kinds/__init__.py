@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import importlib
 
-from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, KindProblem, RuleKind, Runtime
+from ioc.rules.kinds.base import (
+    BuildContext,
+    InstantRule,
+    InstantSpec,
+    KindProblem,
+    KindProblems,
+    Problems,
+    RuleKind,
+    Runtime,
+)
 
-__all__ = ["RULE_KINDS", "KIND_MODULES", "BuildContext", "InstantRule", "InstantSpec", "KindProblem", "RuleKind",
-           "Runtime"]
+__all__ = ["RULE_KINDS", "KIND_MODULES", "BuildContext", "InstantRule", "InstantSpec", "KindProblem", "KindProblems",
+           "Problems", "RuleKind", "Runtime"]
 
 # Registry order is the order kinds are listed in error messages.
 KIND_MODULES = ("threshold", "window", "rate", "absence", "geofence", "match", "spike", "new_value", "sequence",

@@ -54,7 +54,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 from ioc.refdata import EMPTY_ROW
-from ioc.rules.kinds.base import BuildContext, Key, KindProblem, RuleKind, Runtime, State
+from ioc.rules.kinds.base import BuildContext, Key, KindProblem, Problems, RuleKind, Runtime, State
 from ioc.rules.model import Duration, RuleSpec
 from ioc.timeutil import format_duration, format_ts
 
@@ -86,13 +86,16 @@ class AbsenceRule(RuleKind):
 
     def __init__(self, spec: AbsenceSpec, ctx: BuildContext) -> None:  # type: ignore[override]
         super().__init__(spec, ctx)
-        if spec.timeout <= 0:
-            raise KindProblem("timeout", f"'{format_duration(spec.timeout)}' must be more than 0 (e.g. 10m, 2h)")
-        if spec.value is not None:
-            raise KindProblem(
-                "value", f"{spec.value!r} is not allowed: an absence has no event to compute it from "
-                "(its value is the seconds silent)",
-            )
+        found = Problems()
+        with found:
+            if spec.timeout <= 0:
+                raise KindProblem("timeout", f"'{format_duration(spec.timeout)}' must be more than 0 (e.g. 10m, 2h)")
+        with found:
+            if spec.value is not None:
+                raise KindProblem(
+                    "value", f"{spec.value!r} is not allowed: an absence has no event to compute it from "
+                    "(its value is the seconds silent)",
+                )
         self.timeout = spec.timeout
         self.realert = spec.realert
         table = ctx.reference.table(ctx.stream)
@@ -102,17 +105,19 @@ class AbsenceRule(RuleKind):
         join = table.key if table is not None else "source_id"
         keys = ctx.ref_keys()
         self.expect: Expect = spec.expect or ("reference" if keys and list(spec.key) == [join] else "seen")
-        if self.expect != "seen":
-            if not keys:
+        with found:
+            if self.expect != "seen" and not keys:
                 raise KindProblem(
                     "expect", f"'{self.expect}' needs reference data listing the {ctx.stream}s to expect, "
                     f"and config/reference/{ctx.stream}.yaml has none (use expect: seen)",
                 )
-            if list(spec.key) != [join]:
+            if self.expect != "seen" and list(spec.key) != [join]:
                 raise KindProblem(
                     "expect", f"'{self.expect}' needs key [{join}] (reference data is joined on {join}), "
                     f"not [{', '.join(spec.key)}] (use expect: seen for other keys)",
                 )
+        found.raise_any()
+        if self.expect != "seen":
             # `where` also chooses which listed keys are expected: it is tested on each key's
             # reference row (event fields read as missing), e.g. `vms_required == True`.
             where = ctx.expression("where", spec.where) if spec.where else None

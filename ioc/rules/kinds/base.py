@@ -41,8 +41,8 @@ from ioc.refdata import Reference
 from ioc.rules.expr import Expression, ExpressionError, compile_expression
 from ioc.rules.model import Duration, RuleSpec
 
-__all__ = ["BuildContext", "InstantSpec", "InstantRule", "KindProblem", "Runtime", "RuleKind", "Key", "State",
-           "number_or_none"]
+__all__ = ["BuildContext", "InstantSpec", "InstantRule", "KindProblem", "KindProblems", "Problems", "Runtime",
+           "RuleKind", "Key", "State", "number_or_none"]
 
 Key = tuple[Any, ...]
 State = dict[str, Any]
@@ -66,6 +66,60 @@ class KindProblem(Exception):  # noqa: N818 - carries one analyst-facing problem
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class KindProblems(Exception):  # noqa: N818 - carries a rule's analyst-facing problems to the loader
+    """Every independent problem found while building a kind, in the order they were found."""
+
+    def __init__(self, problems: list[KindProblem]) -> None:
+        super().__init__("; ".join(str(problem) for problem in problems))
+        self.problems = problems
+
+
+class Problems:
+    """Collects a kind's independent problems, so that a rule reports all of them at once.
+
+    >>> found = Problems()
+    >>> with found:
+    ...     raise KindProblem("within", "must be more than 0")
+    >>> with found:
+    ...     raise KindProblem("min_count", "must be at least 2")
+    >>> found.raise_any()
+    Traceback (most recent call last):
+    ioc.rules.kinds.base.KindProblems: within: must be more than 0; min_count: must be at least 2
+
+    Each `with found:` block holds one check: a KindProblem (or the KindProblems of a part
+    built with its own collector) is recorded and the block is left; any other exception
+    passes. A check that needs what an earlier block built tests `found.missing(...)` or the
+    value itself first. `raise_any()` ends the constructor: KindProblems if anything was found.
+    """
+
+    def __init__(self) -> None:
+        self.problems: list[KindProblem] = []
+
+    def __enter__(self) -> Problems:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        if isinstance(exc, KindProblem):
+            self.problems.append(exc)
+            return True
+        if isinstance(exc, KindProblems):
+            self.problems.extend(exc.problems)
+            return True
+        return False
+
+    def __bool__(self) -> bool:
+        return bool(self.problems)
+
+    def failed(self, *fields: str) -> bool:
+        """Whether a problem was recorded for any of `fields`."""
+        return any(problem.field in fields for problem in self.problems)
+
+    def raise_any(self) -> None:
+        """Raise KindProblems listing what was found, if anything was."""
+        if self.problems:
+            raise KindProblems(list(self.problems))
 
 
 @dataclass(frozen=True)

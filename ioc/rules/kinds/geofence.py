@@ -78,6 +78,7 @@ from ioc.rules.kinds.base import (
     InstantSpec,
     Key,
     KindProblem,
+    Problems,
     Runtime,
     State,
     number_or_none,
@@ -114,22 +115,35 @@ class GeofenceRule(InstantRule):
 
     def __init__(self, spec: GeofenceSpec, ctx: BuildContext) -> None:  # type: ignore[override]
         super().__init__(spec, ctx)
-        self._check_fields(spec, ctx)
+        found = Problems()
+        with found:
+            self._check_fields(spec, ctx)
         self.crossing = spec.mode in ("enters", "exits")
-        if self.crossing and spec.dwell:
-            raise KindProblem("dwell", f"dwell '{format_duration(spec.dwell)}' applies to mode inside or outside"
-                                       f" only (mode '{spec.mode}' fires at the crossing; for 'stays inside"
-                                       " for a while' use mode inside with dwell)")
-        if not self.crossing and "resolve_after" in spec.model_fields_set:
-            raise KindProblem("resolve_after", f"applies to mode enters or exits only (mode '{spec.mode}' resolves"
-                                               " at the first position where it no longer holds)")
-        self.zones = self._load(spec, ctx)
-        names = self.zones.property_names
-        self.selected = self._select(spec, ctx, self.zones)
-        scope = ctx.ref_fields | names
-        self.condition = ctx.compile("condition", spec.condition, ctx.fields, scope) if spec.condition else None
-        self.value = ctx.compile("value", spec.value, ctx.fields, scope) if spec.value else None
-        self._check_ambiguous(spec, ctx, names)
+        with found:
+            if self.crossing and spec.dwell:
+                raise KindProblem("dwell", f"dwell '{format_duration(spec.dwell)}' applies to mode inside or outside"
+                                           f" only (mode '{spec.mode}' fires at the crossing; for 'stays inside"
+                                           " for a while' use mode inside with dwell)")
+        with found:
+            if not self.crossing and "resolve_after" in spec.model_fields_set:
+                raise KindProblem("resolve_after", f"applies to mode enters or exits only (mode '{spec.mode}'"
+                                                   " resolves at the first position where it no longer holds)")
+        with found:
+            self.zones = self._load(spec, ctx)
+        # The zone filter, condition and value read zone properties: checked once the zones load.
+        if not found.failed("zones"):
+            names = self.zones.property_names
+            with found:
+                self.selected = self._select(spec, ctx, self.zones)
+            scope = ctx.ref_fields | names
+            with found:
+                self.condition = ctx.compile("condition", spec.condition, ctx.fields, scope) if spec.condition else None
+            with found:
+                self.value = ctx.compile("value", spec.value, ctx.fields, scope) if spec.value else None
+            if not found.failed("condition", "value"):
+                with found:
+                    self._check_ambiguous(spec, ctx, names)
+        found.raise_any()
         # Zone properties are passed where reference fields go; merge only if real ones are read too.
         self.merge_ref = any(e is not None and e.names & ctx.ref_fields for e in (self.condition, self.value))
         self.dwell = spec.dwell
@@ -148,13 +162,17 @@ class GeofenceRule(InstantRule):
 
     @staticmethod
     def _check_fields(spec: GeofenceSpec, ctx: BuildContext) -> None:
+        found = Problems()
         for name in ("lat_field", "lon_field"):
             field_name = getattr(spec, name)
-            if field_name not in ctx.fields:
-                raise KindProblem(name, f"'{field_name}' is not a field of stream '{ctx.stream}'"
-                                        f" (allowed: {', '.join(sorted(ctx.fields))})")
-        if spec.lat_field == spec.lon_field:
-            raise KindProblem("lon_field", f"'{spec.lon_field}' is also the lat_field (they must differ)")
+            with found:
+                if field_name not in ctx.fields:
+                    raise KindProblem(name, f"'{field_name}' is not a field of stream '{ctx.stream}'"
+                                            f" (allowed: {', '.join(sorted(ctx.fields))})")
+        with found:
+            if spec.lat_field == spec.lon_field and not found:
+                raise KindProblem("lon_field", f"'{spec.lon_field}' is also the lat_field (they must differ)")
+        found.raise_any()
 
     @staticmethod
     def _load(spec: GeofenceSpec, ctx: BuildContext) -> ZoneSet:

@@ -61,7 +61,7 @@ from pydantic import Field
 from ioc.events.schemas import SCHEMAS
 from ioc.rules.exceptions import did_you_mean, shorten
 from ioc.rules.expr import Expression
-from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Runtime, State
+from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Problems, Runtime, State
 from ioc.rules.regex import Regex, RegexError, compile_regex
 from ioc.text import fold as fold_text
 from ioc.text import normalize as normalize_text
@@ -106,32 +106,47 @@ class MatchRule(InstantRule):
 
     def __init__(self, spec: MatchSpec, ctx: BuildContext) -> None:  # type: ignore[override]
         super().__init__(spec, ctx)
-        if spec.resolve_after <= 0:
-            raise KindProblem("resolve_after", f"'{format_duration(spec.resolve_after)}' must be more than 0 "
-                                               "(e.g. 5m, 1h)")
-        if spec.value is not None:
-            raise KindProblem("value", f"{shorten(spec.value)} is not allowed: a match measures nothing; the matched "
-                                       "keywords and patterns are its details (use {matched} in templates)")
-        if spec.any_ is None and spec.all_ is None and spec.regex is None:
-            raise KindProblem("any", "a match rule needs at least one of 'any', 'all' or 'regex'")
+        found = Problems()
+        with found:
+            if spec.resolve_after <= 0:
+                raise KindProblem("resolve_after", f"'{format_duration(spec.resolve_after)}' must be more than 0 "
+                                                   "(e.g. 5m, 1h)")
+        with found:
+            if spec.value is not None:
+                raise KindProblem("value", f"{shorten(spec.value)} is not allowed: a match measures nothing; the "
+                                           "matched keywords and patterns are its details (use {matched} in templates)")
+        with found:
+            if spec.any_ is None and spec.all_ is None and spec.regex is None:
+                raise KindProblem("any", "a match rule needs at least one of 'any', 'all' or 'regex'")
         self._prepare: Callable[[str], str] = fold_text if spec.fold else normalize_text
-        self._fields = _text_fields(ctx.stream, spec.fields, ctx.schemas.model(ctx.stream))
-        self._condition: Expression | None = (
-            ctx.expression("condition", spec.condition) if spec.condition is not None else None
-        )
-        any_words = self._keywords("any", spec.any_)
-        all_words = self._keywords("all", spec.all_)
-        excluded = self._keywords("exclude", spec.exclude)
-        for prepared, written in excluded.items():
-            for name, words in (("any", any_words), ("all", all_words)):
-                if prepared in words:
-                    raise KindProblem("exclude", f"'{written}' is also in '{name}' (as '{words[prepared]}'): "
-                                                 "a keyword cannot be both looked for and excluded")
+        with found:
+            self._fields = _text_fields(ctx.stream, spec.fields, ctx.schemas.model(ctx.stream))
+        with found:
+            self._condition: Expression | None = (
+                ctx.expression("condition", spec.condition) if spec.condition is not None else None
+            )
+        any_words: dict[str, str] = {}
+        all_words: dict[str, str] = {}
+        excluded: dict[str, str] = {}
+        with found:
+            any_words = self._keywords("any", spec.any_)
+        with found:
+            all_words = self._keywords("all", spec.all_)
+        with found:
+            excluded = self._keywords("exclude", spec.exclude)
+        with found:
+            for prepared, written in excluded.items():
+                for name, words in (("any", any_words), ("all", all_words)):
+                    if prepared in words:
+                        raise KindProblem("exclude", f"'{written}' is also in '{name}' (as '{words[prepared]}'): "
+                                                     "a keyword cannot be both looked for and excluded")
+        with found:
+            self._regexes = self._patterns(spec.regex)
+        found.raise_any()
         whole = spec.whole_words
         self._any = _Keywords(any_words, whole) if any_words else None
         self._all = [(_Keywords({p: w}, whole), w) for p, w in all_words.items()]
         self._exclude = _Keywords(excluded, whole) if excluded else None
-        self._regexes = self._patterns(spec.regex)
         self._resolve_after = spec.resolve_after
 
     @property

@@ -59,7 +59,7 @@ from typing import Any, Literal
 
 from ioc.events.schemas import SCHEMAS
 from ioc.rules.exceptions import did_you_mean
-from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Runtime, State
+from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Problems, Runtime, State
 from ioc.rules.kinds.match import _text_fields
 from ioc.rules.kinds.new_value import _is_list
 from ioc.rules.model import Duration
@@ -116,32 +116,45 @@ class NearDuplicateRule(InstantRule):
 
     def __init__(self, spec: NearDuplicateSpec, ctx: BuildContext) -> None:  # type: ignore[override]
         super().__init__(spec, ctx)
-        if spec.value is not None:
-            raise KindProblem("value", "is not used by kind 'near_duplicate' (the value is the number of items,"
-                                       " or of distinct values of `distinct`, in the story)")
-        self._fields = _text_fields(ctx.stream, spec.fields)
-        if not 0 < spec.similarity <= 1:
-            raise KindProblem("similarity", f"{spec.similarity!r} must be more than 0 and at most 1"
-                                            " (the Jaccard index of two items' shingles, e.g. 0.5)")
-        if spec.within <= 0:
-            raise KindProblem("within", f"'{format_duration(spec.within)}' must be more than 0 (e.g. 6h)")
-        if spec.min_count < 2:
-            raise KindProblem("min_count", f"{spec.min_count!r} must be at least 2 (a story needs two items)")
-        if not 1 <= spec.shingle <= 10:
-            raise KindProblem("shingle", f"{spec.shingle!r} must be between 1 and 10 (words per shingle)")
-        if not spec.min_count <= spec.max_items <= MAX_ITEMS:
-            raise KindProblem("max_items", f"{spec.max_items!r} must be between min_count ({spec.min_count})"
-                                           f" and {MAX_ITEMS}")
-        if spec.distinct is not None:
-            known = sorted(SCHEMAS[ctx.stream].model_fields)
-            if spec.distinct not in known:
-                raise KindProblem("distinct", f"unknown field '{spec.distinct}' of stream '{ctx.stream}'"
-                                              f" (allowed: {', '.join(known)}{did_you_mean(spec.distinct, known)})")
-            if _is_list(ctx.stream, spec.distinct):
-                raise KindProblem("distinct", f"'{spec.distinct}' holds a list; distinct needs a field with one"
-                                              " value per event")
-        if "story" in spec.key:
-            raise KindProblem("key", "'story' is the name the alert key gives the story; a key field cannot use it")
+        found = Problems()
+        with found:
+            if spec.value is not None:
+                raise KindProblem("value", "is not used by kind 'near_duplicate' (the value is the number of items,"
+                                           " or of distinct values of `distinct`, in the story)")
+        with found:
+            self._fields = _text_fields(ctx.stream, spec.fields)
+        with found:
+            if not 0 < spec.similarity <= 1:
+                raise KindProblem("similarity", f"{spec.similarity!r} must be more than 0 and at most 1"
+                                                " (the Jaccard index of two items' shingles, e.g. 0.5)")
+        with found:
+            if spec.within <= 0:
+                raise KindProblem("within", f"'{format_duration(spec.within)}' must be more than 0 (e.g. 6h)")
+        with found:
+            if spec.min_count < 2:
+                raise KindProblem("min_count", f"{spec.min_count!r} must be at least 2 (a story needs two items)")
+        with found:
+            if not 1 <= spec.shingle <= 10:
+                raise KindProblem("shingle", f"{spec.shingle!r} must be between 1 and 10 (words per shingle)")
+        with found:
+            # Measured against min_count: checked when min_count itself is valid.
+            if not found.failed("min_count") and not spec.min_count <= spec.max_items <= MAX_ITEMS:
+                raise KindProblem("max_items", f"{spec.max_items!r} must be between min_count ({spec.min_count})"
+                                               f" and {MAX_ITEMS}")
+        with found:
+            if spec.distinct is not None:
+                known = sorted(SCHEMAS[ctx.stream].model_fields)
+                if spec.distinct not in known:
+                    raise KindProblem("distinct", f"unknown field '{spec.distinct}' of stream '{ctx.stream}'"
+                                                  f" (allowed: {', '.join(known)}{did_you_mean(spec.distinct, known)})")
+                if _is_list(ctx.stream, spec.distinct):
+                    raise KindProblem("distinct", f"'{spec.distinct}' holds a list; distinct needs a field with one"
+                                                  " value per event")
+        with found:
+            if "story" in spec.key:
+                raise KindProblem("key", "'story' is the name the alert key gives the story; a key field cannot"
+                                         " use it")
+        found.raise_any()
         self.within = spec.within
         self.threshold = spec.similarity
         self.size = len(spec.key)

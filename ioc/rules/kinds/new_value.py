@@ -48,7 +48,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, get_args, get_origin
 
 from ioc.events.schemas import SCHEMAS
-from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Runtime, State
+from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Problems, Runtime, State
 from ioc.rules.model import Duration
 from ioc.timeutil import format_duration
 
@@ -76,23 +76,29 @@ class NewValueRule(InstantRule):
 
     def __init__(self, spec: NewValueSpec, ctx: BuildContext) -> None:  # type: ignore[override]
         super().__init__(spec, ctx)
-        if spec.value is not None:
-            raise KindProblem("value", "is not used by kind 'new_value' (the new value of field is in the alert's "
-                                       "details)")
-        if spec.field not in ctx.fields:
-            raise KindProblem("field", f"unknown field '{spec.field}' of stream '{ctx.stream}'"
-                                       f" (allowed: {', '.join(sorted(ctx.fields))})")
-        if spec.field in spec.key:
-            key = ", ".join(spec.key)
-            raise KindProblem("field", f"'{spec.field}' is part of the key [{key}]: every value would be a new key"
-                                       " (use a field outside the key)")
-        if _is_list(ctx.stream, spec.field):
-            raise KindProblem("field", f"'{spec.field}' holds a list; new_value needs a field with one value"
-                                       " per event")
-        if spec.lookback <= 0:
-            raise KindProblem("lookback", f"'{format_duration(spec.lookback)}' must be more than 0 (e.g. 30d)")
-        if not 1 <= spec.max_values <= MAX_VALUES:
-            raise KindProblem("max_values", f"{spec.max_values!r} must be between 1 and {MAX_VALUES}")
+        found = Problems()
+        with found:
+            if spec.value is not None:
+                raise KindProblem("value", "is not used by kind 'new_value' (the new value of field is in the "
+                                           "alert's details)")
+        with found:
+            if spec.field not in ctx.fields:
+                raise KindProblem("field", f"unknown field '{spec.field}' of stream '{ctx.stream}'"
+                                           f" (allowed: {', '.join(sorted(ctx.fields))})")
+            if spec.field in spec.key:
+                key = ", ".join(spec.key)
+                raise KindProblem("field", f"'{spec.field}' is part of the key [{key}]: every value would be a new"
+                                           " key (use a field outside the key)")
+            if _is_list(ctx.stream, spec.field):
+                raise KindProblem("field", f"'{spec.field}' holds a list; new_value needs a field with one value"
+                                           " per event")
+        with found:
+            if spec.lookback <= 0:
+                raise KindProblem("lookback", f"'{format_duration(spec.lookback)}' must be more than 0 (e.g. 30d)")
+        with found:
+            if not 1 <= spec.max_values <= MAX_VALUES:
+                raise KindProblem("max_values", f"{spec.max_values!r} must be between 1 and {MAX_VALUES}")
+        found.raise_any()
         self.field = spec.field
         self.lookback = spec.lookback
         self.learning = spec.learning

@@ -68,7 +68,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from ioc.rules.expr import FUNCTIONS
-from ioc.rules.kinds.base import BuildContext, Key, KindProblem, RuleKind, Runtime, State
+from ioc.rules.kinds.base import BuildContext, Key, KindProblem, Problems, RuleKind, Runtime, State
 from ioc.rules.model import Duration, RuleSpec
 from ioc.timeutil import format_duration
 
@@ -100,23 +100,35 @@ class ProximityRule(RuleKind):
 
     def __init__(self, spec: ProximitySpec, ctx: BuildContext) -> None:  # type: ignore[override]
         super().__init__(spec, ctx)
-        if len(spec.key) != 1:
-            raise KindProblem("key", f"[{', '.join(spec.key)}]: a proximity rule names the one field that identifies "
-                                     "a key (e.g. [source_id]); the alert key is the pair")
-        missing = [name for name in (spec.key[0], "lat", "lon") if name not in ctx.fields]
-        if missing:
-            raise KindProblem("stream" if spec.key[0] not in missing else "key",
-                              f"stream '{ctx.stream}' has no field '{missing[0]}' (a proximity rule needs "
-                              f"lat, lon and its key field; allowed: {', '.join(sorted(ctx.fields))})")
-        if not 0 < spec.distance_km <= 100:
-            raise KindProblem("distance_km", f"{spec.distance_km:g} must be more than 0 (a distance in km, e.g. 0.5)"
-                              if spec.distance_km <= 0 else f"{spec.distance_km:g} is more than 100 km (at most 100)")
-        if spec.within <= 0:
-            raise KindProblem("within", f"'{format_duration(spec.within)}' must be more than 0 (e.g. 10m, 2h)")
-        if spec.value is not None:
-            raise KindProblem("value", f"{spec.value!r} is not allowed: a proximity's value is the distance in km")
+        found = Problems()
+        with found:
+            if len(spec.key) != 1:
+                raise KindProblem("key", f"[{', '.join(spec.key)}]: a proximity rule names the one field that "
+                                         "identifies a key (e.g. [source_id]); the alert key is the pair")
+        with found:
+            # The key field is checked when the key names one field.
+            names = (spec.key[0], "lat", "lon") if not found.failed("key") else ("lat", "lon")
+            missing = [name for name in names if name not in ctx.fields]
+            if missing:
+                raise KindProblem("key" if not found.failed("key") and spec.key[0] in missing else "stream",
+                                  f"stream '{ctx.stream}' has no field '{missing[0]}' (a proximity rule needs "
+                                  f"lat, lon and its key field; allowed: {', '.join(sorted(ctx.fields))})")
+        with found:
+            if not 0 < spec.distance_km <= 100:
+                too_small = f"{spec.distance_km:g} must be more than 0 (a distance in km, e.g. 0.5)"
+                raise KindProblem("distance_km", too_small if spec.distance_km <= 0
+                                  else f"{spec.distance_km:g} is more than 100 km (at most 100)")
+        with found:
+            if spec.within <= 0:
+                raise KindProblem("within", f"'{format_duration(spec.within)}' must be more than 0 (e.g. 10m, 2h)")
+        with found:
+            if spec.value is not None:
+                raise KindProblem("value", f"{spec.value!r} is not allowed: a proximity's value is the distance"
+                                           " in km")
+        with found:
+            self.condition = ctx.expression("condition", spec.condition) if spec.condition else None
+        found.raise_any()
         self.id_field = spec.key[0]
-        self.condition = ctx.expression("condition", spec.condition) if spec.condition else None
         self.limit = spec.distance_km
         self.within = spec.within
         self.hold = spec.for_

@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from ioc.rules.expr import EMPTY
-from ioc.rules.kinds.base import BuildContext, KindProblem, State
+from ioc.rules.kinds.base import BuildContext, KindProblem, Problems, State
 from ioc.rules.kinds.windowing import (
     SOFT_ERRORS,
     SlidingRule,
@@ -67,23 +67,31 @@ class RateRule(SlidingRule):
 
     def __init__(self, spec: RateSpec, ctx: BuildContext) -> None:  # type: ignore[override]
         super().__init__(spec, ctx)
-        reject_value(spec.value, "rate", f"the rate per '{format_duration(spec.per)}'")
-        self.extract: Callable[[Mapping[str, Any], Mapping[str, Any]], Any] = compile_field(
-            ctx, spec.field, numeric=True, purpose="kind 'rate'"
-        ).fn
-        self.width = check_positive("window", spec.window)
-        self.per = check_positive("per", spec.per)
+        found = Problems()
+        with found:
+            reject_value(spec.value, "rate", f"the rate per '{format_duration(spec.per)}'")
+        with found:
+            self.extract: Callable[[Mapping[str, Any], Mapping[str, Any]], Any] = compile_field(
+                ctx, spec.field, numeric=True, purpose="kind 'rate'"
+            ).fn
+        with found:
+            self.width = check_positive("window", spec.window)
+        with found:
+            self.per = check_positive("per", spec.per)
         min_span = spec.window / 2 if spec.min_span is None else spec.min_span
-        if spec.min_span is not None:
-            check_positive("min_span", min_span)
-        if min_span >= spec.window:
-            raise KindProblem(
-                "min_span",
-                f"'{format_duration(min_span)}' must be shorter than window '{format_duration(spec.window)}'"
-                " (the samples of a window span less than the window)",
-            )
+        with found:
+            if spec.min_span is not None:
+                check_positive("min_span", min_span)
+            if min_span >= spec.window and not found.failed("window"):
+                raise KindProblem(
+                    "min_span",
+                    f"'{format_duration(min_span)}' must be shorter than window '{format_duration(spec.window)}'"
+                    " (the samples of a window span less than the window)",
+                )
         self.min_span = min_span
-        self.condition = compile_condition(ctx, spec.condition, CONDITION_NAMES).fn
+        with found:
+            self.condition = compile_condition(ctx, spec.condition, CONDITION_NAMES).fn
+        found.raise_any()
         self.names: dict[str, Any] = {"value": None, "delta": None, "span": 0.0, "count": 0}
 
     def sample(self, event: Mapping[str, Any], ref: Mapping[str, Any]) -> Any:

@@ -81,8 +81,9 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from ioc.events.schemas import STREAMS
 from ioc.rules.exceptions import did_you_mean
+from ioc.rules.expr import Expression
 from ioc.rules.keys import unknown_key_field
-from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Runtime, State
+from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Problems, Runtime, State
 from ioc.rules.kinds.sequence_absent import AbsentSteps
 from ioc.rules.model import Duration, Stream
 from ioc.timeutil import format_ts
@@ -187,23 +188,34 @@ class SequenceRule(InstantRule):
         super().__init__(spec, ctx)
         steps = spec.steps
         first_stream = steps[0].stream
-        if spec.stream != first_stream:
-            raise KindProblem(
-                "stream", f"'{spec.stream}' is not the first step's stream '{first_stream}'"
-                " (leave `stream` out: a sequence's stream is its first step's)",
-            )
-        if "key" in spec.model_fields_set:
-            raise KindProblem("key", "a sequence is keyed by its join field: use `by`, not `key`")
-        if spec.value is not None:
-            raise KindProblem("value", "a sequence measures nothing (its details are the time of each step); "
-                                       "remove `value`")
-        conditions = [
-            ctx.for_stream(step.stream).expression(f"steps.{i}.condition", step.condition)
-            for i, step in enumerate(steps)
-        ]
+        found = Problems()
+        with found:
+            if spec.stream != first_stream:
+                raise KindProblem(
+                    "stream", f"'{spec.stream}' is not the first step's stream '{first_stream}'"
+                    " (leave `stream` out: a sequence's stream is its first step's)",
+                )
+        with found:
+            if "key" in spec.model_fields_set:
+                raise KindProblem("key", "a sequence is keyed by its join field: use `by`, not `key`")
+        with found:
+            if spec.value is not None:
+                raise KindProblem("value", "a sequence measures nothing (its details are the time of each step); "
+                                           "remove `value`")
+        conditions: list[Expression] = []
+        for i, step in enumerate(steps):
+            with found:
+                conditions.append(ctx.for_stream(step.stream).expression(f"steps.{i}.condition", step.condition))
         # The join field of each step; none at all for one global key (`by: null`).
-        self.by_fields = _by_fields(ctx, spec.by, steps)
+        with found:
+            self.by_fields = _by_fields(ctx, spec.by, steps)
         self._streams = tuple(dict.fromkeys(step.stream for step in steps))
+        with found:
+            if spec.where and len(self._streams) > 1:
+                _check_where(ctx, spec.where, self._streams)
+        with found:
+            _check_absent(spec)
+        found.raise_any()
         self._key_fields: dict[str, tuple[str, ...]] = {}
         # Join fields read from the reference row, not the event (ioc.rules.keys).
         self._ref_keys: dict[str, frozenset[str]] = {}
@@ -213,8 +225,6 @@ class SequenceRule(InstantRule):
                 self._ref_keys[step.stream] = frozenset({self.by_fields[i]})
         distinct = set(self.by_fields)
         self._key_names = (self.by_fields[0],) if len(distinct) == 1 else ("key",) if distinct else ()
-        if spec.where and len(self._streams) > 1:
-            _check_where(ctx, spec.where, self._streams)
         self.within = spec.within
         self.resolve_after = spec.resolve_after
         self.size = len(steps)
@@ -350,22 +360,33 @@ class SequenceRule(InstantRule):
 
 
 def _absent_steps(spec: SequenceSpec, tests: list[Test], max_partials: int) -> AbsentSteps | None:
-    """The evaluation of a sequence with absence steps; None for one without (the plain one)."""
+    """The evaluation of a sequence with absence steps; None for one without (the plain one).
+    The steps were checked by `_check_absent`."""
     steps = spec.steps
-    for i, step in enumerate(steps):
-        if step.within is not None and not step.absent:
-            raise KindProblem(f"steps.{i}.within", "only an absence step (`absent: true`) has its own `within`;"
-                                                   " a present step is bounded by the rule's `within`")
-        if step.within is not None and step.within <= 0:
-            raise KindProblem(f"steps.{i}.within", "must be more than 0 (e.g. 2h)")
     if not any(step.absent for step in steps):
         return None
-    AbsentSteps.check([step.absent for step in steps])
     return AbsentSteps(
         [step.stream for step in steps], tests,
         [(step.within if step.within is not None else spec.within) if step.absent else None for step in steps],
         spec.within, spec.resolve_after, max_partials,
     )
+
+
+def _check_absent(spec: SequenceSpec) -> None:
+    """The steps' own `within` and the placement of absence steps; every problem, as KindProblems."""
+    steps = spec.steps
+    found = Problems()
+    for i, step in enumerate(steps):
+        with found:
+            if step.within is not None and not step.absent:
+                raise KindProblem(f"steps.{i}.within", "only an absence step (`absent: true`) has its own `within`;"
+                                                       " a present step is bounded by the rule's `within`")
+            if step.within is not None and step.within <= 0:
+                raise KindProblem(f"steps.{i}.within", "must be more than 0 (e.g. 2h)")
+    with found:
+        if any(step.absent for step in steps):
+            AbsentSteps.check([step.absent for step in steps])
+    found.raise_any()
 
 
 def _first_ts(partial: list[Any]) -> float:

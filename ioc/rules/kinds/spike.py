@@ -83,7 +83,7 @@ from operator import itemgetter
 from typing import Any, Literal
 
 from ioc.rules.expr import Expression
-from ioc.rules.kinds.base import BuildContext, Key, KindProblem, RuleKind, Runtime, State
+from ioc.rules.kinds.base import BuildContext, Key, KindProblem, Problems, RuleKind, Runtime, State
 from ioc.rules.model import Duration, RuleSpec
 from ioc.timeutil import format_duration
 
@@ -118,27 +118,38 @@ class SpikeRule(RuleKind):
 
     def __init__(self, spec: SpikeSpec, ctx: BuildContext) -> None:  # type: ignore[override]
         super().__init__(spec, ctx)
-        if spec.value is not None:
-            raise KindProblem("value", "is not used by kind 'spike' (the value is the ratio current/baseline)")
-        if spec.window <= 0:
-            raise KindProblem("window", f"{_dur(spec.window)!r} must be more than 0 (e.g. 1h)")
-        if spec.baseline <= 0:
-            raise KindProblem("baseline", f"{_dur(spec.baseline)!r} must be more than 0 (e.g. 7d)")
-        if not (math.isfinite(spec.ratio) and spec.ratio > 1):
-            raise KindProblem("ratio", f"{spec.ratio!r} must be a number more than 1 (e.g. 3.0: three times the"
-                                       " baseline, or a third of it for direction down)")
-        if spec.min_count < 1:
-            raise KindProblem("min_count", f"{spec.min_count!r} must be at least 1")
-        if spec.agg == "count":
-            if spec.field is not None:
-                raise KindProblem("field", "is only used with agg sum or avg (agg is count)")
-            self.value_of: Expression | None = None
-        else:
-            if spec.field is None:
-                raise KindProblem("field", f"required with agg {spec.agg} (the event field or expression to"
-                                           f" {spec.agg})")
-            self.value_of = ctx.expression("field", spec.field)
-        self.bucket = _bucket(spec)
+        found = Problems()
+        with found:
+            if spec.value is not None:
+                raise KindProblem("value", "is not used by kind 'spike' (the value is the ratio current/baseline)")
+        with found:
+            if spec.window <= 0:
+                raise KindProblem("window", f"{_dur(spec.window)!r} must be more than 0 (e.g. 1h)")
+        with found:
+            if spec.baseline <= 0:
+                raise KindProblem("baseline", f"{_dur(spec.baseline)!r} must be more than 0 (e.g. 7d)")
+        with found:
+            if not (math.isfinite(spec.ratio) and spec.ratio > 1):
+                raise KindProblem("ratio", f"{spec.ratio!r} must be a number more than 1 (e.g. 3.0: three times the"
+                                           " baseline, or a third of it for direction down)")
+        with found:
+            if spec.min_count < 1:
+                raise KindProblem("min_count", f"{spec.min_count!r} must be at least 1")
+        self.value_of: Expression | None = None
+        with found:
+            if spec.agg == "count":
+                if spec.field is not None:
+                    raise KindProblem("field", "is only used with agg sum or avg (agg is count)")
+            else:
+                if spec.field is None:
+                    raise KindProblem("field", f"required with agg {spec.agg} (the event field or expression to"
+                                               f" {spec.agg})")
+                self.value_of = ctx.expression("field", spec.field)
+        # The bucket divides window and baseline: checked when both are valid.
+        if not found.failed("window", "baseline"):
+            with found:
+                self.bucket = _bucket(spec)
+        found.raise_any()
         self.window = spec.window
         self.baseline = spec.baseline
         self.ratio = spec.ratio

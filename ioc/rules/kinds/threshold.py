@@ -48,7 +48,7 @@ from pydantic import Field
 
 from ioc.events.schemas import SCHEMAS, base_type
 from ioc.rules.expr import SOFT_ERRORS, Expression
-from ioc.rules.kinds.base import BuildContext, Key, RuleKind, Runtime, State, number_or_none
+from ioc.rules.kinds.base import BuildContext, Key, Problems, RuleKind, Runtime, State, number_or_none
 from ioc.rules.model import Duration, RuleSpec
 
 __all__ = ["ThresholdSpec", "ThresholdRule"]
@@ -68,11 +68,16 @@ class ThresholdRule(RuleKind):
 
     def __init__(self, spec: ThresholdSpec, ctx: BuildContext) -> None:  # type: ignore[override]
         super().__init__(spec, ctx)
-        self.condition = ctx.expression("condition", spec.condition, previous=True)
+        found = Problems()
+        with found:
+            self.condition = ctx.expression("condition", spec.condition, previous=True)
         # `value` of the alert: an explicit expression, else the first field the condition reads
         # that can hold a number (`event_type == 'crowd' and count > 200` measures `count`).
-        value_text = spec.value or _first_name(spec.condition, self.condition.names - _not_numeric(ctx))
-        self.value = ctx.expression("value", value_text, previous=True) if value_text else None
+        with found:
+            if spec.value or not found.failed("condition"):
+                value_text = spec.value or _first_name(spec.condition, self.condition.names - _not_numeric(ctx))
+                self.value = ctx.expression("value", value_text, previous=True) if value_text else None
+        found.raise_any()
         self.hold = spec.for_
         self.keep = spec.keep_firing_for
         # Fields of the previous event the rule reads (empty: the rule does not read `previous`).

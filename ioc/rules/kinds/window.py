@@ -46,7 +46,17 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from ioc.rules.expr import EMPTY
-from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, RuleKind, Runtime, State
+from ioc.rules.kinds.base import (
+    BuildContext,
+    InstantRule,
+    InstantSpec,
+    Key,
+    KindProblem,
+    Problems,
+    RuleKind,
+    Runtime,
+    State,
+)
 from ioc.rules.kinds.windowing import (
     SOFT_ERRORS,
     SlidingRule,
@@ -106,27 +116,35 @@ class WindowRule(RuleKind):
 
     def __init__(self, spec: WindowSpec, ctx: BuildContext) -> None:  # type: ignore[override]
         super().__init__(spec, ctx)
-        reject_value(spec.value, "window", f"the aggregate ({spec.agg})")
+        found = Problems()
+        with found:
+            reject_value(spec.value, "window", f"the aggregate ({spec.agg})")
         self.agg = spec.agg
-        if spec.agg == "count":
-            if spec.field is not None:
-                raise KindProblem("field", "not used with agg 'count' (it counts the events that pass `where`)")
-            self.extract: Callable[[Mapping[str, Any], Mapping[str, Any]], Any] | None = None
-        else:
-            if spec.field is None:
-                raise KindProblem("field", f"required with agg '{spec.agg}' (the event field to aggregate)")
-            self.extract = compile_field(
-                ctx, spec.field, numeric=spec.agg in NUMERIC, purpose=f"agg '{spec.agg}'"
-            ).fn
-        self.width = check_positive("window", spec.window)
-        if spec.type != "hopping" and spec.step is not None:
-            raise KindProblem("step", f"only for type hopping (this window is {spec.type})")
-        if spec.type == "sliding" and "resolve_after" in spec.model_fields_set:
-            raise KindProblem(
-                "resolve_after",
-                "only for type tumbling or hopping (a sliding window resolves when its condition stops holding)",
-            )
-        self.condition = compile_condition(ctx, spec.condition, CONDITION_NAMES).fn
+        self.extract: Callable[[Mapping[str, Any], Mapping[str, Any]], Any] | None = None
+        with found:
+            if spec.agg == "count":
+                if spec.field is not None:
+                    raise KindProblem("field", "not used with agg 'count' (it counts the events that pass `where`)")
+            else:
+                if spec.field is None:
+                    raise KindProblem("field", f"required with agg '{spec.agg}' (the event field to aggregate)")
+                self.extract = compile_field(
+                    ctx, spec.field, numeric=spec.agg in NUMERIC, purpose=f"agg '{spec.agg}'"
+                ).fn
+        with found:
+            self.width = check_positive("window", spec.window)
+        with found:
+            if spec.type != "hopping" and spec.step is not None:
+                raise KindProblem("step", f"only for type hopping (this window is {spec.type})")
+        with found:
+            if spec.type == "sliding" and "resolve_after" in spec.model_fields_set:
+                raise KindProblem(
+                    "resolve_after",
+                    "only for type tumbling or hopping (a sliding window resolves when its condition stops holding)",
+                )
+        with found:
+            self.condition = compile_condition(ctx, spec.condition, CONDITION_NAMES).fn
+        found.raise_any()
         # Reused for every evaluation: the condition reads it like an event (no allocation).
         self.names: dict[str, Any] = {"value": None, "count": 0}
 
@@ -246,35 +264,45 @@ _MERGE: dict[str, Callable[[list[Any], int], Any]] = {
 }
 
 
+def _hops(spec: WindowSpec, window_failed: bool) -> tuple[float, int]:
+    """(step, windows per event) of a tumbling or hopping window; the step's problems as KindProblem.
+    With `window_failed` (not more than 0), only the step's own problems are checked."""
+    if spec.type != "hopping":
+        return spec.window, 1
+    if spec.step is None:
+        raise KindProblem("step", "required with type hopping (e.g. window: 15m, step: 5m)")
+    step = check_positive("step", spec.step)
+    if window_failed:
+        return step, 1
+    hops = spec.window / step
+    if step > spec.window or abs(hops - round(hops)) > 1e-9:
+        raise KindProblem(
+            "step",
+            f"step '{format_duration(step)}' must divide window '{format_duration(spec.window)}'"
+            " (e.g. window 15m, step 5m)",
+        )
+    if round(hops) > MAX_HOPS:
+        raise KindProblem(
+            "step",
+            f"step '{format_duration(step)}' makes {round(hops)} windows per event"
+            f" (at most {MAX_HOPS}: use a longer step)",
+        )
+    return step, round(hops)
+
+
 class TumblingWindowRule(WindowRule, InstantRule):
     """Instant: epoch-aligned windows, each evaluated once when the watermark passes its end."""
 
     spec: WindowSpec
 
     def __init__(self, spec: WindowSpec, ctx: BuildContext) -> None:  # type: ignore[override]
-        super().__init__(spec, ctx)
-        if spec.type == "hopping":
-            if spec.step is None:
-                raise KindProblem("step", "required with type hopping (e.g. window: 15m, step: 5m)")
-            step = check_positive("step", spec.step)
-            hops = spec.window / step
-            if step > spec.window or abs(hops - round(hops)) > 1e-9:
-                raise KindProblem(
-                    "step",
-                    f"step '{format_duration(step)}' must divide window '{format_duration(spec.window)}'"
-                    " (e.g. window 15m, step 5m)",
-                )
-            if round(hops) > MAX_HOPS:
-                raise KindProblem(
-                    "step",
-                    f"step '{format_duration(step)}' makes {round(hops)} windows per event"
-                    f" (at most {MAX_HOPS}: use a longer step)",
-                )
-            self.step = step
-            self.hops = round(hops)
-        else:
-            self.step = spec.window
-            self.hops = 1
+        # The window's own problems (WindowRule) and the hopping step's are reported together.
+        found = Problems()
+        with found:
+            super().__init__(spec, ctx)
+        with found:
+            self.step, self.hops = _hops(spec, found.failed("window"))
+        found.raise_any()
         self.resolve_after = spec.resolve_after
         self.start = _START[spec.agg]
         self.add = _ADD[spec.agg]
