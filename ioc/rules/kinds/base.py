@@ -84,9 +84,11 @@ class Problems:
     ...     raise KindProblem("within", "must be more than 0")
     >>> with found:
     ...     raise KindProblem("min_count", "must be at least 2")
-    >>> found.raise_any()
-    Traceback (most recent call last):
-    ioc.rules.kinds.base.KindProblems: within: must be more than 0; min_count: must be at least 2
+    >>> try:
+    ...     found.raise_any()
+    ... except KindProblems as exc:
+    ...     print(exc)
+    within: must be more than 0; min_count: must be at least 2
 
     Each `with found:` block holds one check: a KindProblem (or the KindProblems of a part
     built with its own collector) is recorded and the block is left; any other exception
