@@ -11,7 +11,16 @@ must be among them (else the test would prove nothing about them).
 from __future__ import annotations
 
 import pytest
-from scenario_io import AlertLog, create_topics, describe, expected, load_events, produce, runtime_config, scenario_files
+from scenario_io import (
+    AlertLog,
+    create_topics,
+    describe,
+    expected,
+    load_events,
+    produce,
+    runtime_config,
+    scenario_files,
+)
 
 pytestmark = pytest.mark.integration
 
