@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kindtest import T0, engine_of, make_rules, only_problem, rule_error, rule_yaml
+from kindtest import T0, engine_of, feed, make_rules, only_problem, rule_error, rule_yaml
 
 from ioc.alerts import Alert
 from ioc.engine import Engine
@@ -34,10 +34,7 @@ def rules(tmp_path: Path, **fields: Any) -> RuleSet:
 
 
 def run(engine: Engine, events: list[dict[str, Any]]) -> list[Alert]:
-    out: list[Alert] = []
-    for event in events:
-        out += engine.process("vessel", [event])
-    return out
+    return feed(engine, events, stream="vessel")
 
 
 def brief(alerts: list[Alert]) -> list[tuple[Any, ...]]:

@@ -10,7 +10,17 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from kindtest import T0, batching_settings, engine_of, make_rules, only_problem, per_fingerprint, rule_error, rule_yaml
+from kindtest import (
+    T0,
+    batching_settings,
+    engine_of,
+    feed,
+    make_rules,
+    only_problem,
+    per_fingerprint,
+    rule_error,
+    rule_yaml,
+)
 
 from ioc.alerts import Alert
 from ioc.analysis.backtest import RawEvent, run_backtest
@@ -46,10 +56,7 @@ def rules(tmp_path: Path, **fields: Any) -> RuleSet:
 
 
 def run(engine: Engine, events: list[dict[str, Any]]) -> list[Alert]:
-    out: list[Alert] = []
-    for event in events:
-        out += engine.process("vessel", [event])
-    return out
+    return feed(engine, events, stream="vessel")
 
 
 def brief(alerts: list[Alert]) -> list[tuple[Any, ...]]:
