@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         reference = load_reference(args.reference, max_bytes=limits.rule_file_bytes, max_nodes=limits.yaml_nodes)
         rule_paths = [Path(part) for value in args.rules or () for part in value.split(os.pathsep) if part]
-        ruleset = load_rules(rule_paths or [REPO_ROOT / "rules"], reference, limits=limits)
+        ruleset = load_rules(rule_paths or [REPO_ROOT / "rules"], reference, limits=limits, schemas=settings.schemas())
     except RuleError as exc:
         for problem in exc.problems:
             err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             if not args.events:
                 return fail("--alerts needs --events: the event files the backtest replayed")
             records = records_from_file(args.alerts, args.alert_id)
-            prepared = events_from_files(args.events)
+            prepared = events_from_files(args.events, ruleset.schemas)
             partitions = args.partitions if args.partitions is not None else settings.topics.partitions
             source = f"{args.alerts} with the events of {', '.join(str(p) for p in args.events)}"
         else:
@@ -121,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
             starts = parse_ts(record["starts_at"])
             ends = parse_ts(record["ends_at"]) if record.get("ends_at") else None
             prepared, counted, source = events_from_broker(settings, starts - before,
-                                                           ends + MARGIN_S if ends is not None else None)
+                                                           ends + MARGIN_S if ends is not None else None,
+                                                           ruleset.schemas)
             partitions = args.partitions if args.partitions is not None else counted
             if until is None and ends is not None:
                 until = ends + 1.0  # live, idle partitions' watermarks follow the clock past the end

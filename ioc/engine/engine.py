@@ -444,8 +444,9 @@ class Engine:
         """A period of the rule ended (the watermark passed it): its firing alerts resolve at `end`
         and its state goes, so that the next period starts afresh (ioc.rules.periods)."""
         rule = self.ruleset.by_id.get(rule_id)
-        if rule is None or rule_id not in self._periods:
-            return
+        periods = self._periods.get(rule_id)
+        if rule is None or periods is None or not any(span_end == end for _, span_end in periods.spans):
+            return  # armed for periods a reload has since changed: not an end of the rule's periods now
         rt = self.rt
         rt.rule = rule
         rt.now = end

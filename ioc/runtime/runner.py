@@ -86,9 +86,11 @@ def load_ruleset(settings: Settings) -> RuleSet:
 
 
 def watched_files(settings: Settings) -> list[Path]:
-    """Files whose change reloads the rules: rule files, reference data, zone files."""
+    """Files whose change reloads the rules: rule files, reference data, zone files, calendars of
+    periods (`active:`)."""
     files = rule_files([settings.resolve(path) for path in settings.rules])
-    for folder in (settings.resolve(settings.reference), settings.resolve("config/zones")):
+    for folder in (settings.resolve(settings.reference), settings.resolve("config/zones"),
+                   settings.resolve("config/calendars")):
         if folder.is_dir():
             files.extend(sorted(p for p in folder.iterdir() if p.is_file()))
     return files

@@ -16,6 +16,7 @@ from ioc.analysis.explain.exceptions import ExplainError
 from ioc.analysis.explain.trace import WHERE
 from ioc.config import Settings
 from ioc.events import STREAMS
+from ioc.events.declared import EventSchemas
 
 __all__ = ["records_from_file", "events_from_files", "records_from_broker", "events_from_broker", "tagged"]
 
@@ -58,9 +59,10 @@ def tagged(rows: Iterable[RawEvent]) -> Iterator[RawEvent]:
         yield RawEvent(row.stream, body, row.origin)
 
 
-def events_from_files(paths: Iterable[Path]) -> PreparedEvents:
-    """Events of files or folders as `ioc backtest --events` reads them, each tagged with its line."""
-    return prepare_events(tagged(read_events(paths)))
+def events_from_files(paths: Iterable[Path], schemas: EventSchemas | None = None) -> PreparedEvents:
+    """Events of files or folders as `ioc backtest --events` reads them, each tagged with its line;
+    decoded with `schemas` (a rule set's, with the declared fields) as the backtest decodes them."""
+    return prepare_events(tagged(read_events(paths)), schemas=schemas)
 
 
 # -- the live broker ----------------------------------------------------------------------------
@@ -144,7 +146,9 @@ def records_from_broker(settings: Settings, alert_id: str) -> list[dict[str, Any
     return found
 
 
-def events_from_broker(settings: Settings, since: float, until: float | None) -> tuple[PreparedEvents, int, str]:
+def events_from_broker(
+    settings: Settings, since: float, until: float | None, schemas: EventSchemas | None = None,
+) -> tuple[PreparedEvents, int, str]:
     """The raw topics' events from broker time `since` to `until` (None: their end), in each
     partition's order, tagged with topic/partition@offset; with the topics' partition count and
     a description of what was read."""
@@ -187,5 +191,5 @@ def events_from_broker(settings: Settings, since: float, until: float | None) ->
             continue
         decoded.append(RawEvent(row.stream, {**body, WHERE: row.origin} if isinstance(body, dict) else row.body,
                                 row.origin))
-    prepared = prepare_events(decoded, in_order=False)
+    prepared = prepare_events(decoded, in_order=False, schemas=schemas)
     return prepared, max(counts) if counts else 1, f"the raw topics of {settings.broker.url}"

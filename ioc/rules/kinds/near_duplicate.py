@@ -57,7 +57,6 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from ioc.events.schemas import SCHEMAS
 from ioc.rules.exceptions import did_you_mean
 from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Problems, Runtime, State
 from ioc.rules.kinds.match import _text_fields
@@ -122,7 +121,7 @@ class NearDuplicateRule(InstantRule):
                 raise KindProblem("value", "is not used by kind 'near_duplicate' (the value is the number of items,"
                                            " or of distinct values of `distinct`, in the story)")
         with found:
-            self._fields = _text_fields(ctx.stream, spec.fields)
+            self._fields = _text_fields(ctx.stream, spec.fields, ctx.schemas.model(ctx.stream))
         with found:
             if not 0 < spec.similarity <= 1:
                 raise KindProblem("similarity", f"{spec.similarity!r} must be more than 0 and at most 1"
@@ -143,11 +142,12 @@ class NearDuplicateRule(InstantRule):
                                                f" and {MAX_ITEMS}")
         with found:
             if spec.distinct is not None:
-                known = sorted(SCHEMAS[ctx.stream].model_fields)
+                model = ctx.schemas.model(ctx.stream)
+                known = sorted(model.model_fields)
                 if spec.distinct not in known:
                     raise KindProblem("distinct", f"unknown field '{spec.distinct}' of stream '{ctx.stream}'"
                                                   f" (allowed: {', '.join(known)}{did_you_mean(spec.distinct, known)})")
-                if _is_list(ctx.stream, spec.distinct):
+                if _is_list(model, spec.distinct):
                     raise KindProblem("distinct", f"'{spec.distinct}' holds a list; distinct needs a field with one"
                                                   " value per event")
         with found:

@@ -47,7 +47,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, get_args, get_origin
 
-from ioc.events.schemas import SCHEMAS
 from ioc.rules.kinds.base import BuildContext, InstantRule, InstantSpec, Key, KindProblem, Problems, Runtime, State
 from ioc.rules.model import Duration
 from ioc.timeutil import format_duration
@@ -89,7 +88,7 @@ class NewValueRule(InstantRule):
                 key = ", ".join(spec.key)
                 raise KindProblem("field", f"'{spec.field}' is part of the key [{key}]: every value would be a new"
                                            " key (use a field outside the key)")
-            if _is_list(ctx.stream, spec.field):
+            if _is_list(ctx.schemas.model(ctx.stream), spec.field):
                 raise KindProblem("field", f"'{spec.field}' holds a list; new_value needs a field with one value"
                                            " per event")
         with found:
@@ -165,8 +164,9 @@ class NewValueRule(InstantRule):
                 break
 
 
-def _is_list(stream: str, name: str) -> bool:
-    info = SCHEMAS[stream].model_fields.get(name)
+def _is_list(model: Any, name: str) -> bool:
+    """Whether field `name` of the event model (the stream's, with its declared fields) holds a list."""
+    info = model.model_fields.get(name)
     if info is None:
         return False
     annotation = info.annotation

@@ -53,7 +53,9 @@ stream. The whole fleet's state is one plain-data entry (key `()`):
 * per pair, its own state (key `(a, b)`: pending `since`, the value and evidence), created when
   the pair is first close.
 
-Bounds: at most `max_vessels` keys are tracked (the events of further keys are ignored until a
+Bounds: at most `max_pairs` pairs are pending or firing at once (a further close pair is not
+opened until one closes: each holds its own state, evidence and event); at most `max_vessels`
+keys are tracked (the events of further keys are ignored until a
 key is forgotten); a key whose latest position is older than `within` before the watermark (no
 future event can be close to it) is forgotten at the rule's prune timer (every `within` of event
 time). Per event the cost is the keys of three rows plus the key's open pairs.
@@ -89,6 +91,7 @@ class ProximitySpec(RuleSpec):
     for_: Duration = Field(default=0.0, alias="for")
     condition: str | None = None
     max_vessels: int = Field(default=10_000, ge=2, le=1_000_000)
+    max_pairs: int = Field(default=10_000, ge=1, le=1_000_000)
 
 
 class ProximityRule(RuleKind):
@@ -222,8 +225,11 @@ class ProximityRule(RuleKind):
         close = distance is not None and distance <= self.limit
         opened = fleet.setdefault("open", {})
         pair = (me, other) if me < other else (other, me)
-        if not close and other not in opened.get(me, ()):
-            return
+        if other not in opened.get(me, ()):
+            if not close:
+                return
+            if fleet.get("pairs", 0) >= self.spec.max_pairs:
+                return  # no room for another pending or firing pair until one closes (`max_pairs`)
         state = rt.state(pair)
         if not close:
             if state.get("firing"):
@@ -239,6 +245,7 @@ class ProximityRule(RuleKind):
             since = state["since"] = ts
             opened.setdefault(me, []).append(other)
             opened.setdefault(other, []).append(me)
+            fleet["pairs"] = fleet.get("pairs", 0) + 1
         for fix in (theirs, mine):
             rt.note(state, {"id": fix[4]})  # type: ignore[index]
         shown = {**mine[5], self.id_field: pair[0], OTHER: pair[1]}
@@ -289,6 +296,8 @@ def _close_pair(fleet: State, state: State, me: str, other: str) -> None:
     if not state.get("firing"):
         state.pop("_evidence", None)
     opened = fleet["open"]
+    if other in opened.get(me, ()):
+        fleet["pairs"] -= 1
     for a, b in ((me, other), (other, me)):
         keys = opened.get(a)
         if keys is not None and b in keys:

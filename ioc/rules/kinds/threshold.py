@@ -46,7 +46,7 @@ from typing import Any, Literal, get_origin
 
 from pydantic import Field
 
-from ioc.events.schemas import SCHEMAS, base_type
+from ioc.events.schemas import base_type
 from ioc.rules.expr import SOFT_ERRORS, Expression
 from ioc.rules.kinds.base import BuildContext, Key, Problems, RuleKind, Runtime, State, number_or_none
 from ioc.rules.model import Duration, RuleSpec
@@ -204,7 +204,7 @@ def _not_numeric(ctx: BuildContext) -> frozenset[str]:
     """Names the condition may read that never hold a number: event fields declared as text,
     bools or lists, reference columns with no number in any row."""
     found = set()
-    model = SCHEMAS.get(ctx.stream)
+    model = ctx.schemas.model(ctx.stream)
     for name, info in (model.model_fields.items() if model is not None else ()):
         annotation, _ = base_type(info.annotation)
         if annotation in (str, bool, list) or get_origin(annotation) in (list, Literal):

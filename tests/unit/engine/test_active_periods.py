@@ -127,3 +127,17 @@ def test_timers_due_outside_the_periods_do_nothing(tmp_path: Path) -> None:
     ruleset = make_rules(tmp_path, rule_yaml(rule), load_reference(REPO_ROOT / "config" / "reference"))
     engine = engine_of(ruleset)
     assert run(engine, [fix(A, 0, 1), fix(A, 40, 1), fix(A, 50, 1)]) == []
+
+
+def test_a_reload_that_changes_the_periods_ends_them_where_the_new_rule_does(tmp_path: Path) -> None:
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    longer = {"from": "2025-10-27T09:00", "to": "2025-10-27T12:00"}
+    engine = engine_of(rules(tmp_path / "old"))
+    run(engine, [fix(A, 65, 8)])  # holds state: the old period's end (10:00) is armed
+    engine.swap_rules(rules(tmp_path / "new", active=longer))
+    later = [fix(A, 70, 8), fix(A, 90, 8), fix(A, 125, 8), fix(A, 130, 8)]
+    fresh = engine_of(rules(tmp_path / "new", active=longer))
+    # The old 10:00 end is no end of the new rule: it fires from 09:10 and goes on, as a backtest
+    # with the new rule (a fresh engine) says.
+    assert brief(run(engine, later)) == brief(run(fresh, later)) == [("firing", A, 70.0, None)]

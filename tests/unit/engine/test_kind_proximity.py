@@ -195,3 +195,13 @@ def test_batching_restarts_and_partitions_do_not_change_the_alerts(
     rows = [RawEvent("vessel", {**e, "ts": format_ts(e["ts"])}, "x") for e in events]
     backtest = run_backtest(ruleset, rows, partitions=3)
     assert per_fingerprint(backtest.alerts) == per_fingerprint(expected)
+
+
+@pytest.mark.parametrize(("max_pairs", "pairs"), [(10, 3), (2, 2), (1, 1)])
+def test_at_most_max_pairs_are_open_at_once(tmp_path: Path, max_pairs: int, pairs: int) -> None:
+    # Three vessels alongside make three pairs; a bound lets the first ones open, in event order.
+    engine = engine_of(rules(tmp_path, max_pairs=max_pairs))
+    moored = [fix(sid, minutes, P[0]) for minutes in (0, 20, 40) for sid in (A, B, C)]
+    alerts = run(engine, [*moored, fix(A, 41, P[0])])
+    assert len({a.fingerprint for a in alerts if a.status == "firing"}) == pairs
+    assert engine.states["t.meet"][()]["pairs"] == pairs
