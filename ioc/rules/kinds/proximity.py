@@ -137,6 +137,7 @@ class ProximityRule(RuleKind):
         self.hold = spec.for_
         self.row_deg = spec.distance_km / _DEGREE_KM
         self.max_vessels = spec.max_vessels
+        self.max_pairs = spec.max_pairs
 
     def key_fields(self, stream: str) -> tuple[str, ...]:
         return ()  # every event to one place: see "Where the state lives"
@@ -228,7 +229,7 @@ class ProximityRule(RuleKind):
         if other not in opened.get(me, ()):
             if not close:
                 return
-            if fleet.get("pairs", 0) >= self.spec.max_pairs:
+            if fleet.get("pairs", 0) >= self.max_pairs:
                 return  # no room for another pending or firing pair until one closes (`max_pairs`)
         state = rt.state(pair)
         if not close:
