@@ -31,7 +31,8 @@
   function fmtLeft(seconds) {
     if (seconds === null || seconds === undefined) return "–";
     const s = Math.abs(seconds), sign = seconds < 0 ? "-" : "";
-    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.floor(s % 60);
+    const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60), sec = Math.floor(s % 60);
+    if (d) return `${sign}${d}d${String(h).padStart(2, "0")}h`;
     return sign + (h ? `${h}h${String(m).padStart(2, "0")}m` : `${m}m${String(sec).padStart(2, "0")}s`);
   }
   function leftNow(deadline) {
@@ -143,6 +144,7 @@
       while (tbody.children.length > LIMIT) { const last = tbody.lastElementChild; state.rows.delete(last.dataset.id); last.remove(); }
     }
     showFresh();
+    if (state.page === 0) $("range").textContent = `newest ${tbody.children.length} (live)`;
     if (state.selected && rows.some((r) => r.alert_id === state.selected)) openAlert(state.selected, true);
     scheduleMap();
   }
