@@ -28,7 +28,7 @@ from faust.app.base import BootStrategy
 
 from ioc.alertmanager.metrics import AlertmanagerMetrics
 from ioc.config import REPO_ROOT, Settings
-from ioc.console import Console, ConsoleStore, add_routes
+from ioc.console import Console, ConsoleError, ConsoleStore, add_routes
 from ioc.console.mapdata import base_layers, reference_points
 from ioc.runtime.reload import RuleReloader
 from ioc.runtime.runner import WorkerParts
@@ -129,9 +129,14 @@ def build_app(
         app.add_dependency(sink)
     if web_port and settings.console.enabled:  # the operator console on the web port (README)
         points = reference_points(parts.ruleset.reference)
+        try:
+            base = base_layers(REPO_ROOT)
+        except ConsoleError as exc:  # the map goes without its base layers; the alerts do not wait
+            log.warning("console map: %s", exc)
+            base = {}
         console = Console(ConsoleStore(clock=settings.sla.clock), settings.console.token,
                           settings.topic("alert-actions"), rules=lambda: runner.host.plan.ruleset,
-                          places={point["id"]: point for point in points}, base=base_layers(REPO_ROOT))
+                          places={point["id"]: point for point in points}, base=base)
         add_routes(app.web.web_app, console)  # type: ignore[attr-defined]  # the aiohttp driver's
         app.add_dependency(ConsoleRunner(settings, broker_url, console))
     ioc_app = IocApp(app, runner, settings, sla, cluster, sink)

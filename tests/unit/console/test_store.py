@@ -158,3 +158,12 @@ def test_the_list_does_not_depend_on_arrival_order(order: list[int], limit: int)
     expected = sorted((alert(n, start=T0 + (n % 7) * 60) for n in range(40)),
                       key=lambda r: (r["starts_at"], r["alert_id"]), reverse=True)
     assert ids == [r["alert_id"] for r in expected]
+
+
+def test_the_token_is_configured_like_every_setting() -> None:
+    from ioc.config import ConfigError, load_settings
+
+    assert load_settings(env={}).console.token == ""
+    assert load_settings(env={"IOC_CONSOLE_TOKEN": "s3cret"}).console.token == "s3cret"
+    with pytest.raises(ConfigError, match="console.enabled"):
+        load_settings(env={}, overrides={"console.enabled": "maybe"})
