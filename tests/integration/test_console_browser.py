@@ -111,6 +111,14 @@ def test_the_board_in_a_browser(broker_url: str, topic_prefix: str, start_worker
         produce(broker_url, topic_prefix, [*events, ("press", press)])
         page.wait_for_function("document.querySelectorAll('#alerts tbody tr').length >= 20", timeout=120_000)
         assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # never reloaded
+        # The scenario's alerts are from days back and the worker's SLA clock is the wall clock:
+        # their countdowns are past, in red, and the SLA strip counts them as overdue now.
+        assert page.locator("#alerts tbody td.left.overdue").count() > 0
+        assert page.locator("#alerts tbody td.left.overdue").first.inner_text().startswith("-")
+        assert page.evaluate("getComputedStyle(document.querySelector('td.left.overdue')).color") == "rgb(255, 92, 92)"
+        page.wait_for_function("/overdue now: ack [1-9]/.test(document.querySelector('#sla-overdue').textContent)",
+                               timeout=15_000)
+        assert "bad" in (page.locator("#sla-overdue").get_attribute("class") or "")
 
         # 2. The <script> of a press title is text: shown as written, never run.
         xss_row = page.locator("#alerts tbody tr", has_text="window.__xss")
