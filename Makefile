@@ -8,7 +8,7 @@ STAMP   = $(VENV)/.installed
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: demo test unit integration lint typecheck check clean prometheus alertmanager dashboards docs
+.PHONY: demo test unit integration lint typecheck check clean prometheus alertmanager chromium dashboards docs
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ prometheus:
 alertmanager:
 	@.ci/alertmanager.sh >/dev/null
 
+# Debian's chromium (apt-get install when missing) for the console's browser test (Playwright).
+chromium:
+	@.ci/chromium.sh >/dev/null
+
 # The Grafana dashboards are code (ioc/dashboards): regenerate config/grafana/dashboards/*.json.
 dashboards: $(STAMP)
 	$(PY) -m ioc.dashboards
@@ -34,8 +38,9 @@ docs: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/ioc demo $(DEMO_ARGS)
 
-test: $(STAMP) prometheus alertmanager
-	IOC_PROMETHEUS_BIN=$$(.ci/prometheus.sh) IOC_ALERTMANAGER_BIN=$$(.ci/alertmanager.sh) $(PY) -m pytest $(PYTEST_ARGS)
+test: $(STAMP) prometheus alertmanager chromium
+	IOC_PROMETHEUS_BIN=$$(.ci/prometheus.sh) IOC_ALERTMANAGER_BIN=$$(.ci/alertmanager.sh) \
+	IOC_CHROMIUM_BIN=$$(.ci/chromium.sh) $(PY) -m pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

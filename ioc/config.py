@@ -32,6 +32,7 @@ __all__ = [
     "TopicSettings",
     "MetricsSettings",
     "AlertmanagerSettings",
+    "ConsoleSettings",
     "WorkerSettings",
     "LimitSettings",
     "load_settings",
@@ -101,6 +102,14 @@ class AlertmanagerSettings(_Strict):
     retry_max_s: float = Field(default=30.0, gt=0)  # longest wait between tries while it is away
     runbook_url: str = ""    # annotation runbook_url, e.g. https://wiki/runbooks/{rule_id}
     generator_url: str = ""  # generatorURL, e.g. http://grafana:3000/d/ioc-overview?var-rule={rule_id}
+
+
+class ConsoleSettings(_Strict):
+    """The operator console (ioc/console, README "Operator console"), served on `worker.web_port`."""
+
+    enabled: bool = True  # with a web port: the page and /api/* are served
+    # Write actions (ack, assign, comment, resolve) need `Authorization: Bearer <token>`; empty: refused.
+    token: str = Field(default="", max_length=500)
 
 
 class WorkerSettings(_Strict):
@@ -176,6 +185,7 @@ class Settings(_Strict):
     sla: SlaSettings = SlaSettings()
     notify: NotifySettings = NotifySettings()
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
+    console: ConsoleSettings = ConsoleSettings()
     rules: list[str] = ["rules"]
     reference: str = "config/reference"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -225,6 +235,7 @@ ENV_VARS: dict[str, str] = {
     "IOC_WEB_PORT": "worker.web_port",
     "IOC_APP_ID": "worker.app_id",
     "IOC_ALERTMANAGER_URL": "alertmanager.url",
+    "IOC_CONSOLE_TOKEN": "console.token",
     "IOC_RULES": "rules",
     "IOC_REFERENCE": "reference",
     "IOC_LOG_LEVEL": "log_level",

@@ -11,7 +11,8 @@ service with a consumer group of its own over the alerts and actions, and the no
 policy and SLA figures as `streams.cluster_runner.ClusterRunner`, owned by one worker of all
 (a group of their own, every partition to one member). With `alertmanager.url` set,
 `streams.alertmanager_runner.AlertmanagerRunner` posts alert transitions to Alertmanager
-(a group of its own, each worker its partitions). Faust runs everything
+(a group of its own, each worker its partitions). With a web port, the operator console
+(`ioc.console`, fed by `streams.console_runner.ConsoleRunner`) is served on it. Faust runs everything
 around them: start and stop, the rule-file timer, SIGHUP, the optional web server.
 """
 
@@ -26,12 +27,15 @@ import faust
 from faust.app.base import BootStrategy
 
 from ioc.alertmanager.metrics import AlertmanagerMetrics
-from ioc.config import Settings
+from ioc.config import REPO_ROOT, Settings
+from ioc.console import Console, ConsoleError, ConsoleStore, add_routes
+from ioc.console.mapdata import base_layers, reference_points
 from ioc.runtime.reload import RuleReloader
 from ioc.runtime.runner import WorkerParts
 from ioc.sla.sla_metrics import SlaMetrics
 from streams.alertmanager_runner import AlertmanagerRunner
 from streams.cluster_runner import ClusterRunner
+from streams.console_runner import ConsoleRunner
 from streams.runner import AlertListener, ShardRunner
 from streams.sla_runner import SlaRunner
 
@@ -123,6 +127,18 @@ def build_app(
         sink = AlertmanagerRunner(settings, broker_url, parts, AlertmanagerMetrics(parts.registry),
                                   rules=lambda: runner.host.plan.ruleset)
         app.add_dependency(sink)
+    if web_port and settings.console.enabled:  # the operator console on the web port (README)
+        points = reference_points(parts.ruleset.reference)
+        try:
+            base = base_layers(REPO_ROOT)
+        except ConsoleError as exc:  # the map goes without its base layers; the alerts do not wait
+            log.warning("console map: %s", exc)
+            base = {}
+        console = Console(ConsoleStore(clock=settings.sla.clock), settings.console.token,
+                          settings.topic("alert-actions"), rules=lambda: runner.host.plan.ruleset,
+                          places={point["id"]: point for point in points}, base=base)
+        add_routes(app.web.web_app, console)  # type: ignore[attr-defined]  # the aiohttp driver's
+        app.add_dependency(ConsoleRunner(settings, broker_url, console))
     ioc_app = IocApp(app, runner, settings, sla, cluster, sink)
     _add_housekeeping(ioc_app)
     return ioc_app

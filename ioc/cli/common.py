@@ -30,7 +30,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 
 
 # The command-line flags behind settings, named in errors (`--broker: broker.url: ...`).
-FLAG_NAMES = {"broker.url": "--broker", "metrics.port": "--metrics-port"}
+FLAG_NAMES = {"broker.url": "--broker", "metrics.port": "--metrics-port", "worker.web_port": "--web-port"}
 
 
 def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import secrets
+import socket
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -56,7 +58,25 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                         help="share of extra malformed messages, to show the dead-letter path (default 0.001)")
     parser.add_argument("--seed", type=int, default=0, help="simulation seed")
     parser.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (default 9108; 0: free port)")
+    parser.add_argument("--web-port", type=int,
+                        help="the operator console's port (default: worker.web_port, else a free port)")
     parser.set_defaults(run=run)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def console_url(port: int, token: str) -> str:
+    """The console's address as the demo prints it: the token rides in the fragment (never sent to
+    the server in a request line or logged; the page keeps it for the tab).
+
+    >>> console_url(6066, "abc")
+    'http://127.0.0.1:6066/console/#token=abc'
+    """
+    return f"http://127.0.0.1:{port}/console/#token={token}"
 
 
 def scenario_episodes(scenario: Scenario, start: float, seed: int) -> Iterator[ScenarioRun]:
@@ -69,7 +89,14 @@ def run(args: argparse.Namespace) -> int:
     # The scenario's event time runs --speed times faster and starts days back: SLA deadlines are
     # counted on it (sla.clock=event), and the figures refreshed often enough for the live line.
     settings = settings_from(args, **{"metrics.port": args.metrics_port, "sla.clock": "event",
-                                      "sla.snapshot_s": SLA_SNAPSHOT_S})
+                                      "sla.snapshot_s": SLA_SNAPSHOT_S, "worker.web_port": args.web_port})
+    # The operator console: on the configured web port (else a free one), with the configured
+    # token (else one made for this run, printed in the console's URL).
+    settings = settings.model_copy(update={
+        "worker": settings.worker.model_copy(update={"web_port": settings.worker.web_port or _free_port()}),
+        "console": settings.console.model_copy(update={"token": settings.console.token
+                                                       or secrets.token_urlsafe(16)}),
+    })
     try:
         scenario = load_scenario(args.scenario)
     except ScenarioError as exc:
@@ -125,6 +152,9 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"  SLA       topics {settings.topic('alert-state')} (each alert's state), "
                           f"{settings.topic('sla')} (figures), {settings.topic('notifications')}; "
                           f"ioc alerts ack|resolve, ioc silences add (README: Alert lifecycle and SLA)")
+            url_of_console = console_url(settings.worker.web_port, settings.console.token)
+            console.print(f"  console   {url_of_console} (the live alert board and map; JSON at /api/alerts, "
+                          "README: Operator console)", soft_wrap=True)
             console.print(f"  scenario  {scenario.name}: {scenario.description}")
             console.print(f"            streams {', '.join(scenario.streams)}; {len(scenario.incidents)} incidents "
                           f"every {format_duration(scenario.duration_s)} of event time, {args.speed:g}x "

@@ -29,6 +29,9 @@ def run(args: argparse.Namespace) -> int:
 
     def ready(server: MetricsServer, parts: WorkerParts) -> None:
         console.print(f"worker up: {len(parts.ruleset)} rules, metrics at {server.url}")
+        if settings.worker.web_port and settings.console.enabled:
+            console.print(f"console at http://127.0.0.1:{settings.worker.web_port}/console/"
+                          + ("" if settings.console.token else " (read only: no console.token)"))
 
     def show(alerts: Sequence[Alert]) -> None:
         for alert in alerts:

@@ -60,6 +60,17 @@ def shipped_rules():  # type: ignore[no-untyped-def]
     return load_rules([REPO / "rules"], load_reference(REPO / "config" / "reference"))
 
 
+def _json(url: str) -> dict:
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - the demo's 127.0.0.1 console
+            return json.loads(response.read())
+    except OSError:
+        return {}
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -109,6 +120,12 @@ def test_demo_alerts_metrics_and_clean_exit(tmp_path):
                             is not None, 50), output()
             assert wait_for(lambda: (prometheus.value("sum(ioc_notifications_total)") or 0) >= 1, 30), output()
             assert "Grafana   dashboards in config/grafana/dashboards/*.json" in output()
+            # The operator console: the URL printed, its alerts served (the browser side is
+            # tests/integration/test_console_browser.py).
+            console = re.search(r"console   (http://127\.0\.0\.1:(\d+)/console/)#token=(\S+)", output())
+            assert console, output()
+            api = f"http://127.0.0.1:{console.group(2)}/api/alerts?limit=5"
+            assert wait_for(lambda: _json(api).get("total", 0) >= 1, 30), output()
 
             # Every query of every dashboard panel returns at least one series through Prometheus.
             queries = dashboard_queries()
