@@ -2,6 +2,9 @@
 
 - `coast`: Việt Nam's land around the province, Natural Earth 1:10m (public domain),
   `config/map/coast_hue.geojson` (config/map/README.md says where it comes from).
+- `province`: Thừa Thiên Huế's outline, `config/map/province_hue.geojson` (npm @svg-maps/vietnam,
+  CC BY 4.0, georeferenced on Natural Earth: about 1 km off near the coast, up to 6 km).
+- `river`: the Hương river, `config/map/river_huong.geojson` (GSHHG WDBII rivers, LGPL-3.0-or-later).
 - `zones`: every `config/zones/*.geojson` (the geofence rules' zones).
 - `points`: reservoirs and gauges (`lat`/`lon` of config/reference/reservoir.yaml) and cameras
   (`cam_lat`/`cam_lon` of camera.yaml).
@@ -35,6 +38,10 @@ _PLACES: dict[str, tuple[str, str, str | None]] = {
 }
 
 
+# base layer -> its file in config/map/
+_LAYER_FILES = {"coast": "coast_hue.geojson", "province": "province_hue.geojson", "river": "river_huong.geojson"}
+
+
 def reference_points(reference: Reference) -> list[dict[str, Any]]:
     """Places of the reference data that have a position, as `{id, kind, name, lat, lon}`."""
     points = []
@@ -61,11 +68,13 @@ def locate(record: Mapping[str, Any], places: Mapping[str, Mapping[str, Any]],
 
 
 def base_layers(repo: Path) -> dict[str, Any]:
-    """`{"coast": FeatureCollection | None, "zones": [FeatureCollection, ...]}` from the repository."""
-    coast_file = repo / "config" / "map" / "coast_hue.geojson"
+    """`{"coast"|"province"|"river": FeatureCollection | None, "zones": [FeatureCollection, ...]}`."""
+    map_dir = repo / "config" / "map"
     zones_dir = repo / "config" / "zones"
     zones = [_read(path) for path in sorted(zones_dir.glob("*.geojson"))] if zones_dir.is_dir() else []
-    return {"coast": _read(coast_file) if coast_file.is_file() else None, "zones": zones}
+    layers: dict[str, Any] = {name: _read(map_dir / file) if (map_dir / file).is_file() else None
+                              for name, file in _LAYER_FILES.items()}
+    return {**layers, "zones": zones}
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -43,6 +43,14 @@ const IocMap = (() => {
     if (data.coast) {
       for (const feature of data.coast.features || []) el("path", { class: "land", d: geometryPath(feature.geometry) }, layers.land);
     }
+    // The river and the province's outline: lines, with their source and accuracy as a tooltip.
+    for (const [name, cls] of [["river", "river"], ["province", "province"]]) {
+      for (const feature of (data[name] && data[name].features) || []) {
+        const props = feature.properties || {};
+        titled(el("path", { class: cls, d: geometryPath(feature.geometry) }, layers.land),
+          `${props.name || name} (${props.accuracy || "accuracy unknown"})`);
+      }
+    }
     (data.zones || []).forEach((collection, i) => {
       for (const feature of collection.features || []) {
         const path = el("path", { class: "zone", d: geometryPath(feature.geometry), stroke: ZONE_COLOURS[i % ZONE_COLOURS.length] }, layers.zones);

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -41,9 +42,47 @@ def test_the_shipped_base_layers() -> None:
     assert [zones["name"] for zones in layers["zones"]] == ["hue_sea"]
 
 
+def _points(geometry: dict) -> list[list[float]]:
+    if geometry["type"] == "LineString":
+        return geometry["coordinates"]
+    return [point for polygon in geometry["coordinates"] for ring in polygon for point in ring]
+
+
+def test_the_province_outline_is_thua_thien_hue() -> None:
+    province = base_layers(REPO_ROOT)["province"]["features"][0]
+    assert province["properties"]["name"] == "Thừa Thiên Huế" and "CC BY 4.0" in province["properties"]["source"]
+    assert "km" in province["properties"]["accuracy"]
+    points = _points(province["geometry"])
+    lons, lats = [p[0] for p in points], [p[1] for p in points]
+    # Its extent is the province's (docs/domain.md: lat 15.99–16.74, lon 107.02–108.22) to ~3 km.
+    assert abs(min(lats) - 15.99) < 0.03 and abs(max(lats) - 16.74) < 0.03
+    assert abs(min(lons) - 107.02) < 0.03 and abs(max(lons) - 108.22) < 0.03
+    assert all(round(v, 4) == v for v in lons + lats)
+    # The reservoirs and gauges are inside it; the cameras too, or (on the coast) within its ~2 km accuracy.
+    shapely = pytest.importorskip("shapely")
+    outline = shapely.geometry.shape(province["geometry"])
+    places = reference_points(load_reference(REPO_ROOT / "config" / "reference"))
+    assert all(outline.contains(shapely.Point(p["lon"], p["lat"])) for p in places if p["kind"] != "camera")
+    assert all(outline.distance(shapely.Point(p["lon"], p["lat"])) * 111 < 2.5 for p in places)
+
+
+def test_the_huong_river_runs_through_hue_to_the_lagoon() -> None:
+    river = base_layers(REPO_ROOT)["river"]["features"][0]
+    assert river["properties"]["name"] == "Sông Hương" and "GSHHG" in river["properties"]["source"]
+    line = _points(river["geometry"])
+    assert river["geometry"]["type"] == "LineString" and len(line) > 100
+    assert all(106.9 <= lon <= 108.5 and 15.8 <= lat <= 17.0 for lon, lat in line)
+
+    def km(p: list[float], lon: float, lat: float) -> float:
+        return math.hypot((p[0] - lon) * math.cos(math.radians(lat)), p[1] - lat) * 111.2
+
+    assert min(km(p, 107.58, 16.46) for p in line) < 2        # through Huế city
+    assert km(line[-1], 107.63, 16.56) < 5                     # ends near the Thuận An mouth
+
+
 def test_a_broken_map_file_is_an_error_that_names_it(tmp_path: Path) -> None:
     (tmp_path / "config" / "zones").mkdir(parents=True)
     (tmp_path / "config" / "zones" / "bad.geojson").write_text("{not json")
     with pytest.raises(ConsoleError, match="bad.geojson: not readable GeoJSON"):
         base_layers(tmp_path)
-    assert base_layers(tmp_path / "nothing") == {"coast": None, "zones": []}
+    assert base_layers(tmp_path / "nothing") == {"coast": None, "province": None, "river": None, "zones": []}
