@@ -135,6 +135,7 @@ def test_the_board_in_a_browser(broker_url: str, topic_prefix: str, start_worker
         markers = page.locator("#map-svg circle.marker")
         assert markers.count() > 0 and page.locator("#map-svg path.land").count() > 0
         assert page.locator("#map-svg path.zone").count() > 0 and page.locator("#map-svg .place").count() > 0
+        assert page.locator("#map-svg path.province").count() == 1 and page.locator("#map-svg path.river").count() == 1
         marked = markers.first.get_attribute("data-id")
         markers.first.dispatch_event("click")
         page.wait_for_function("id => document.querySelector('#detail dd') && "
