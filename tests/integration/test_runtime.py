@@ -58,10 +58,7 @@ def _check(log: AlertLog, want: frozenset[Transition]) -> None:
     assert got == want, describe(set(want), got)
 
 
-@pytest.mark.parametrize("run", [1, 2, 3])
-def test_one_worker_on_a_preloaded_scenario_gives_the_backtest_alerts(
-    broker_url, topic_prefix, start_worker, tmp_path, run
-):
+def test_one_worker_on_a_preloaded_scenario_gives_the_backtest_alerts(broker_url, topic_prefix, start_worker, tmp_path):
     files, want = storm("12h")
     create_topics(broker_url, topic_prefix)
     produce(broker_url, topic_prefix, load_events(files))
