@@ -55,20 +55,7 @@ def test_batches_and_backtest_agree(tmp_path_factory, rows, cuts) -> None:  # ty
     ruleset = make_rules(tmp_path_factory.mktemp("rules"), RULES, REFERENCE, name="p.yaml")
 
     backtest = run_backtest(ruleset, [RawEvent(stream, dict(body), "x") for stream, body in rows])
-
-    engine = Engine(ruleset)
-    streamed = []
-    index, cut = 0, 0
-    while index < len(rows):
-        size = cuts[cut % len(cuts)]
-        cut += 1
-        # A batch holds events of one stream (as a fetched batch of one topic does).
-        stream = rows[index][0]
-        batch = []
-        while index < len(rows) and len(batch) < size and rows[index][0] == stream:
-            batch.append(decode(stream, dict(rows[index][1])))
-            index += 1
-        streamed += engine.process(stream, batch)
+    streamed = _streamed(ruleset, rows, cuts)
 
     # Per fingerprint, in order: alerts of different keys decided at one event time may come in
     # any order (the backtest runs each partition and key space apart).
@@ -100,6 +87,8 @@ rules:
 
 
 def _streamed(ruleset, rows, cuts, lane=None):  # type: ignore[no-untyped-def]
+    """The alerts of `rows` fed in batches of `cuts` (cycled); a batch holds events of one stream,
+    as a fetched batch of one topic does."""
     engine = Engine(ruleset)
     out = []
     index, cut = 0, 0
