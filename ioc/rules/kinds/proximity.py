@@ -229,7 +229,7 @@ class ProximityRule(RuleKind):
         if other not in opened.get(me, ()):
             if not close:
                 return
-            if fleet.get("pairs", 0) >= self.max_pairs:
+            if _open_pairs(opened) >= self.max_pairs:
                 return  # no room for another pending or firing pair until one closes (`max_pairs`)
         state = rt.state(pair)
         if not close:
@@ -246,7 +246,6 @@ class ProximityRule(RuleKind):
             since = state["since"] = ts
             opened.setdefault(me, []).append(other)
             opened.setdefault(other, []).append(me)
-            fleet["pairs"] = fleet.get("pairs", 0) + 1
         for fix in (theirs, mine):
             rt.note(state, {"id": fix[4]})  # type: ignore[index]
         shown = {**mine[5], self.id_field: pair[0], OTHER: pair[1]}
@@ -297,14 +296,18 @@ def _close_pair(fleet: State, state: State, me: str, other: str) -> None:
     if not state.get("firing"):
         state.pop("_evidence", None)
     opened = fleet["open"]
-    if other in opened.get(me, ()):
-        fleet["pairs"] -= 1
     for a, b in ((me, other), (other, me)):
         keys = opened.get(a)
         if keys is not None and b in keys:
             keys.remove(b)
             if not keys:
                 del opened[a]
+
+
+def _open_pairs(opened: Mapping[str, list[str]]) -> int:
+    """How many pairs are pending or firing (each is listed under both its keys); counted only
+    when a pair would open, which close pairs rarely do."""
+    return sum(len(keys) for keys in opened.values()) // 2
 
 
 KIND = ProximityRule
